@@ -1,0 +1,35 @@
+"""Run one session: a source streams through the detector, observers react.
+
+The same loop serves `coach analyze` (a CSV replayed as fast as it reads), `coach demo`
+(the simulator), `coach run` (a BLE sensor) and `coach replay`, so what analyze reports is
+what a wearer gets live. Observers (the spoken coach, the display, MQTT, the store) see each
+batch with the detector's state and new events, and the finished result.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+from coach.detect.pipeline import DirectionPipeline
+from coach.detect.types import AnalysisResult, Event, LiveState
+from coach.sources.base import SampleBatch, Source
+
+
+class Observer(Protocol):
+    async def on_batch(self, batch: SampleBatch, state: LiveState, events: list[Event]) -> None: ...
+
+    async def on_end(self, result: AnalysisResult) -> None: ...
+
+
+async def run_session(source: Source, pipeline: DirectionPipeline | None = None,
+                      observers: list[Observer] | None = None) -> AnalysisResult:
+    """Stream `source` through `pipeline`, telling `observers`; return the analysis."""
+    pipeline = pipeline or DirectionPipeline(source_name=source.name)
+    observers = observers or []
+    async for batch in source.stream():
+        events = pipeline.feed(batch)
+        for ob in observers:
+            await ob.on_batch(batch, pipeline.state, events)
+    result = pipeline.finish()
+    for ob in observers:
+        await ob.on_end(result)
+    return result
