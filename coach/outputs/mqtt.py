@@ -1,0 +1,591 @@
+"""MQTT output: live state, events and Home Assistant discovery (aiomqtt).
+
+Topics, under a base topic (default "coach"):
+  <base>/<id>/state         retained JSON: direction, retro_steps, retro_seconds, cadence, interval,
+                            battery, connected, ... (at most once per stream second + on changes)
+  <base>/<id>/event         JSON per direction change, prompt, safety alert and session end;
+                            "type" as in the analyze JSON ("direction_change", "prompt",
+                            "safety_alert", "session_end"); "seq" numbers them per session
+  <base>/<id>/availability  retained "online"/"offline" (also the connection's last will)
+  homeassistant/...         retained discovery configs, re-sent on every (re)connect and when
+                            Home Assistant announces itself on homeassistant/status
+
+Messages wait in an in-memory queue until the broker acknowledges them (QoS 1), so a broker
+outage only delays them: the link reconnects and resumes where it stopped. Credentials come
+from the URL, $COACH_MQTT_USERNAME/$COACH_MQTT_PASSWORD or [mqtt] in config.toml and are
+never logged.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import os
+import re
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Awaitable, Callable, Iterable
+from urllib.parse import unquote, urlsplit
+
+from coach.detect.types import AnalysisResult, Event, LiveState
+from coach.errors import CoachError
+from coach.outputs.config import load_section
+
+log = logging.getLogger(__name__)
+
+Message = tuple[str, bytes, int, bool]  # topic, payload, qos, retain
+
+
+@dataclass
+class MqttSettings:
+    """Where and how to connect; build with MqttSettings.from_url()."""
+
+    host: str = "localhost"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    ca_file: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    tls_insecure: bool = False
+    base_topic: str = "coach"
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    keepalive: int = 30
+    drain_timeout_s: float = 60.0
+    max_buffer: int = 100_000
+
+    @classmethod
+    def from_url(cls, url: str | None = None, **overrides: Any) -> "MqttSettings":
+        """mqtt[s]://[user:pass@]host[:port][/base_topic]; [mqtt] config and env fill the gaps."""
+        cfg = load_section("mqtt")
+        url = url or cfg.get("url")
+        if not url:
+            raise CoachError("no MQTT broker: give --mqtt mqtt://host[:port] or set [mqtt] url")
+        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise CoachError(f"MQTT URL must start with mqtt:// or mqtts://, not {parts.scheme}://")
+        tls = parts.scheme in ("mqtts", "ssl") or bool(cfg.get("tls", False))
+        try:
+            port = parts.port or (8883 if tls else 1883)
+        except ValueError:
+            raise CoachError("MQTT URL has a bad port") from None
+        if not parts.hostname:
+            raise CoachError("MQTT URL has no host")
+        s = cls(
+            host=parts.hostname, port=port,
+            username=unquote(parts.username) if parts.username else
+            os.environ.get("COACH_MQTT_USERNAME") or cfg.get("username"),
+            password=unquote(parts.password) if parts.password else
+            os.environ.get("COACH_MQTT_PASSWORD") or cfg.get("password"),
+            tls=tls, ca_file=cfg.get("ca_file"), certfile=cfg.get("certfile"),
+            keyfile=cfg.get("keyfile"), tls_insecure=bool(cfg.get("tls_insecure", False)),
+            base_topic=(parts.path.strip("/") or str(cfg.get("base_topic", "coach"))),
+            discovery=bool(cfg.get("discovery", True)),
+            discovery_prefix=str(cfg.get("discovery_prefix", "homeassistant")),
+            keepalive=int(cfg.get("keepalive", 30)),
+            drain_timeout_s=float(cfg.get("drain_timeout_s", 60.0)),
+            max_buffer=int(cfg.get("max_buffer", 100_000)),
+        )
+        return replace(s, **{k: v for k, v in overrides.items() if v is not None})
+
+    def redacted(self) -> str:
+        """The broker address for logs and messages, never the credentials."""
+        user = f"{self.username}:***@" if self.username else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        if self.certfile:
+            ctx.load_cert_chain(self.certfile, self.keyfile)
+        if self.tls_insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+
+def sanitize_id(s: str) -> str:
+    """A topic- and Home-Assistant-safe id."""
+    out = re.sub(r"[^A-Za-z0-9_-]+", "_", s).strip("_")
+    return out or "coach"
+
+
+def default_device_id() -> str:
+    return sanitize_id(str(load_section("mqtt").get("device_id") or socket.gethostname()))
+
+
+class MqttLink:
+    """One broker connection with a lossless outgoing queue and automatic reconnects.
+
+    publish() never blocks; messages leave the queue only when the broker acknowledged them.
+    Retained messages published with coalesce=True replace a not-yet-sent one on the same topic.
+    """
+
+    def __init__(self, settings: MqttSettings, *, client_id: str | None = None,
+                 will: Message | None = None,
+                 on_connect: Callable[[], Iterable[Message]] | None = None,
+                 subscriptions: Iterable[str] = (),
+                 on_message: Callable[[str, bytes], Awaitable[None] | None] | None = None,
+                 window: int = 64) -> None:
+        self.settings = settings
+        self.client_id = client_id or f"coach-{socket.gethostname()}-{os.getpid()}-{id(self) & 0xffff:x}"
+        self.will = will
+        self.on_connect = on_connect
+        self.subscriptions = list(subscriptions)
+        self.on_message = on_message
+        self.window = window
+        self.queue: collections.deque[list[Any]] = collections.deque()
+        self._coalesce: dict[str, list[Any]] = {}
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._inflight = 0
+        self.connected = asyncio.Event()
+        self.connects = 0
+        self.sent = 0
+        self.dropped = 0
+        self.client: Any = None
+        self._stopping = False
+
+    # -- API --------------------------------------------------------------------------
+    def publish(self, topic: str, payload: bytes | str | dict[str, Any], qos: int = 1,
+                retain: bool = False, coalesce: bool = False) -> None:
+        if isinstance(payload, dict):
+            payload = json.dumps(payload, separators=(",", ":"))
+        if isinstance(payload, str):
+            payload = payload.encode()
+        if coalesce and topic in self._coalesce:
+            self._coalesce[topic][1] = payload
+            return
+        item = [topic, payload, qos, retain]
+        if coalesce:
+            self._coalesce[topic] = item
+        if len(self.queue) >= self.settings.max_buffer:
+            old = self.queue.popleft()
+            self._coalesce.pop(old[0], None) if self._coalesce.get(old[0]) is old else None
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning("MQTT buffer full (%d); dropping oldest messages", self.settings.max_buffer)
+        self.queue.append(item)
+        self._wakeup.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="mqtt-link")
+
+    @property
+    def pending(self) -> int:
+        return len(self.queue) + self._inflight
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every queued message is acknowledged; False on timeout."""
+        self.start()
+        deadline = time.monotonic() + (self.settings.drain_timeout_s if timeout is None else timeout)
+        while self.pending:
+            if self._task is not None and self._task.done():
+                break
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return not self.pending
+
+    async def stop(self, drain: bool = True) -> bool:
+        ok = await self.drain() if drain and self._task else not self.pending
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+            self._task = None
+        return ok
+
+    # -- connection loop ----------------------------------------------------------------
+    def _client(self) -> Any:
+        import aiomqtt
+        from paho.mqtt.properties import Properties
+        from paho.mqtt.packettypes import PacketTypes
+
+        s = self.settings
+        will = None
+        if self.will:
+            will = aiomqtt.Will(self.will[0], self.will[1], self.will[2], self.will[3])
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 0
+        client = aiomqtt.Client(
+            s.host, s.port, username=s.username, password=s.password, identifier=self.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5, will=will, keepalive=s.keepalive,
+            tls_context=s.tls_context(), tls_insecure=s.tls_insecure if s.tls else None,
+            timeout=10.0, logger=logging.getLogger("coach.outputs.mqtt.paho"),
+            max_queued_incoming_messages=0)
+        client.pending_calls_threshold = 10 * self.window  # we window publishes ourselves
+        return client
+
+    async def _run(self) -> None:
+        import aiomqtt
+
+        backoff = 0.1
+        while not self._stopping:
+            reader: asyncio.Task[None] | None = None
+            try:
+                async with self._client() as client:
+                    self.client = client
+                    self.connects += 1
+                    backoff = 0.1
+                    log.info("MQTT connected to %s", self.settings.redacted())
+                    for topic in self.subscriptions:
+                        await client.subscribe(topic, qos=1)
+                    if self.subscriptions:
+                        reader = asyncio.get_running_loop().create_task(self._read(client))
+                    if self.on_connect:
+                        first = [[t, p if isinstance(p, bytes) else p.encode(), q, r]
+                                 for t, p, q, r in self.on_connect()]
+                        self.queue.extendleft(reversed(first))
+                    self.connected.set()
+                    await self._send_loop(client, reader)
+            except aiomqtt.MqttCodeError as e:
+                if getattr(e, "rc", None) in (4, 5, 134, 135):  # bad credentials / not authorised
+                    log.error("MQTT broker %s refused the login", self.settings.redacted())
+                log.info("MQTT link to %s lost: %s", self.settings.redacted(), e)
+            except (aiomqtt.MqttError, OSError) as e:
+                log.info("MQTT link to %s lost: %s", self.settings.redacted(), e)
+            finally:
+                self.connected.clear()
+                self.client = None
+                if reader is not None:
+                    reader.cancel()
+            if self._stopping:
+                break
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
+
+    async def _send_loop(self, client: Any, reader: asyncio.Task[None] | None) -> None:
+        disconnected = client._disconnected  # noqa: SLF001 - fail fast when the link drops
+        while True:
+            if not self.queue:
+                self._wakeup.clear()
+                waits = [asyncio.ensure_future(self._wakeup.wait()), disconnected]
+                if reader is not None:
+                    waits.append(reader)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                waits[0].cancel()
+                if disconnected.done() or (reader is not None and reader.done()):
+                    disconnected.result() if disconnected.done() else reader.result()  # type: ignore[union-attr]
+                    raise OSError("disconnected")
+                continue
+            batch = [self.queue.popleft() for _ in range(min(self.window, len(self.queue)))]
+            for item in batch:
+                if self._coalesce.get(item[0]) is item:
+                    del self._coalesce[item[0]]
+            self._inflight = len(batch)
+            results: list[Any] = []
+            try:
+                sends = asyncio.gather(*(client.publish(t, p, qos=q, retain=r, timeout=10.0)
+                                         for t, p, q, r in batch), return_exceptions=True)
+                done, _ = await asyncio.wait({sends, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+                if sends in done:
+                    results = sends.result()
+                else:
+                    sends.cancel()
+                    results = [OSError("disconnected")] * len(batch)
+            finally:
+                if len(results) < len(batch):
+                    failed = batch
+                else:
+                    failed = [it for it, r in zip(batch, results) if isinstance(r, BaseException)]
+                self.sent += len(batch) - len(failed)
+                self.queue.extendleft(reversed(failed))
+                self._inflight = 0
+            if failed:
+                raise OSError(f"{len(failed)} publishes not acknowledged")
+
+    async def _read(self, client: Any) -> None:
+        async for msg in client.messages:
+            if self.on_message is None:
+                continue
+            payload = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload or "").encode()
+            res = self.on_message(str(msg.topic), payload)
+            if asyncio.iscoroutine(res):
+                await res
+
+
+def state_payload(state: LiveState | None, *, interval: Any = None, battery: float | None = None,
+                  connected: bool = True, active: bool = True, tallies: Any = None) -> dict[str, Any]:
+    """The retained state JSON."""
+    t = tallies if tallies is not None else (state.tallies if state else None)
+    return {
+        "t_s": round(state.t_s, 3) if state else None,
+        "direction": state.direction if state else "still",
+        "retro_steps": t.retro_steps if t else 0,
+        "retro_seconds": round(t.retro_seconds, 2) if t else 0.0,
+        "retro_minutes": round(t.retro_seconds / 60, 2) if t else 0.0,
+        "forward_steps": t.forward_steps if t else 0,
+        "forward_seconds": round(t.forward_seconds, 2) if t else 0.0,
+        "direction_changes": t.direction_changes if t else 0,
+        "cadence": round(state.cadence_spm, 1) if state else 0.0,
+        "interval": interval,
+        "battery": battery,
+        "connected": connected,
+        "active": active,
+    }
+
+
+@dataclass
+class DeviceTopics:
+    """The topics and Home Assistant discovery of one coached wearer/sensor."""
+
+    settings: MqttSettings
+    device_id: str
+    name: str | None = None
+
+    @property
+    def root(self) -> str:
+        return f"{self.settings.base_topic}/{self.device_id}"
+
+    @property
+    def state(self) -> str:
+        return f"{self.root}/state"
+
+    @property
+    def event(self) -> str:
+        return f"{self.root}/event"
+
+    @property
+    def availability(self) -> str:
+        return f"{self.root}/availability"
+
+    def discovery(self) -> list[Message]:
+        """Retained Home Assistant MQTT discovery configs (sensors, a binary sensor, an event)."""
+        if not self.settings.discovery:
+            return []
+        p, uid = self.settings.discovery_prefix, f"retro_coach_{self.device_id}"
+        device = {"identifiers": [uid], "name": self.name or f"Retro coach {self.device_id}",
+                  "manufacturer": "retro-coach", "model": "backward-walking coach"}
+        common = {"state_topic": self.state, "availability_topic": self.availability,
+                  "device": device}
+        sensors: list[tuple[str, str, dict[str, Any]]] = [
+            ("sensor", "direction", {"name": "Direction", "icon": "mdi:swap-vertical",
+                                     "value_template": "{{ value_json.direction }}"}),
+            ("sensor", "retro_steps", {"name": "Retro steps", "icon": "mdi:shoe-print",
+                                       "unit_of_measurement": "steps", "state_class": "total_increasing",
+                                       "value_template": "{{ value_json.retro_steps }}"}),
+            ("sensor", "retro_minutes", {"name": "Retro minutes", "device_class": "duration",
+                                         "unit_of_measurement": "min", "state_class": "total_increasing",
+                                         "value_template": "{{ value_json.retro_minutes }}"}),
+            ("sensor", "forward_steps", {"name": "Forward steps", "icon": "mdi:walk",
+                                         "unit_of_measurement": "steps",
+                                         "state_class": "total_increasing",
+                                         "value_template": "{{ value_json.forward_steps }}"}),
+            ("sensor", "cadence", {"name": "Cadence", "unit_of_measurement": "steps/min",
+                                   "state_class": "measurement", "icon": "mdi:metronome",
+                                   "value_template": "{{ value_json.cadence }}"}),
+            ("sensor", "interval", {"name": "Interval", "icon": "mdi:timer-outline",
+                                    "value_template": "{{ value_json.interval if value_json.interval "
+                                                      "is string else (value_json.interval | tojson) }}"}),
+            ("sensor", "battery", {"name": "Battery", "device_class": "battery",
+                                   "unit_of_measurement": "%", "state_class": "measurement",
+                                   "value_template": "{{ value_json.battery }}"}),
+            ("binary_sensor", "connected", {"name": "Sensor connected", "device_class": "connectivity",
+                                            "payload_on": "True", "payload_off": "False",
+                                            "value_template": "{{ value_json.connected }}"}),
+        ]
+        out: list[Message] = []
+        for component, key, cfg in sensors:
+            body = {**common, **cfg, "unique_id": f"{uid}_{key}",
+                    "object_id": f"{uid}_{key}"}
+            out.append((f"{p}/{component}/{uid}/{key}/config", _j(body), 1, True))
+        ev = {"name": "Coach event", "unique_id": f"{uid}_event", "object_id": f"{uid}_event",
+              "state_topic": self.event, "availability_topic": self.availability, "device": device,
+              "event_types": ["direction_change", "prompt", "safety_alert", "session_end"],
+              "value_template": '{"event_type": "{{ value_json.type }}"}'}
+        out.append((f"{p}/event/{uid}/event/config", _j(ev), 1, True))
+        return out
+
+
+def _j(d: dict[str, Any]) -> bytes:
+    return json.dumps(d, separators=(",", ":"), default=float).encode()
+
+
+def event_payload(e: Event, device_id: str, seq: int) -> dict[str, Any]:
+    data = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in e.data.items()}
+    return {"type": e.type, "t_s": round(e.t_s, 3), **data, "device_id": device_id, "seq": seq}
+
+
+class DeviceChannel:
+    """State/event publishing for one device over a shared MqttLink (used by the publisher and
+    by `coach serve`)."""
+
+    def __init__(self, link: MqttLink, topics: DeviceTopics) -> None:
+        self.link = link
+        self.topics = topics
+        self.seq = 0
+        self.direction_changes_sent = 0
+        self.interval: Any = None
+        self.battery: float | None = None
+        self.connected = True
+        self._last_state_t: float | None = None
+        self._last_state: dict[str, Any] | None = None
+
+    def hello(self) -> list[Message]:
+        """What to (re)send on every connect: discovery, availability and the last state."""
+        msgs = list(self.topics.discovery())
+        msgs.append((self.topics.availability, b"online", 1, True))
+        if self._last_state is not None:
+            msgs.append((self.topics.state, _j(self._last_state), 1, True))
+        return msgs
+
+    def send_event(self, payload: dict[str, Any]) -> None:
+        self.seq += 1
+        payload.setdefault("device_id", self.topics.device_id)
+        payload["seq"] = self.seq
+        self.link.publish(self.topics.event, payload, qos=1)
+
+    def send_state(self, payload: dict[str, Any]) -> None:
+        self._last_state = payload
+        self.link.publish(self.topics.state, payload, qos=1, retain=True, coalesce=True)
+
+    def on_live(self, state: LiveState, events: list[Event]) -> None:
+        changed = False
+        for e in events:
+            if e.type == "direction_change":
+                self.direction_changes_sent += 1
+                changed = True
+                self.seq += 1
+                self.link.publish(self.topics.event, event_payload(e, self.topics.device_id, self.seq))
+            elif e.type == "gap":
+                self.seq += 1
+                self.link.publish(self.topics.event, event_payload(e, self.topics.device_id, self.seq))
+        if changed or self._last_state_t is None or state.t_s - self._last_state_t >= 1.0:
+            self._last_state_t = state.t_s
+            self.send_state(state_payload(state, interval=self.interval, battery=self.battery,
+                                          connected=self.connected))
+
+    def prompt(self, prompt: dict[str, Any], alert: bool = False) -> None:
+        kind = str(prompt.get("kind") or "")
+        typ = "safety_alert" if alert or prompt.get("type") == "safety_alert" or \
+            kind.startswith(("safety", "alert")) else "prompt"
+        body = {k: v for k, v in prompt.items() if k != "type"}
+        self.send_event({"type": typ, **body})
+
+    def on_end(self, result: AnalysisResult, state: LiveState | None) -> None:
+        # what the live stream did not announce but the final analysis counts (e.g. a change
+        # confirmed only when the stream ended) goes out now, so counts match `coach analyze`
+        final = [e for e in result.events if e.type == "direction_change"]
+        for e in final[self.direction_changes_sent:]:
+            self.direction_changes_sent += 1
+            self.seq += 1
+            self.link.publish(self.topics.event, event_payload(e, self.topics.device_id, self.seq))
+        last_dir = result.segments[-1].direction if result.segments else "still"
+        st = state_payload(state, interval=self.interval, battery=self.battery,
+                           connected=self.connected, active=False, tallies=result.tallies)
+        st["direction"] = last_dir
+        st["t_s"] = round(result.duration_s, 3)
+        self.send_state(st)
+        self.send_event({"type": "session_end", "t_s": round(result.duration_s, 3),
+                         "summary": result.to_json()["summary"]})
+
+
+class MqttPublisher:
+    """An Observer publishing one session's state and events (and HA discovery).
+
+        pub = MqttPublisher("mqtt://user:pw@host", device_id="alice")
+        await run_session(source, pipeline, [pub])     # on_end flushes and disconnects
+    Also: publish_prompt(dict), publish_alert(dict), publish_interval(x), set_battery(pct),
+    set_connected(bool).
+    """
+
+    def __init__(self, url: str | MqttSettings | None, device_id: str | None = None,
+                 base_topic: str | None = None, *, name: str | None = None,
+                 discovery: bool | None = None) -> None:
+        settings = url if isinstance(url, MqttSettings) else MqttSettings.from_url(url)
+        if base_topic:
+            settings = replace(settings, base_topic=base_topic.strip("/"))
+        if discovery is not None:
+            settings = replace(settings, discovery=discovery)
+        self.settings = settings
+        self.device_id = sanitize_id(device_id) if device_id else default_device_id()
+        self.topics = DeviceTopics(settings, self.device_id, name)
+        self.link = MqttLink(settings, will=(self.topics.availability, b"offline", 1, True),
+                             on_connect=self._hello,
+                             subscriptions=[f"{settings.discovery_prefix}/status"]
+                             if settings.discovery else [],
+                             on_message=self._on_message,
+                             client_id=f"coach-{self.device_id}-{os.getpid()}")
+        self.channel = DeviceChannel(self.link, self.topics)
+        self._state: LiveState | None = None
+        self.delivered: bool | None = None
+
+    def _hello(self) -> list[Message]:
+        return self.channel.hello()
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        if topic.endswith("/status") and payload.strip() == b"online":  # Home Assistant restarted
+            for m in self.channel.hello():
+                self.link.publish(*m)
+
+    async def start(self) -> None:
+        self.link.start()
+
+    async def on_batch(self, batch: Any, state: LiveState, events: list[Event]) -> None:
+        self.link.start()
+        self._state = state
+        meta = getattr(batch, "meta", None) or {}
+        if "battery" in meta:
+            self.channel.battery = meta["battery"]
+        self.channel.on_live(state, events)
+
+    def publish_prompt(self, prompt: dict[str, Any]) -> None:
+        self.channel.prompt(prompt)
+
+    def publish_alert(self, alert: dict[str, Any]) -> None:
+        self.channel.prompt(alert, alert=True)
+
+    def publish_interval(self, interval: Any) -> None:
+        self.channel.interval = interval
+
+    def set_battery(self, pct: float | None) -> None:
+        self.channel.battery = pct
+
+    def set_connected(self, connected: bool) -> None:
+        self.channel.connected = connected
+        if self._state is not None:
+            self.channel.send_state(state_payload(self._state, interval=self.channel.interval,
+                                                  battery=self.channel.battery, connected=connected))
+
+    async def on_end(self, result: AnalysisResult) -> None:
+        self.link.start()
+        self.channel.on_end(result, self._state)
+        self.link.publish(self.topics.availability, b"offline", 1, True)
+        await self.close()
+
+    async def close(self) -> None:
+        """Deliver what is queued (waits through an outage up to drain_timeout_s), disconnect."""
+        self.delivered = await self.link.stop(drain=True)
+        if not self.delivered:
+            log.error("MQTT: %d messages could not be delivered to %s", self.link.pending,
+                      self.settings.redacted())
+
+
+def add_mqtt_args(parser: Any) -> None:
+    """Add --mqtt [URL] and --device-id to an argparse parser."""
+    parser.add_argument("--mqtt", metavar="URL", nargs="?", const="", default=None,
+                        help="publish state/events to an MQTT broker: mqtt[s]://[user:pass@]host[:port] "
+                             "(no URL: [mqtt] url from config.toml)")
+    parser.add_argument("--device-id", metavar="ID", default=None,
+                        help="topic id under the base topic (default: [mqtt] device_id or host name)")
+    parser.add_argument("--base-topic", metavar="TOPIC", default=None,
+                        help="MQTT base topic (default: [mqtt] base_topic or 'coach')")
+
+
+def publisher_from_args(args: Any) -> MqttPublisher | None:
+    """An MqttPublisher if --mqtt was given, else None."""
+    if getattr(args, "mqtt", None) is None:
+        return None
+    return MqttPublisher(args.mqtt or None, getattr(args, "device_id", None),
+                         getattr(args, "base_topic", None))

@@ -1,0 +1,588 @@
+"""The session store: SQLite (WAL), written as a session goes, recovered after a crash.
+
+    store = SessionStore(path)                       # migrates, recovers interrupted sessions
+    obs = store.open_session(SessionMeta(kind="run", device="wt901", placement="ankle"))
+    await run_session(source, pipeline, [obs, ...])  # commits at least every second
+    sid = store.store_result(result, SessionMeta(kind="analyze", source="walk.csv"))
+
+Tables: sessions (one row per session, with live tallies and a heartbeat), devices, segments,
+steps, events, prompts, intervals and states (the live state once per stream second).
+A killed process loses at most its last second; the next SessionStore(path) closes the
+session as "recovered" from what was committed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sqlite3
+import time
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from coach.detect.types import AnalysisResult, Event, LiveState
+from coach.errors import CoachError
+from coach.outputs.config import default_db_path, load_section
+
+log = logging.getLogger(__name__)
+
+# Each entry upgrades the schema by one version (PRAGMA user_version). Append, never edit.
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE devices (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        address TEXT,
+        model TEXT
+    );
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        source TEXT,
+        device_id INTEGER REFERENCES devices(id),
+        placement TEXT,
+        program TEXT,
+        session_goal_s REAL,
+        weekly_goal_s REAL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        status TEXT NOT NULL DEFAULT 'open',
+        duration_s REAL NOT NULL DEFAULT 0,
+        sample_rate_hz REAL,
+        retro_steps INTEGER NOT NULL DEFAULT 0,
+        retro_seconds REAL NOT NULL DEFAULT 0,
+        forward_steps INTEGER NOT NULL DEFAULT 0,
+        forward_seconds REAL NOT NULL DEFAULT 0,
+        direction_changes INTEGER NOT NULL DEFAULT 0,
+        completion REAL,
+        last_t_s REAL NOT NULL DEFAULT 0,
+        heartbeat_at TEXT,
+        pid INTEGER,
+        host TEXT,
+        extra_json TEXT
+    );
+    CREATE INDEX sessions_started ON sessions(started_at);
+    CREATE TABLE segments (
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        start_s REAL NOT NULL, end_s REAL NOT NULL, direction TEXT NOT NULL, steps INTEGER NOT NULL
+    );
+    CREATE INDEX segments_session ON segments(session_id);
+    CREATE TABLE steps (
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        t_s REAL NOT NULL, direction TEXT NOT NULL
+    );
+    CREATE INDEX steps_session ON steps(session_id);
+    CREATE TABLE events (
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        t_s REAL NOT NULL, type TEXT NOT NULL, data_json TEXT
+    );
+    CREATE INDEX events_session ON events(session_id);
+    CREATE TABLE prompts (
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        t_s REAL NOT NULL, kind TEXT, text TEXT
+    );
+    CREATE INDEX prompts_session ON prompts(session_id);
+    CREATE TABLE intervals (
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        direction TEXT,
+        planned_s REAL,
+        start_s REAL,
+        end_s REAL,
+        done_s REAL,
+        steps INTEGER,
+        status TEXT,
+        PRIMARY KEY (session_id, idx)
+    );
+    CREATE TABLE states (
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        t_s REAL NOT NULL, direction TEXT, cadence_spm REAL,
+        retro_steps INTEGER, retro_seconds REAL, forward_steps INTEGER, forward_seconds REAL
+    );
+    CREATE INDEX states_session ON states(session_id);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def parse_iso(s: str) -> datetime:
+    dt = datetime.fromisoformat(s)
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class SessionMeta:
+    """What is known about a session before it starts (all optional)."""
+
+    kind: str = "analyze"            # analyze | run | demo | replay | serve
+    source: str = ""
+    device: str | None = None        # device name or id (one devices row per name)
+    device_address: str | None = None
+    device_model: str | None = None
+    placement: str | None = None     # ankle, shin, pocket, wrist...
+    program: str | None = None       # coaching program name
+    session_goal_s: float | None = None  # retro seconds planned for this session
+    weekly_goal_s: float | None = None   # the program's weekly retro goal
+    started_at: datetime | None = None
+    sample_rate_hz: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def coerce(cls, meta: "SessionMeta | dict[str, Any] | None") -> "SessionMeta":
+        if meta is None:
+            return cls()
+        if isinstance(meta, SessionMeta):
+            return meta
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in meta.items() if k in known}
+        extra = {k: v for k, v in meta.items() if k not in known}
+        m = cls(**kw)
+        m.extra.update(extra)
+        return m
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SessionStore:
+    """A SQLite session store. Opening it migrates the schema and recovers interrupted sessions."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, recover: bool = True) -> None:
+        self.path = Path(path) if path else default_db_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None,
+                                        check_same_thread=False)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise CoachError(f"cannot open session store {self.path}: {e}") from e
+        self.recovered: list[int] = self.recover_interrupted() if recover else []
+
+    # -- schema ---------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise CoachError(f"session store {self.path} has schema v{version}, newer than this "
+                             f"retro-coach (v{SCHEMA_VERSION}); upgrade retro-coach")
+        for v in range(version, SCHEMA_VERSION):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in _split_sql(MIGRATIONS[v]):
+                    self.conn.execute(stmt)
+                self.conn.execute(f"PRAGMA user_version={v + 1}")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "SessionStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing --------------------------------------------------------------------------
+    def _device_id(self, meta: SessionMeta) -> int | None:
+        if not meta.device:
+            return None
+        self.conn.execute(
+            "INSERT INTO devices(name, address, model) VALUES (?,?,?) ON CONFLICT(name) DO UPDATE "
+            "SET address=coalesce(excluded.address, address), model=coalesce(excluded.model, model)",
+            (meta.device, meta.device_address, meta.device_model))
+        return int(self.conn.execute("SELECT id FROM devices WHERE name=?", (meta.device,)).fetchone()[0])
+
+    def _insert_session(self, meta: SessionMeta, started_at: datetime, status: str) -> int:
+        dev = self._device_id(meta)
+        cur = self.conn.execute(
+            "INSERT INTO sessions(kind, source, device_id, placement, program, session_goal_s, "
+            "weekly_goal_s, started_at, status, sample_rate_hz, heartbeat_at, pid, host, extra_json) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (meta.kind, meta.source, dev, meta.placement, meta.program, meta.session_goal_s,
+             meta.weekly_goal_s, iso(started_at), status, meta.sample_rate_hz, iso(utcnow()),
+             os.getpid(), socket.gethostname(), json.dumps(meta.extra, default=str)))
+        return int(cur.lastrowid)
+
+    def open_session(self, meta: SessionMeta | dict[str, Any] | None = None,
+                     commit_interval_s: float = 0.5) -> "StoreObserver":
+        """Start a live session; the returned Observer writes it as it goes."""
+        meta = SessionMeta.coerce(meta)
+        with self.transaction():
+            sid = self._insert_session(meta, meta.started_at or utcnow(), "open")
+        return StoreObserver(self, sid, meta, commit_interval_s)
+
+    def store_result(self, result: AnalysisResult, meta: SessionMeta | dict[str, Any] | None = None) -> int:
+        """Store a finished analysis (e.g. `coach analyze --save`) in one go; return its id."""
+        meta = SessionMeta.coerce(meta)
+        if meta.sample_rate_hz is None:
+            meta.sample_rate_hz = result.sample_rate_hz
+        if not meta.source:
+            meta.source = result.source
+        started = meta.started_at or (utcnow() - timedelta(seconds=result.duration_s))
+        with self.transaction():
+            sid = self._insert_session(meta, started, "closed")
+            self._write_result(sid, result, started)
+        return sid
+
+    def _write_result(self, sid: int, result: AnalysisResult, started: datetime) -> None:
+        c = self.conn
+        for table in ("segments", "steps", "events"):
+            c.execute(f"DELETE FROM {table} WHERE session_id=?", (sid,))
+        c.executemany("INSERT INTO segments VALUES (?,?,?,?,?)",
+                      [(sid, s.start_s, s.end_s, s.direction, s.steps) for s in result.segments])
+        c.executemany("INSERT INTO steps VALUES (?,?,?)", [(sid, t, d) for t, d in result.steps])
+        c.executemany("INSERT INTO events VALUES (?,?,?,?)",
+                      [(sid, e.t_s, e.type, json.dumps(e.data, default=float)) for e in result.events
+                       if e.type != "step"])
+        t = result.tallies
+        c.execute(
+            "UPDATE sessions SET status='closed', ended_at=?, duration_s=?, sample_rate_hz=?, "
+            "retro_steps=?, retro_seconds=?, forward_steps=?, forward_seconds=?, direction_changes=?, "
+            "last_t_s=?, heartbeat_at=? WHERE id=?",
+            (iso(started + timedelta(seconds=result.duration_s)), result.duration_s,
+             result.sample_rate_hz, t.retro_steps, t.retro_seconds, t.forward_steps,
+             t.forward_seconds, t.direction_changes, result.duration_s, iso(utcnow()), sid))
+        self._update_completion(sid)
+
+    def _update_completion(self, sid: int) -> None:
+        row = self.conn.execute("SELECT retro_seconds, session_goal_s FROM sessions WHERE id=?",
+                                (sid,)).fetchone()
+        iv = self.conn.execute(
+            "SELECT sum(planned_s), sum(min(coalesce(done_s,0), planned_s)) FROM intervals "
+            "WHERE session_id=? AND planned_s > 0", (sid,)).fetchone()
+        completion = None
+        if iv[0]:
+            completion = min(1.0, (iv[1] or 0.0) / iv[0])
+        elif row["session_goal_s"]:
+            completion = min(1.0, row["retro_seconds"] / row["session_goal_s"])
+        self.conn.execute("UPDATE sessions SET completion=? WHERE id=?", (completion, sid))
+
+    class _Tx:
+        """BEGIN IMMEDIATE..COMMIT, or a savepoint inside an open transaction."""
+
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.conn = conn
+            self.nested = False
+
+        def __enter__(self) -> None:
+            self.nested = self.conn.in_transaction
+            self.conn.execute("SAVEPOINT tx" if self.nested else "BEGIN IMMEDIATE")
+
+        def __exit__(self, et: object, *exc: object) -> None:
+            if self.nested:
+                if et:
+                    self.conn.execute("ROLLBACK TO tx")
+                self.conn.execute("RELEASE tx")
+            else:
+                self.conn.execute("ROLLBACK" if et else "COMMIT")
+
+    def transaction(self) -> "_Tx":
+        return SessionStore._Tx(self.conn)
+
+    # -- recovery -------------------------------------------------------------------------
+    def recover_interrupted(self, stale_after_s: float = 120.0) -> list[int]:
+        """Close sessions left open by a process that died; return their ids."""
+        host = socket.gethostname()
+        done: list[int] = []
+        for row in self.conn.execute("SELECT * FROM sessions WHERE status='open'").fetchall():
+            if row["pid"] == os.getpid() and row["host"] == host:
+                continue
+            if row["host"] == host and row["pid"] and _pid_alive(int(row["pid"])):
+                continue
+            if row["host"] != host and row["heartbeat_at"] and \
+                    (utcnow() - parse_iso(row["heartbeat_at"])).total_seconds() < stale_after_s:
+                continue
+            self._close_recovered(row)
+            done.append(int(row["id"]))
+            log.warning("recovered interrupted session %s", row["id"])
+        return done
+
+    def _close_recovered(self, row: sqlite3.Row) -> None:
+        sid = int(row["id"])
+        end = float(row["last_t_s"] or 0.0)
+        events = self.conn.execute(
+            "SELECT t_s, data_json FROM events WHERE session_id=? AND type='direction_change' "
+            "ORDER BY t_s", (sid,)).fetchall()
+        steps = self.conn.execute("SELECT t_s FROM steps WHERE session_id=? ORDER BY t_s",
+                                  (sid,)).fetchall()
+        bounds: list[tuple[float, str]] = []
+        for e in events:
+            data = json.loads(e["data_json"] or "{}")
+            bounds.append((float(data.get("since_s", e["t_s"])), str(data.get("direction", "other"))))
+        segs = []
+        for i, (start, d) in enumerate(bounds):
+            stop = bounds[i + 1][0] if i + 1 < len(bounds) else end
+            if stop > start:
+                n = sum(1 for s in steps if start <= s["t_s"] < stop)
+                segs.append((sid, start, stop, d, n))
+        with self.transaction():
+            self.conn.execute("DELETE FROM segments WHERE session_id=?", (sid,))
+            self.conn.executemany("INSERT INTO segments VALUES (?,?,?,?,?)", segs)
+            self.conn.execute(
+                "UPDATE sessions SET status='recovered', duration_s=?, ended_at=? WHERE id=?",
+                (end, iso(parse_iso(row["started_at"]) + timedelta(seconds=end)), sid))
+            self._update_completion(sid)
+
+    # -- reading --------------------------------------------------------------------------
+    def sessions(self, since: datetime | date | None = None, session_id: int | None = None
+                 ) -> list[dict[str, Any]]:
+        """Session rows (oldest first) as plain dicts."""
+        q = ("SELECT s.*, d.name AS device FROM sessions s LEFT JOIN devices d ON d.id = s.device_id "
+             "WHERE 1=1")
+        args: list[Any] = []
+        if session_id is not None:
+            q += " AND s.id=?"
+            args.append(session_id)
+        if since is not None:
+            if not isinstance(since, datetime):
+                since = datetime(since.year, since.month, since.day, tzinfo=timezone.utc)
+            q += " AND s.started_at >= ?"
+            args.append(iso(since))
+        q += " ORDER BY s.started_at, s.id"
+        out = []
+        for r in self.conn.execute(q, args).fetchall():
+            d = dict(r)
+            d.pop("pid", None), d.pop("host", None), d.pop("device_id", None)
+            d["extra"] = json.loads(d.pop("extra_json") or "{}")
+            out.append(d)
+        return out
+
+    def session(self, session_id: int | str) -> dict[str, Any]:
+        """One session with its segments, steps, events, prompts, intervals and states."""
+        if isinstance(session_id, str):
+            if session_id in ("last", "latest"):
+                row = self.conn.execute("SELECT id FROM sessions ORDER BY started_at DESC, id DESC "
+                                        "LIMIT 1").fetchone()
+                if row is None:
+                    raise CoachError(f"no sessions in {self.path}")
+                session_id = int(row[0])
+            else:
+                try:
+                    session_id = int(session_id)
+                except ValueError:
+                    raise CoachError(f"session id must be a number or 'last', not {session_id!r}")
+        rows = self.sessions(session_id=session_id)
+        if not rows:
+            raise CoachError(f"no session {session_id} in {self.path}")
+        s = rows[0]
+        c = self.conn
+        s["segments"] = [dict(r) for r in c.execute(
+            "SELECT start_s, end_s, direction, steps FROM segments WHERE session_id=? ORDER BY start_s",
+            (session_id,))]
+        s["steps"] = [(r[0], r[1]) for r in c.execute(
+            "SELECT t_s, direction FROM steps WHERE session_id=? ORDER BY t_s", (session_id,))]
+        s["events"] = [{"t_s": r[0], "type": r[1], **json.loads(r[2] or "{}")} for r in c.execute(
+            "SELECT t_s, type, data_json FROM events WHERE session_id=? ORDER BY t_s", (session_id,))]
+        s["prompts"] = [dict(r) for r in c.execute(
+            "SELECT t_s, kind, text FROM prompts WHERE session_id=? ORDER BY t_s", (session_id,))]
+        s["intervals"] = [dict(r) for r in c.execute(
+            "SELECT idx, direction, planned_s, start_s, end_s, done_s, steps, status FROM intervals "
+            "WHERE session_id=? ORDER BY idx", (session_id,))]
+        s["states"] = [dict(r) for r in c.execute(
+            "SELECT t_s, direction, cadence_spm, retro_steps, retro_seconds, forward_steps, "
+            "forward_seconds FROM states WHERE session_id=? ORDER BY t_s", (session_id,))]
+        return s
+
+    def history(self, weekly_goal_s: float | None = None) -> dict[str, Any]:
+        """Sessions and ISO-week totals (UTC weeks) against the program's weekly goal."""
+        if weekly_goal_s is None:
+            minutes = load_section("store").get("weekly_goal_minutes")
+            weekly_goal_s = float(minutes) * 60 if minutes else None
+        sessions = []
+        weeks: dict[str, dict[str, Any]] = {}
+        for s in self.sessions():
+            started = parse_iso(s["started_at"])
+            sessions.append({
+                "session_id": s["id"], "started_at": s["started_at"], "kind": s["kind"],
+                "status": s["status"], "source": s["source"], "device": s["device"],
+                "placement": s["placement"], "duration_s": round(s["duration_s"], 2),
+                "retro_seconds": round(s["retro_seconds"], 2), "retro_steps": s["retro_steps"],
+                "forward_seconds": round(s["forward_seconds"], 2), "forward_steps": s["forward_steps"],
+                "direction_changes": s["direction_changes"], "program": s["program"],
+                "completion": None if s["completion"] is None else round(s["completion"], 3),
+            })
+            y, w, _ = started.isocalendar()
+            key = f"{y}-W{w:02d}"
+            wk = weeks.setdefault(key, {
+                "week": key, "week_start": date.fromisocalendar(y, w, 1).isoformat(), "sessions": 0,
+                "retro_seconds": 0.0, "retro_steps": 0, "forward_steps": 0, "goal_seconds": None})
+            wk["sessions"] += 1
+            wk["retro_seconds"] += s["retro_seconds"]
+            wk["retro_steps"] += s["retro_steps"]
+            wk["forward_steps"] += s["forward_steps"]
+            if s["weekly_goal_s"]:
+                wk["goal_seconds"] = s["weekly_goal_s"]
+        for wk in weeks.values():
+            wk["goal_seconds"] = wk["goal_seconds"] or weekly_goal_s
+            wk["retro_seconds"] = round(wk["retro_seconds"], 2)
+            wk["retro_minutes"] = round(wk["retro_seconds"] / 60, 1)
+            wk["progress"] = (round(wk["retro_seconds"] / wk["goal_seconds"], 3)
+                              if wk["goal_seconds"] else None)
+        return {"db": str(self.path), "sessions": sessions, "weeks": list(weeks.values())}
+
+
+def _split_sql(script: str) -> Iterable[str]:
+    for stmt in script.split(";"):
+        if stmt.strip():
+            yield stmt
+
+
+class StoreObserver:
+    """An Observer that writes one live session as it goes (commits at least every second)."""
+
+    def __init__(self, store: SessionStore, session_id: int, meta: SessionMeta,
+                 commit_interval_s: float = 0.5) -> None:
+        self.store = store
+        self.session_id = session_id
+        self.meta = meta
+        self.commit_interval_s = commit_interval_s
+        self._last_commit = time.monotonic()
+        self._last_state_sec: int | None = None
+        self._pending = False
+        self._started = parse_iso(store.conn.execute(
+            "SELECT started_at FROM sessions WHERE id=?", (session_id,)).fetchone()[0])
+        self.closed = False
+        store.conn.execute("BEGIN")
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.store.conn
+
+    async def on_batch(self, batch: Any, state: LiveState, events: list[Event]) -> None:
+        sid = self.session_id
+        for e in events:
+            if e.type == "step":
+                self.conn.execute("INSERT INTO steps VALUES (?,?,?)",
+                                  (sid, e.t_s, str(e.data.get("direction", state.direction))))
+            else:
+                self.conn.execute("INSERT INTO events VALUES (?,?,?,?)",
+                                  (sid, e.t_s, e.type, json.dumps(e.data, default=float)))
+        sec = int(state.t_s)
+        if sec != self._last_state_sec:
+            self._last_state_sec = sec
+            t = state.tallies
+            self.conn.execute("INSERT INTO states VALUES (?,?,?,?,?,?,?,?)",
+                              (sid, state.t_s, state.direction, state.cadence_spm, t.retro_steps,
+                               t.retro_seconds, t.forward_steps, t.forward_seconds))
+        self._tallies = state
+        self._pending = True
+        if time.monotonic() - self._last_commit >= self.commit_interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the live tallies and heartbeat, and commit."""
+        if self.closed:
+            return
+        st: LiveState | None = getattr(self, "_tallies", None)
+        if st is not None:
+            t = st.tallies
+            self.conn.execute(
+                "UPDATE sessions SET retro_steps=?, retro_seconds=?, forward_steps=?, forward_seconds=?, "
+                "direction_changes=?, last_t_s=?, duration_s=?, heartbeat_at=? WHERE id=?",
+                (t.retro_steps, t.retro_seconds, t.forward_steps, t.forward_seconds,
+                 t.direction_changes, st.t_s, st.t_s, iso(utcnow()), self.session_id))
+        self._commit()
+        self.conn.execute("BEGIN")
+        self._last_commit = time.monotonic()
+        self._pending = False
+
+    def publish_prompt(self, prompt: dict[str, Any]) -> None:
+        """Record a coach prompt or safety alert ({"t_s", "kind", "text"})."""
+        self.conn.execute("INSERT INTO prompts VALUES (?,?,?,?)",
+                          (self.session_id, float(prompt.get("t_s", 0.0)), prompt.get("kind"),
+                           prompt.get("text")))
+
+    publish_alert = publish_prompt
+
+    def publish_interval(self, interval: dict[str, Any]) -> None:
+        """Record a planned/done interval: {"index", "direction", "planned_s", "start_s", "end_s",
+        "done_s", "steps", "status"} (later calls with the same index update it)."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO intervals VALUES (?,?,?,?,?,?,?,?,?)",
+            (self.session_id, int(interval.get("index", interval.get("idx", 0))),
+             interval.get("direction"), interval.get("planned_s"), interval.get("start_s"),
+             interval.get("end_s"), interval.get("done_s"), interval.get("steps"),
+             interval.get("status")))
+
+    def set_program(self, name: str | None, session_goal_s: float | None = None,
+                    weekly_goal_s: float | None = None) -> None:
+        self.conn.execute("UPDATE sessions SET program=?, session_goal_s=coalesce(?, session_goal_s), "
+                          "weekly_goal_s=coalesce(?, weekly_goal_s) WHERE id=?",
+                          (name, session_goal_s, weekly_goal_s, self.session_id))
+
+    async def on_end(self, result: AnalysisResult) -> None:
+        if self.closed:
+            return
+        self._commit()
+        with self.store.transaction():
+            self.store._write_result(self.session_id, result, self._started)
+            if self.meta.kind in ("run", "demo", "serve"):  # live: ends now
+                self.conn.execute("UPDATE sessions SET ended_at=? WHERE id=?",
+                                  (iso(utcnow()), self.session_id))
+        self.closed = True
+
+    def abort(self) -> None:
+        """Commit what we have and leave the session open (the next start recovers it)."""
+        if not self.closed:
+            self.flush()
+            self._commit()
+            self.closed = True
+
+    def _commit(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+
+
+def add_store_args(parser: Any, save_flag: bool = True) -> None:
+    """Add --db (and --save unless save_flag is False) to an argparse parser."""
+    if save_flag:
+        parser.add_argument("--save", action="store_true", help="store the session (adds session_id)")
+    parser.add_argument("--db", metavar="PATH", default=None,
+                        help="session store (default: [store] path in config.toml, else the user's "
+                             "data directory)")
+
+
+def session_json(s: dict[str, Any]) -> dict[str, Any]:
+    """A stored session in the analyze JSON shape (plus session_id)."""
+    return {
+        "session_id": s["id"], "source": s["source"], "duration_s": round(s["duration_s"], 3),
+        "sample_rate_hz": round(s["sample_rate_hz"] or 0.0, 2),
+        "segments": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in seg.items()}
+                     for seg in s.get("segments", [])],
+        "events": [{"t_s": round(e["t_s"], 3), "type": e["type"], "direction": e.get("direction")}
+                   for e in s.get("events", []) if e["type"] == "direction_change"],
+        "summary": {"retro_steps": s["retro_steps"], "retro_seconds": round(s["retro_seconds"], 2),
+                    "forward_steps": s["forward_steps"],
+                    "forward_seconds": round(s["forward_seconds"], 2),
+                    "direction_changes": s["direction_changes"]},
+    }
+
