@@ -1,0 +1,403 @@
+"""The coach: a deterministic engine on stream time, and the Observer that speaks for it.
+
+    coach = Coach("classic", load_coach_config(None))
+    for batch, state, events in stream:
+        for prompt in coach.update(state, events, batch):   # at most one per update
+            ...
+    coach.finish(result)                                       # the session summary
+
+Everything (rules, priorities, spacing, staleness) is decided here on stream time, so the
+prompts of `coach analyze --coach` are exactly those the live coach speaks, at the same
+stream times; the Speaker only plays what it is given.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Iterable, Protocol
+
+import numpy as np
+
+from coach.coaching import phrases as say
+from coach.coaching.config import CoachConfig, ProgramSpec
+from coach.coaching.programs import Interval, Program, build_program
+from coach.coaching.prompts import (P_CAP, P_COMPLIANCE, P_CUE, P_FALL, P_FIRST_RUN, P_INFO,
+                                    P_INTERVAL, P_LOOK_BACK, P_PROGRESS, P_SLOW_DOWN, P_STUMBLE,
+                                    P_SUMMARY, Pending, Prompt, PromptQueue)
+from coach.coaching.safety import FallDetector, StumbleDetector
+from coach.detect.types import Event, LiveState, Tallies
+
+log = logging.getLogger(__name__)
+
+WALKING = ("forward", "backward")
+
+
+@dataclass(slots=True)
+class Alert:
+    """Something to publish (MQTT, by coach.outputs): a suspected fall with no movement after."""
+
+    t_s: float
+    kind: str            # "fall"
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t_s": round(self.t_s, 3), "kind": self.kind, "text": self.text, **self.data}
+
+
+class Coach:
+    """Turns the detector's state, events and raw samples into spoken prompts."""
+
+    def __init__(self, program: Program | ProgramSpec | str | None = None,
+                 config: CoachConfig | None = None, *,
+                 history: Iterable[dict[str, Any]] | None = None,
+                 first_run: bool | None = None, today: dt.date | None = None) -> None:
+        self.config = config or CoachConfig()
+        history = list(history) if history is not None else None
+        if isinstance(program, Program):
+            self.program = program
+        else:
+            spec = program if isinstance(program, ProgramSpec) else self.config.program(program)
+            self.program = build_program(spec, history, today)
+        self.spec = program if isinstance(program, ProgramSpec) else (
+            self.config.programs.get(self.program.name))
+        sp, sf = self.config.speech, self.config.safety
+        self.queue = PromptQueue(sp.min_gap_s, sp.pause_s, sp.rate_wpm)
+        self.first_run = (not history) if first_run is None else first_run
+        self.prompts: list[Prompt] = []
+        self.alerts: list[Alert] = []
+        self.falls = 0
+        self.stumbles = 0
+        self.fall = FallDetector(sf)
+        self.stumble = StumbleDetector(sf)
+        self.t0: float | None = None
+        self.now = 0.0
+        self.prev_now = 0.0
+        self.state = LiveState()
+        self.direction = "still"
+        self.dir_since = 0.0
+        self.bout_start: float | None = None      # current backward bout (stream time)
+        self.next_look_back = 0.0
+        self.next_cap_s = 0.0
+        self.session_cap_said = False
+        self.cap_bout_said: float | None = None
+        self.over_since: float | None = None
+        self.next_slow_down = -1e9
+        self.backward_s = 0.0
+        self.over_limit_s = 0.0
+        self.reported_min = 0
+        self.complied: set[int] = set()
+        self.down = False
+        self._saw_direction_events = False
+        self._finished = False
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def session_s(self) -> float:
+        """Seconds since the coach's first sample."""
+        return 0.0 if self.t0 is None else self.now - self.t0
+
+    def _push(self, due: float, kind: str, text: str, priority: int, key: str = "",
+              stale_s: float | None = None, require: str | None = None) -> None:
+        stale = self.config.speech.stale_after_s if stale_s is None else stale_s
+        self.queue.push(Pending(due, due + stale, kind, text, priority, key, require))
+
+    def cadence_limit_spm(self) -> float:
+        """The backward cadence above which the coach says "Slow down" (0: unknown yet)."""
+        s = self.config.safety
+        if s.max_cadence_spm > 0:
+            return s.max_cadence_spm
+        fwd = self.state.forward_cadence_spm
+        return fwd * s.max_pace_ratio / max(s.backward_stride_ratio, 1e-6) if fwd > 0 else 0.0
+
+    # ------------------------------------------------------------------ start
+
+    def _start(self, t0: float) -> None:
+        self.t0 = self.now = t0
+        self.dir_since = t0
+        sf, p = self.config.safety, self.program
+        if sf.first_run_notice and (self.first_run or sf.history_of_falls):
+            self._push(t0, "safety", say.FIRST_RUN, P_FIRST_RUN, "first_run", stale_s=30)
+        if p.kind == "free":
+            text = say.intro(p.title, 0, 0, 0, 0, "free")
+        else:
+            bwd = [iv for iv in p.intervals if iv.direction == "backward"]
+            fwd = [iv for iv in p.intervals if iv.direction == "forward" and iv.label.startswith("forward")]
+            warm = p.intervals[0].duration_s if p.intervals and p.intervals[0].label == "warm-up" else 0
+            text = say.intro(p.title, warm, fwd[0].duration_s if fwd else 0,
+                             bwd[0].duration_s if bwd else 0, p.total_s, p.kind)
+        self._push(t0, "info", text, P_INFO + 2, "intro", stale_s=60)
+        self._push(t0, "info", say.TREADMILL if p.treadmill else say.BASICS, P_INFO + 1, "basics",
+                   stale_s=90)
+        warn = self.config.coach.warn_before_s
+        prev: Interval | None = None
+        for iv in p.intervals:
+            t = t0 + iv.start_s
+            if prev is not None and iv.direction != prev.direction:
+                if warn > 0 and prev.duration_s >= warn + 5:
+                    self._push(t - warn, "interval", say.turn_in(warn), P_INTERVAL, f"warn@{iv.start_s}",
+                               stale_s=warn - 2)
+                self._push(t, "interval", say.interval(iv.duration_s, iv.direction, iv.label), P_INTERVAL,
+                           f"switch@{iv.start_s}", stale_s=6)
+            prev = iv
+        if p.intervals:
+            self._push(t0 + p.total_s, "interval", say.PROGRAM_DONE, P_INTERVAL, "done", stale_s=10)
+
+    # ------------------------------------------------------------------ update
+
+    def update(self, state: LiveState, events: list[Event] | None = None,
+               batch: Any = None) -> list[Prompt]:
+        """Feed one batch's state, events and samples; return the prompt to say now (0 or 1)."""
+        events = events or []
+        has_samples = batch is not None and len(batch) > 0
+        now = float(batch.t[-1]) if has_samples else float(state.t_s)
+        if self.t0 is None:
+            self._start(float(batch.t[0]) if has_samples else now)
+        self.prev_now, self.now, self.state = self.now, max(now, self.now), state
+        now = self.now
+        if has_samples:
+            self._samples(batch.t, batch.acc)
+        elif state.jolt_g > 0:
+            self._samples(np.array([now]), np.array([[0.0, 0.0, 1.0 + state.jolt_g]]), fall=False)
+        for ev in events:
+            if ev.type == "step":
+                self.stumble.step(ev.t_s)
+            elif ev.type == "direction_change":
+                self._saw_direction_events = True
+                d = str(ev.data.get("direction", "other"))
+                since = ev.data.get("since_s")
+                self._direction(d, float(since) if since is not None else ev.t_s, ev.t_s)
+        if not self._saw_direction_events and state.direction != self.direction:
+            self._direction(state.direction, min(state.since_s, now), now)
+        self._rules(state)
+        out: list[Prompt] = []
+        p = self.queue.pop(now, self.direction, min_priority=P_STUMBLE if self.down else None)
+        if p is not None:
+            self.prompts.append(p)
+            out.append(p)
+        return out
+
+    def _samples(self, t: np.ndarray, acc: np.ndarray, fall: bool = True) -> None:
+        self.stumble.samples(t, acc)
+        if not fall:
+            return
+        for ts, what in self.fall.feed(t, acc):
+            if what == "fall":
+                self.falls += 1
+                self.down = True
+                self._push(ts, "safety", say.FALL, P_FALL, "fall", stale_s=10)
+            elif what == "moved":
+                self.down = False
+                self.queue.cancel("fall")
+                self._push(ts, "safety", say.FALL_MOVED, P_STUMBLE, "fall_moved", stale_s=10)
+            elif what == "alert":
+                self.alerts.append(Alert(ts, "fall", "Possible fall: no movement after an impact",
+                                         {"impact_s": round(self.fall.t_impact, 3),
+                                          "down_s": round(self.fall.t_down, 3)}))
+                self._push(ts, "safety", say.FALL_ALERT, P_FALL, "fall_alert", stale_s=20)
+            elif what == "impact_only" and self.stumble.impact_without_fall(ts):
+                self._stumbled(ts)
+
+    def _stumbled(self, t: float) -> None:
+        self.stumbles += 1
+        self._push(max(t, self.now), "safety", say.STUMBLE, P_STUMBLE, "stumble", stale_s=6)
+
+    def _direction(self, d: str, since: float, t_event: float) -> None:
+        """The detector says the wearer now walks `d` (onset back-dated to `since`)."""
+        if d == self.direction:
+            return
+        prev, self.direction, self.dir_since = self.direction, d, since
+        if prev == "backward" and self.bout_start is not None:
+            self.bout_start = None
+            tal = self.state.tallies
+            m = int((tal.retro_seconds + 0.5) // 60)
+            if self.config.coach.progress and m > self.reported_min:
+                self.reported_min = m
+                self._push(t_event + self.config.coach.progress_delay_s, "info",
+                           say.progress(tal.retro_seconds, tal.retro_steps), P_PROGRESS, "progress",
+                           stale_s=20)
+        if d == "backward":
+            self.bout_start = since
+            every = self.config.safety.look_back_every_s
+            self.next_look_back = max(since + every, t_event)
+            self.next_cap_s = since + self.config.safety.max_continuous_backward_s
+            self.over_since = None
+        if d in WALKING and self.config.coach.cues:
+            last = self.queue.last
+            if not (last and last.key == "cue" and last.text == say.cue(d) and t_event - last.t_s < 3.0):
+                self._push(t_event, "cue", say.cue(d), P_CUE, "cue", stale_s=2.5, require=d)
+        elif d not in WALKING:
+            self.queue.cancel("cue")
+
+    def _rules(self, state: LiveState) -> None:
+        now, sf = self.now, self.config.safety
+        dt_s = max(0.0, now - self.prev_now)
+        # stumble
+        ts = self.stumble.check(now)
+        if ts is not None:
+            self._stumbled(ts)
+        if self.down:
+            return
+        backward = self.direction == "backward" and self.bout_start is not None
+        if backward:
+            self.backward_s += dt_s
+            # look over your shoulder: at bout start + k * every
+            if now >= self.next_look_back - 1e-9:
+                every = sf.look_back_every_s
+                self._push(self.next_look_back, "safety", say.LOOK_BACK, P_LOOK_BACK, "look_back",
+                           stale_s=max(3.0, min(every / 2, 6.0)), require="backward")
+                while self.next_look_back <= now + 1e-9:
+                    self.next_look_back += every
+            # caps
+            if now >= self.next_cap_s:
+                self._push(now, "safety", say.continuous_cap(sf.max_continuous_backward_s), P_CAP,
+                           "cap", stale_s=10, require="backward")
+                self.next_cap_s = now + sf.cap_repeat_s
+            if state.tallies.retro_seconds >= sf.max_session_backward_s and \
+                    self.cap_bout_said != self.bout_start:
+                self.cap_bout_said = self.bout_start
+                self._push(now, "safety", say.SESSION_CAP, P_CAP, "session_cap", stale_s=10,
+                           require="backward")
+            # slow down
+            limit = self.cadence_limit_spm()
+            if limit > 0 and state.cadence_spm > limit:
+                self.over_limit_s += dt_s
+                self.over_since = now if self.over_since is None else self.over_since
+                if now - self.over_since >= sf.slow_down_hold_s and now >= self.next_slow_down:
+                    self._push(now, "safety", say.SLOW_DOWN, P_SLOW_DOWN, "slow_down", stale_s=4,
+                               require="backward")
+                    self.next_slow_down = now + sf.slow_down_every_s
+            else:
+                self.over_since = None
+        # compliance with the program
+        st = self.session_s
+        i = self.program.index_at(st)
+        if i is not None and i not in self.complied:
+            iv = self.program.intervals[i]
+            grace = self.config.coach.compliance_grace_s
+            if st >= iv.start_s + grace and st < iv.end_s - 5 and now - self.dir_since >= grace:
+                if iv.direction == "backward" and self.direction == "forward":
+                    self.complied.add(i)
+                    self._push(now, "interval", say.STILL_FORWARD, P_COMPLIANCE, "comply", stale_s=8,
+                               require="forward")
+                elif iv.direction == "forward" and self.direction == "backward" and i > 0:
+                    self.complied.add(i)
+                    self._push(now, "interval", say.STILL_BACKWARD, P_COMPLIANCE, "comply", stale_s=8,
+                               require="backward")
+
+    # ------------------------------------------------------------------ end
+
+    def finish(self, result: Any = None) -> list[Prompt]:
+        """End the session: the spoken summary (once), after the last prompt."""
+        if self._finished:
+            return []
+        self._finished = True
+        tal: Tallies = getattr(result, "tallies", None) or self.state.tallies
+        if getattr(result, "duration_s", None) is not None and self.t0 is not None:
+            self.now = max(self.now, self.t0 + float(result.duration_s))
+        self.queue.pending.clear()
+        text = say.summary(tal.retro_seconds, tal.retro_steps, tal.direction_changes, self.stumbles)
+        t = max(self.now, self.queue.next_allowed_s(urgent=False))
+        p = Prompt(t, "info", text, P_SUMMARY, "summary")
+        self.queue.last = p
+        self.prompts.append(p)
+        return [p]
+
+    def summary(self) -> dict[str, Any]:
+        """This session as the progression needs it (the session store adds it to history)."""
+        tal = self.state.tallies
+        target = self.program.backward_target_s
+        done = self.program.kind == "free" or self.session_s >= self.program.total_s - 1 or (
+            target > 0 and tal.retro_seconds >= 0.9 * target)
+        return {
+            "date": dt.date.today().isoformat(),
+            "program": self.program.name,
+            "retro_seconds": round(tal.retro_seconds, 2),
+            "retro_steps": tal.retro_steps,
+            "backward_target_s": round(target, 1),
+            "completed": bool(done),
+            "stumbles": self.stumbles,
+            "falls": self.falls,
+            "cadence_held": self.over_limit_s <= 0.1 * max(self.backward_s, 1e-9),
+            "prompts": len(self.prompts),
+        }
+
+    def prompts_json(self) -> list[dict[str, Any]]:
+        """The `"prompts"` list of `coach analyze --coach`."""
+        return [p.to_json() for p in self.prompts]
+
+
+# ---------------------------------------------------------------------- live
+
+
+class Speaker(Protocol):
+    """Plays prompts; must not block (queue and return)."""
+
+    async def say(self, prompt: Prompt) -> None: ...
+
+
+AlertListener = Callable[[Alert], Awaitable[None] | None]
+
+
+class CoachObserver:
+    """A session Observer: runs the Coach on each batch and hands prompts to a Speaker.
+
+    .prompts / .alerts / .prompts_json() hold everything said and raised so far;
+    add_alert_listener(cb) is how the MQTT publisher hears about alerts.
+    """
+
+    def __init__(self, program: Program | ProgramSpec | str | None = None,
+                 config: CoachConfig | None = None, speaker: Speaker | None = None, *,
+                 history: Iterable[dict[str, Any]] | None = None,
+                 first_run: bool | None = None) -> None:
+        self.coach = Coach(program, config, history=history, first_run=first_run)
+        self.speaker = speaker
+        self._listeners: list[AlertListener] = []
+        self.result: Any = None
+
+    @property
+    def prompts(self) -> list[Prompt]:
+        return self.coach.prompts
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return self.coach.alerts
+
+    def prompts_json(self) -> list[dict[str, Any]]:
+        return self.coach.prompts_json()
+
+    def add_alert_listener(self, cb: AlertListener) -> None:
+        self._listeners.append(cb)
+
+    async def _emit(self, prompts: list[Prompt], n_alerts: int) -> None:
+        for p in prompts:
+            if self.speaker is not None:
+                await self.speaker.say(p)
+        for a in self.coach.alerts[n_alerts:]:
+            for cb in self._listeners:
+                r = cb(a)
+                if r is not None and hasattr(r, "__await__"):
+                    await r
+
+    async def on_batch(self, batch: Any, state: LiveState, events: list[Event]) -> None:
+        n = len(self.coach.alerts)
+        await self._emit(self.coach.update(state, events, batch), n)
+
+    async def on_end(self, result: Any) -> None:
+        self.result = result
+        n = len(self.coach.alerts)
+        await self._emit(self.coach.finish(result), n)
+
+
+def prompts_for(steps: Iterable[tuple[Any, LiveState, list[Event]]],
+                program: Program | ProgramSpec | str | None = None,
+                config: CoachConfig | None = None, result: Any = None,
+                **kw: Any) -> list[Prompt]:
+    """Run the engine over (batch, state, events) triples; the prompts it would say."""
+    coach = Coach(program, config, **kw)
+    for batch, state, events in steps:
+        coach.update(state, events, batch)
+    coach.finish(result)
+    return coach.prompts

@@ -1,0 +1,133 @@
+"""Prompts and the deterministic prompt queue (stream time, not wall time).
+
+The queue decides what is said and when, so `coach analyze --coach` reports exactly what
+the live coach says: the highest-priority due prompt goes first; a prompt is dropped when
+it goes stale (past its expiry, or its condition no longer holds); two prompts are never
+closer than min_gap_s; an urgent prompt (safety, direction cue) may cut off the tail of a
+less important utterance after min_gap_s, anything else waits until the previous one has
+finished (by its estimated speaking time).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("cue", "interval", "safety", "info")
+
+# Priorities: higher goes first. Safety pre-empts everything.
+P_FALL = 100
+P_STUMBLE = 95
+P_FIRST_RUN = 90
+P_LOOK_BACK = 85
+P_CAP = 80
+P_SLOW_DOWN = 75
+P_CUE = 60
+P_INTERVAL = 50
+P_COMPLIANCE = 45
+P_SUMMARY = 30
+P_PROGRESS = 20
+P_INFO = 10
+
+
+@dataclass(slots=True)
+class Prompt:
+    """One thing the coach says at stream time t_s."""
+
+    t_s: float
+    kind: str            # "cue" | "interval" | "safety" | "info"
+    text: str
+    priority: int = P_INFO
+    key: str = ""        # what rule produced it ("cue", "look_back", "fall" ...)
+
+    @property
+    def urgent(self) -> bool:
+        """May cut off the previous utterance (after the minimum gap)."""
+        return self.kind in ("safety", "cue")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t_s": round(self.t_s, 3), "kind": self.kind, "text": self.text}
+
+
+@dataclass(slots=True)
+class Pending:
+    """A prompt waiting in the queue."""
+
+    due_s: float
+    expires_s: float
+    kind: str
+    text: str
+    priority: int
+    key: str = ""
+    require_direction: str | None = None   # dropped if the wearer's direction differs when due
+    seq: int = 0
+
+
+_NUM = re.compile(r"\d+")
+
+
+def estimate_duration_s(text: str, rate_wpm: int = 165) -> float:
+    """Roughly how long espeak-ng takes to say `text` (numbers count as spoken words)."""
+    n = len(_NUM.sub(lambda m: "x" * (6 * len(m.group())), text))
+    return (0.3 + 0.066 * n) * 165.0 / max(rate_wpm, 60)
+
+
+@dataclass
+class PromptQueue:
+    """Priority queue with spacing and staleness, stepped on stream time."""
+
+    min_gap_s: float = 1.5
+    pause_s: float = 0.3
+    rate_wpm: int = 165
+    pending: list[Pending] = field(default_factory=list)
+    last: Prompt | None = None
+    dropped: list[Pending] = field(default_factory=list)
+    _seq: int = 0
+
+    def push(self, p: Pending) -> None:
+        """Queue p; a pending prompt with the same non-empty key is replaced."""
+        if p.key:
+            self.pending = [q for q in self.pending if q.key != p.key]
+        self._seq += 1
+        p.seq = self._seq
+        self.pending.append(p)
+
+    def cancel(self, key: str) -> None:
+        self.pending = [q for q in self.pending if q.key != key]
+
+    def has(self, key: str) -> bool:
+        return any(q.key == key for q in self.pending)
+
+    def next_allowed_s(self, urgent: bool) -> float:
+        """Earliest stream time the next (urgent or not) prompt may start."""
+        if self.last is None:
+            return float("-inf")
+        gap = self.min_gap_s
+        if not urgent:
+            gap = max(gap, estimate_duration_s(self.last.text, self.rate_wpm) + self.pause_s)
+        return self.last.t_s + gap
+
+    def pop(self, now: float, direction: str | None = None,
+            min_priority: int | None = None) -> Prompt | None:
+        """The prompt to say at `now`, or None (nothing due, or too soon after the last).
+
+        direction: the wearer's current direction (prompts requiring another are dropped);
+        min_priority: hold back anything below it (e.g. while the wearer may have fallen).
+        """
+        keep: list[Pending] = []
+        for q in self.pending:
+            stale = now > q.expires_s or (q.require_direction is not None and direction is not None
+                                          and q.due_s <= now and direction != q.require_direction)
+            (self.dropped if stale else keep).append(q)
+        self.pending = keep
+        due = [q for q in self.pending if q.due_s <= now
+               and (min_priority is None or q.priority >= min_priority)]
+        if not due:
+            return None
+        best = max(due, key=lambda q: (q.priority, -q.due_s, -q.seq))
+        urgent = best.kind in ("safety", "cue") and (self.last is None or best.priority > self.last.priority)
+        if now < self.next_allowed_s(urgent) - 1e-9:
+            return None
+        self.pending.remove(best)
+        self.last = Prompt(now, best.kind, best.text, best.priority, best.key)
+        return self.last
