@@ -118,8 +118,9 @@ def test_movesense_gsp_acc() -> None:
     fr = p.decode(payload)
     assert np.allclose(fr.acc, [[0, 0, 1], [0.5, -1, 0]], atol=1e-6)
     assert np.allclose(fr.t_sensor, [123.456, 123.456 + 1 / 52])
-    with pytest.raises(DecodeError, match="command response"):
-        p.decode(bytes([1, 99, 0xC8, 0x00]))
+    assert len(p.decode(bytes([1, 99, 0xC8, 0x00]))) == 0           # 200: subscribed
+    with pytest.raises(DecodeError, match="status 404"):
+        p.decode(bytes([1, 99, 0x94, 0x01]))
     with pytest.raises(DecodeError, match="multiple of 12"):
         p.decode(payload[:-1])
 

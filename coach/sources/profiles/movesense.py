@@ -57,7 +57,9 @@ class Movesense(Profile):
         kind = payload[0]
         if kind == RESP_COMMAND:
             status = int.from_bytes(payload[2:4], "little") if len(payload) >= 4 else None
-            raise DecodeError(f"Movesense GSP command response (status {status}), not data")
+            if status is not None and status < 300:
+                return Frame(acc=np.zeros((0, 3)))   # "subscribed", not data
+            raise DecodeError(f"Movesense GSP command refused (status {status})")
         if kind != RESP_DATA:
             raise DecodeError(f"Movesense GSP: unknown response type {kind}")
         body = payload[2:]
