@@ -1,8 +1,147 @@
-"""Sub-commands of this layer (registered by coach.cli)."""
+"""Sub-commands of the detector: analyze, train, demo."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from coach.errors import CoachError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this layer's sub-commands."""
+    p = sub.add_parser("analyze", help="replay a recording through the live pipeline and report")
+    p.add_argument("path", help="CSV with header t,ax,ay,az (t in seconds)")
+    p.add_argument("--json", action="store_true", help="print the JSON contract")
+    p.add_argument("--units", choices=["auto", "g", "m/s2"], default="auto",
+                   help="acceleration units (default: detected from gravity)")
+    p.add_argument("--model", type=Path, help="a model file (default: the shipped one)")
+    p.add_argument("--placement", choices=["chest", "waist", "pocket", "wrist"], default=None)
+    _extend(p, "analyze")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("train", help="train the direction model (reproducible from a seed)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--sessions", type=int, default=300, help="simulated sessions")
+    p.add_argument("--minutes", type=float, default=4.0, help="minutes per simulated session")
+    p.add_argument("--recordings", type=Path, nargs="*", default=[],
+                   help="real labelled CSVs (t,ax,ay,az,label) to add")
+    p.add_argument("--out", type=Path, default=None, help="model path (default: models/direction.skops)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("demo", help="a simulated interval session through the full pipeline")
+    p.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
+    p.add_argument("--speed", type=float, default=1.0, help="x real time (default 1)")
+    p.add_argument("--minutes", type=float, default=6.0)
+    p.add_argument("--placement", choices=["chest", "waist", "pocket"], default="chest")
+    p.add_argument("--seed", type=int, default=7)
+    _extend(p, "demo")
+    p.set_defaults(func=cmd_demo)
+
+
+def _extend(p: argparse.ArgumentParser, command: str) -> None:
+    """Options other layers add to analyze/demo (coaching, storage, MQTT), when present."""
+    for mod in ("coach.coaching.wiring", "coach.outputs.wiring"):
+        try:
+            m = __import__(mod, fromlist=["add_args"])
+        except ImportError:
+            continue
+        m.add_args(p, command)
+
+
+def _observers(args: argparse.Namespace, command: str) -> list:
+    obs: list = []
+    for mod in ("coach.coaching.wiring", "coach.outputs.wiring"):
+        try:
+            m = __import__(mod, fromlist=["observers"])
+        except ImportError:
+            continue
+        obs += m.observers(args, command)
+    return obs
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from coach.detect.model import DirectionModel
+    from coach.detect.pipeline import DirectionPipeline
+    from coach.session import run_session
+    from coach.sources.csvfile import CsvSource
+
+    source = CsvSource(args.path, units=args.units)
+    model = DirectionModel.load(args.model) if args.model else None
+    pipeline = DirectionPipeline(source_name=str(args.path), model=model, placement=args.placement)
+    observers = _observers(args, "analyze")
+    result = asyncio.run(run_session(source, pipeline, observers))
+    doc = result.to_json()
+    for ob in observers:
+        extra = getattr(ob, "json_extra", None)
+        if extra:
+            doc.update(extra())
+    if args.json:
+        sys.stdout.write(json.dumps(doc) + "\n")
+    else:
+        s = doc["summary"]
+        print(f"{doc['source']}: {doc['duration_s']:.1f} s at {doc['sample_rate_hz']:.0f} Hz")
+        print(f"  backward: {s['retro_seconds'] / 60:.1f} min, {s['retro_steps']} retro steps")
+        print(f"  forward:  {s['forward_seconds'] / 60:.1f} min, {s['forward_steps']} steps")
+        print(f"  direction changes: {s['direction_changes']}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from coach.detect.model import find_default_model
+    from coach.detect.train import train
+
+    for r in args.recordings:
+        if not r.exists():
+            raise CoachError(f"{r}: no such file")
+    if args.sessions < 2:
+        raise CoachError("--sessions must be at least 2")
+    out = args.out or find_default_model()
+    model = train(seed=args.seed, sessions=args.sessions, minutes=args.minutes,
+                  recordings=list(args.recordings), out=out)
+    print(f"trained on {model.card['windows']} windows in {model.card['train_seconds']} s -> {out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from coach.detect.pipeline import DirectionPipeline
+    from coach.session import run_session
+    from coach.sources.simulator import SimulatedWalker
+
+    speed = 0.0 if args.fast else args.speed
+    source = SimulatedWalker(seed=args.seed, minutes=args.minutes, placement=args.placement,
+                             speed=speed, batch_s=0.2 if speed else 5.0)
+    pipeline = DirectionPipeline(source_name=source.name, placement=args.placement)
+    observers = _observers(args, "demo")
+    if not any(getattr(o, "is_display", False) for o in observers):
+        observers.insert(0, _TextDisplay(every_s=5.0 if speed == 0 else 1.0))
+    result = asyncio.run(run_session(source, pipeline, observers))
+    t = result.tallies
+    print(f"demo finished: {t.retro_seconds / 60:.1f} retro min, {t.retro_steps} retro steps, "
+          f"{t.forward_steps} forward steps, {t.direction_changes} direction changes")
+    return 0
+
+
+class _TextDisplay:
+    """A plain status line now and then (used when no richer display is wired in)."""
+
+    is_display = True
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        self.every_s = every_s
+        self._next = 0.0
+
+    async def on_batch(self, batch, state, events) -> None:
+        for e in events:
+            if e.type == "direction_change":
+                print(f"[{e.t_s:7.1f} s] now walking {e.data['direction'].upper()}")
+        if state.t_s >= self._next:
+            self._next = state.t_s + self.every_s
+            t = state.tallies
+            print(f"[{state.t_s:7.1f} s] {state.direction:8s} retro {t.retro_steps:4d} steps "
+                  f"{t.retro_seconds / 60:4.1f} min | forward {t.forward_steps:4d} steps | "
+                  f"{state.cadence_spm:3.0f} spm")
+
+    async def on_end(self, result) -> None:
+        return None

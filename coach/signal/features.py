@@ -1,0 +1,263 @@
+"""Window features that do not depend on how the sensor is worn.
+
+Why these features. In a pendulum model of the trunk, walking backward looks like walking
+forward with the sensor turned round, so no single-window statistic in an unknown frame can
+tell the two apart. What does tell them apart is time: backward walking is close to forward
+walking played backwards (Thorstensson 1986; Grasso et al. 1998), and time reversal flips
+every *time-odd* statistic of the signal while leaving the time-even ones (energy, cadence,
+spectra) alone.
+
+The time-odd statistic used here is the acceleration's polarisation pseudo-vector per gait
+harmonic, w_k = sum_{f in band k} Im(A(f)* x A(f)), the axis about which the acceleration
+vector turns at that frequency (with the sense of turning). It is computed in the sensor's
+own axes, needs no gravity estimate, and flips sign under time reversal. Its direction in
+sensor axes depends on the mounting, so it is compared with a reference learnt from the
+warm-up, which every session starts with (forward walking). Cosine similarity to that
+reference is then +1 for walking like the warm-up and -1 for walking reversed in time.
+A second family of time-odd statistics, the skewness of the jerk (rise vs fall sharpness) of
+the vertical and of the magnitude, adds a cue that survives when the reference drifts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from coach.signal.resample import FS
+
+WIN = 128                      # 2.56 s at 50 Hz
+HOP = 12                       # 0.24 s
+K_BANDS = 4                    # stride harmonics 1..4
+LABEL_POS = 0.7                # a window speaks for the time 70 % of the way through it
+
+EVEN_NAMES = [
+    "log_rms", "log_rms_v", "log_rms_h", "vh_ratio", "hf_frac", "lf_frac", "periodicity",
+    "ac_step", "ac_stride", "step_hz", "jerk_ratio", "peak_ratio", "grav_norm", "pol_degree",
+]
+
+
+@dataclass(slots=True)
+class RawFeatures:
+    """Per-window features before the reference is applied (vectorised over windows)."""
+
+    even: np.ndarray          # (nw, len(EVEN_NAMES))
+    odd: np.ndarray           # (nw, K_BANDS, 3) polarisation per band, normalised
+    skew: np.ndarray          # (nw, 3) jerk skewness: vertical, magnitude, horizontal-main
+    gravity: np.ndarray       # (nw, 3) unit gravity direction
+    step_hz: np.ndarray       # (nw,)
+    gait: np.ndarray          # (nw,) bool: periodic and moving, a walking-like window
+
+
+def _autocorr(x: np.ndarray) -> np.ndarray:
+    """Normalised (unbiased) autocorrelation along axis 1 for windows x (nw, W, c)."""
+    nw, W, c = x.shape
+    n = 2 * W
+    F = np.fft.rfft(x, n=n, axis=1)
+    ac = np.fft.irfft((F * F.conj()), n=n, axis=1)[:, :W].sum(axis=2)
+    ac /= np.maximum(ac[:, :1], 1e-12)
+    ac *= W / (W - np.arange(W))[None, :]
+    return ac
+
+
+def _peak(ac: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best local maximum of ac[:, lo:hi] with parabolic refinement -> (lag, value)."""
+    seg = ac[:, lo:hi]
+    i = np.argmax(seg, axis=1)
+    rows = np.arange(len(ac))
+    j = np.clip(i + lo, 1, ac.shape[1] - 2)
+    y0, y1, y2 = ac[rows, j - 1], ac[rows, j], ac[rows, j + 1]
+    den = y0 - 2 * y1 + y2
+    d = np.where(np.abs(den) > 1e-9, 0.5 * (y0 - y2) / np.where(np.abs(den) > 1e-9, den, 1), 0.0)
+    d = np.clip(d, -0.5, 0.5)
+    return j + d, y1
+
+
+def raw_features(win: np.ndarray) -> RawFeatures:
+    """Features of windows win (nw, WIN, 3) in g."""
+    nw, W, _ = win.shape
+    g = win.mean(axis=1)                                  # (nw,3)
+    gn = np.linalg.norm(g, axis=1)
+    gu = g / np.maximum(gn, 1e-6)[:, None]
+    lin = win - g[:, None, :]
+    v = np.einsum("nwc,nc->nw", lin, gu)
+    h = lin - v[:, :, None] * gu[:, None, :]
+    rms = np.sqrt((lin ** 2).sum(axis=2).mean(axis=1)) + 1e-6
+    rms_v = np.sqrt((v ** 2).mean(axis=1)) + 1e-6
+    rms_h = np.sqrt((h ** 2).sum(axis=2).mean(axis=1)) + 1e-6
+
+    # spectra
+    taper = np.hanning(W)[None, :, None]
+    A = np.fft.rfft(lin * taper, axis=1)                  # (nw, nf, 3)
+    freqs = np.fft.rfftfreq(W, 1 / FS)
+    P = (np.abs(A) ** 2).sum(axis=2)
+    ptot = P[:, 1:].sum(axis=1) + 1e-12
+    hf = P[:, freqs > 5.0].sum(axis=1) / ptot
+    lf = P[:, (freqs > 0) & (freqs < 0.6)].sum(axis=1) / ptot
+
+    # periodicity and cadence from the autocorrelation of the vertical and the whole vector
+    ac_v = _autocorr(v[:, :, None])
+    ac_all = _autocorr(lin)
+    lag_s, val_s = _peak(ac_v, int(0.28 * FS), int(0.8 * FS))      # step: 75-214 spm
+    lag_st, val_st = _peak(ac_all, int(0.75 * FS), int(1.9 * FS))  # stride
+    # a step period is the one whose double is the stride; trust the stride when they disagree
+    agree = np.abs(2 * lag_s - lag_st) < 0.2 * lag_st
+    step_lag = np.where(agree, 0.5 * (lag_s + lag_st / 2), lag_st / 2)
+    step_lag = np.where(val_st < 0.15, lag_s, step_lag)
+    step_hz = FS / np.maximum(step_lag, 1.0)
+    periodicity = np.maximum(val_st, val_s)
+
+    # jerk: impact sharpness and time asymmetry
+    dv = np.diff(v, axis=1)
+    mag = np.linalg.norm(win, axis=2)
+    dm = np.diff(mag, axis=1)
+    ev = np.argmax(np.abs(h).sum(axis=1), axis=1)  # crude main horizontal axis per window
+    hm = np.take_along_axis(h, ev[:, None, None].repeat(W, axis=1), axis=2)[:, :, 0]
+    dh = np.diff(hm, axis=1)
+
+    def skew(d: np.ndarray) -> np.ndarray:
+        s2 = (d ** 2).mean(axis=1) + 1e-12
+        return (d ** 3).mean(axis=1) / s2 ** 1.5
+
+    skews = np.stack([skew(dv), skew(dm), skew(dh)], axis=1)
+    jerk = np.sqrt((dv ** 2).mean(axis=1)) * FS / (rms_v * 2 * np.pi * np.maximum(step_hz, 0.5))
+    peak_ratio = np.abs(lin).max(axis=(1, 2)) / rms
+
+    # polarisation pseudo-vectors per stride harmonic band
+    stride = step_hz / 2
+    cross = np.imag(np.cross(A.conj(), A))               # (nw, nf, 3)
+    odd = np.zeros((nw, K_BANDS, 3))
+    for k in range(1, K_BANDS + 1):
+        m = (np.abs(freqs[None, :] - k * stride[:, None]) < 0.5 * stride[:, None])
+        odd[:, k - 1] = (cross * m[:, :, None]).sum(axis=1)
+    odd /= ptot[:, None, None]
+    pol_degree = np.linalg.norm(odd, axis=2).sum(axis=1)
+
+    even = np.stack([
+        np.log(rms), np.log(rms_v), np.log(rms_h), np.log(rms_v / rms_h), hf, lf, periodicity,
+        val_s, val_st, step_hz, jerk, peak_ratio, gn, pol_degree,
+    ], axis=1)
+    gait = (rms > 0.03) & (periodicity > 0.3) & (rms < 1.5)
+    return RawFeatures(even=even, odd=odd, skew=skews, gravity=gu, step_hz=step_hz, gait=gait)
+
+
+REL_NAMES = (["sim_all"] + [f"sim_{k}" for k in range(1, K_BANDS + 1)]
+             + [f"w_{k}" for k in range(1, K_BANDS + 1)]
+             + ["skew_v_rel", "skew_m_rel", "cad_ratio", "energy_ratio", "grav_shift_deg",
+                "ref_strength", "ref_ready"])
+FEATURE_NAMES = EVEN_NAMES + REL_NAMES
+
+
+@dataclass
+class Reference:
+    """The wearer's forward walking, as the sensor sees it: learnt from the warm-up.
+
+    It keeps adapting during walking that matches it (so a slowly drifting mounting is
+    followed) and restarts when gravity in sensor axes moves far (the sensor was re-worn).
+    """
+
+    odd: np.ndarray = field(default_factory=lambda: np.zeros((K_BANDS, 3)))
+    skew: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    step_hz: float = 0.0
+    log_rms: float = 0.0
+    gravity: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    n: int = 0
+    warmup_windows: int = 16       # about 4 s of walking
+    alpha: float = 0.03
+
+    @property
+    def ready(self) -> bool:
+        return self.n >= self.warmup_windows
+
+    def reset(self) -> None:
+        self.odd[:] = 0
+        self.skew[:] = 0
+        self.step_hz = 0.0
+        self.log_rms = 0.0
+        self.gravity = np.zeros(3)
+        self.n = 0
+
+    def _blend(self, w: float, odd: np.ndarray, skew: np.ndarray, step_hz: float,
+               log_rms: float, grav: np.ndarray) -> None:
+        self.odd = (1 - w) * self.odd + w * odd
+        self.skew = (1 - w) * self.skew + w * skew
+        self.step_hz = (1 - w) * self.step_hz + w * step_hz
+        self.log_rms = (1 - w) * self.log_rms + w * log_rms
+        gv = (1 - w) * self.gravity + w * grav
+        self.gravity = gv / max(np.linalg.norm(gv), 1e-9)
+
+    def relative(self, raw: RawFeatures) -> np.ndarray:
+        """Reference-relative features for each window, updating the reference as it goes."""
+        nw = len(raw.step_hz)
+        out = np.zeros((nw, len(REL_NAMES)))
+        for i in range(nw):
+            z = raw.odd[i]
+            g = raw.gravity[i]
+            if self.n > 0:
+                cosg = float(np.clip(np.dot(g, self.gravity), -1, 1))
+                shift = float(np.degrees(np.arccos(cosg)))
+                if shift > 40 and raw.gait[i]:
+                    self.reset()   # the sensor was moved: learn the forward walk again
+                    shift = 0.0
+            else:
+                shift = 0.0
+            ready = self.ready
+            if self.n > 0:
+                num = (z * self.odd).sum(axis=1)
+                den = np.linalg.norm(z, axis=1) * np.linalg.norm(self.odd, axis=1) + 1e-9
+                sims = num / den
+                sim_all = float((z * self.odd).sum() / (np.linalg.norm(z) * np.linalg.norm(self.odd) + 1e-9))
+                wts = np.linalg.norm(self.odd, axis=1)
+                wts = wts / (wts.sum() + 1e-9)
+                sk = raw.skew[i]
+                skv = sk[0] * np.sign(self.skew[0]) * min(1.0, abs(self.skew[0]) / 0.3)
+                skm = sk[1] * np.sign(self.skew[1]) * min(1.0, abs(self.skew[1]) / 0.3)
+                cad = raw.step_hz[i] / max(self.step_hz, 0.3)
+                en = raw.even[i, 0] - self.log_rms
+                strength = float(np.linalg.norm(self.odd))
+            else:
+                sims = np.zeros(K_BANDS)
+                sim_all, wts, skv, skm, cad, en, strength = 0.0, np.zeros(K_BANDS), 0.0, 0.0, 1.0, 0.0, 0.0
+            out[i] = np.concatenate([[sim_all], sims, wts,
+                                     [skv, skm, cad, en, shift, strength, float(ready)]])
+            # learn: all walking during the warm-up, then walking that matches the reference
+            if raw.gait[i]:
+                if not ready:
+                    self.n += 1
+                    w = 1.0 / self.n
+                    self._blend(w, z, raw.skew[i], float(raw.step_hz[i]), float(raw.even[i, 0]), g)
+                elif sim_all > 0.5:
+                    self.n += 1
+                    self._blend(self.alpha, z, raw.skew[i], float(raw.step_hz[i]),
+                                float(raw.even[i, 0]), g)
+        return out
+
+
+class WindowStream:
+    """Cuts the 50 Hz stream into overlapping windows (WIN long, ending every HOP samples)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.buf_t = np.zeros(0)
+        self.buf = np.zeros((0, 3))
+        self.start = 0          # absolute index of buf[0]
+        self.next_end = WIN     # absolute (exclusive) end index of the next window
+
+    def push(self, t: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (windows (nw, WIN, 3), end times (nw,)) completed by these samples."""
+        self.buf_t = np.concatenate([self.buf_t, t])
+        self.buf = np.concatenate([self.buf, acc])
+        total = self.start + len(self.buf)
+        if total < self.next_end:
+            return np.zeros((0, WIN, 3)), np.zeros(0)
+        ends = np.arange(self.next_end, total + 1, HOP) - self.start
+        self.next_end += HOP * len(ends)
+        idx = ends[:, None] - WIN + np.arange(WIN)[None, :]
+        wins = self.buf[idx]
+        tend = self.buf_t[ends - 1]
+        drop = max(0, (self.next_end - WIN) - self.start)
+        if drop:
+            self.buf, self.buf_t = self.buf[drop:], self.buf_t[drop:]
+            self.start += drop
+        return wins, tend
