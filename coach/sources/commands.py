@@ -1,8 +1,288 @@
-"""Sub-commands of this layer (registered by coach.cli)."""
+"""Sub-commands of the sources layer: scan, run, devices, decode, record."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from coach.errors import CoachError
+
+log = logging.getLogger(__name__)
+PLACEMENTS = ("chest", "waist", "pocket", "wrist")
+
+
+def _err(msg: str) -> None:
+    print(f"coach: {msg}", file=sys.stderr, flush=True)
+
+
+# --- building sources ---------------------------------------------------------------------
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    for kv in getattr(args, "opt", None) or []:
+        k, sep, v = kv.partition("=")
+        if not sep or not k:
+            raise CoachError(f"--opt wants key=value (got {kv!r})")
+        opts[k.strip()] = v.strip()
+    if getattr(args, "rate", None):
+        opts["rate"] = args.rate
+    if getattr(args, "range", None):
+        opts["range"] = args.range
+    return opts
+
+
+def _sim_world(spec: str, minutes: float | None, drop_at: float | None) -> Any:
+    """`sim:PROFILE`: a simulated walker inside a simulated sensor (no hardware needed)."""
+    import numpy as np
+
+    from coach.sources.fake_ble import MODELS, FakeDevice, FakeWorld
+    from coach.sources.simulator import demo_program, simulate
+
+    prof = spec.split(":", 1)[1] or "polar_h10"
+    if prof not in MODELS:
+        raise CoachError(f"sim:{prof}: no such simulated device (try {', '.join(MODELS)})")
+    rate = MODELS[prof].rate_hz
+    sess = simulate(np.random.default_rng(7), demo_program(minutes or 3.0), placement="chest",
+                    rate_hz=rate, mounting="upright")
+    drops = [(1000.05 + drop_at, 5.0)] if drop_at else []
+    return FakeWorld([FakeDevice(prof, sess.acc, rate_hz=rate, drops=drops)]), MODELS[prof].name
+
+
+def build_source(args: argparse.Namespace, notify: Any = None) -> Any:
+    """The Source for --device/--phone."""
+    from coach.sources import ble
+
+    minutes = getattr(args, "minutes", None)
+    duration = minutes * 60 if minutes else None
+    if getattr(args, "phone", False):
+        from coach.sources.phone import SensorLoggerSource
+        return SensorLoggerSource(port=args.port, duration_s=duration, notify=notify)
+    if not args.device:
+        raise CoachError("say which sensor: --device NAME|ADDRESS (see `coach scan`), or --phone")
+    device, backend = args.device, None
+    if device.startswith("sim:"):
+        world, device = _sim_world(device, minutes, getattr(args, "sim_drop_at", None))
+        backend = world.backend()
+    opts = _options(args)
+    if args.profile is not None:
+        from coach.sources.profiles import get_profile
+        get_profile(args.profile, opts)   # check the profile and its options before scanning
+    return ble.BleSource(device, args.profile, options=opts,
+                         backend=backend or ble.bleak_backend(),
+                         scan_timeout=args.scan_timeout, duration_s=duration, notify=notify)
+
+
+# --- observers ------------------------------------------------------------------------------
+class StatusLine:
+    """Prints the live state once a second of stream time (and every notice at once)."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.next_t = 0.0
+        self.quiet = quiet
+
+    async def on_batch(self, batch: Any, state: Any, events: list) -> None:
+        if self.quiet or not len(batch):
+            return
+        t = float(batch.t[-1])
+        if t >= self.next_t:
+            self.next_t = t + 1.0
+            tl = state.tallies
+            m = batch.meta
+            print(f"{int(t // 60):02d}:{t % 60:04.1f}  {state.direction:<8} "
+                  f"{state.cadence_spm:5.0f} spm  retro {tl.retro_steps} steps "
+                  f"{tl.retro_seconds / 60:4.1f} min  lost {m.get('lost_samples', 0)}",
+                  file=sys.stderr, flush=True)
+
+    async def on_end(self, result: Any) -> None:
+        pass
+
+
+def _live_display() -> Any:
+    try:
+        from coach.outputs.display import LiveDisplay  # owned by the outputs layer
+        return LiveDisplay()
+    except Exception as e:  # noqa: BLE001 - fall back to the plain status line
+        log.debug("no live display (%s); printing a status line", e)
+        return None
+
+
+# --- commands -------------------------------------------------------------------------------
+def cmd_devices(args: argparse.Namespace) -> int:
+    from coach.sources.profiles import PROFILES
+    rows = [cls.describe() for cls in PROFILES.values()]
+    rows.append({"name": "sensorlogger", "title": "Phone: Sensor Logger HTTP Push (coach run --phone)",
+                 "service": None, "notify": None, "timestamps": True,
+                 "options": [{"name": "port", "default": 8000, "choices": None,
+                              "help": "TCP port to receive HTTP Push on"}]})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        opts = ", ".join(f"{o['name']}={o['default']}" + (f" ({'/'.join(map(str, o['choices']))})"
+                         if o["choices"] else "") for o in r["options"])
+        print(f"{r['name']:<13} {r['title']}\n{'':13} options: {opts or '-'}")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from coach.sources.profiles import get_profile
+    from coach.sources.profiles.witmotion import WitMotion
+    text = "".join(args.hex).replace(":", "").replace(" ", "").replace("0x", "")
+    try:
+        payload = bytes.fromhex(text)
+    except ValueError:
+        raise CoachError("payload is not hex (expected e.g. 02 00 94 35 77 ...)") from None
+    if not payload:
+        raise CoachError("empty payload")
+    prof = get_profile(args.profile, _options(args))
+    fr = WitMotion.decode_one(payload) if isinstance(prof, WitMotion) else prof.decode(payload)
+    rows = [{"t_s": None if fr.t_sensor is None else round(float(fr.t_sensor[i]), 6),
+             "ax": round(float(a[0]), 6), "ay": round(float(a[1]), 6), "az": round(float(a[2]), 6)}
+            for i, a in enumerate(fr.acc)]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            ts = "-" if r["t_s"] is None else f"{r['t_s']:.6f}"
+            print(f"{ts:>18}  {r['ax']:+9.4f} {r['ay']:+9.4f} {r['az']:+9.4f} g")
+        print(f"{len(rows)} samples", file=sys.stderr)
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from coach.sources import ble
+    backend = ble.bleak_backend()
+
+    async def go() -> list:
+        found = await ble.scan(backend, args.timeout, all_devices=args.all)
+        if args.battery:
+            for f in found:
+                f.battery = await ble.read_battery(backend, f)
+        return found
+
+    found = asyncio.run(go())
+    if args.json:
+        print(json.dumps([f.to_json() for f in found], indent=2))
+        return 0
+    if not found:
+        _err(f"no supported sensor seen in {args.timeout:g} s (is it on and worn? "
+             "Polar straps wake up when the electrodes touch moist skin)")
+        return 1
+    for f in found:
+        bat = f"{f.battery}%" if f.battery is not None else "-"
+        print(f"{f.name or '?':<28} {f.address:<38} {f.rssi if f.rssi is not None else '?':>4} dBm  "
+              f"{f.profile or '-':<13} battery {bat}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from coach.session import run_session
+    from coach.detect.pipeline import DirectionPipeline
+
+    source = build_source(args, notify=lambda m: _err(m))
+    pipeline = DirectionPipeline(source_name=source.name, placement=args.placement)
+    display = None if args.json else _live_display()
+    observers = [display] if display is not None else [StatusLine(quiet=args.json)]
+    result = asyncio.run(run_session(source, pipeline, observers))
+    stats = getattr(source, "stats", None)
+    if args.json:
+        out = result.to_json()
+        out["link"] = stats.to_dict() if stats else {}
+        print(json.dumps(out))
+    else:
+        tl = result.tallies
+        print(f"session {result.duration_s / 60:.1f} min: {tl.retro_steps} retro steps "
+              f"({tl.retro_seconds / 60:.1f} min), {tl.forward_steps} forward steps")
+        if stats and (stats.reconnects or stats.lost_samples or stats.decode_errors):
+            print(f"link: {stats.reconnects} reconnects, {stats.lost_samples} samples lost, "
+                  f"{stats.dup_samples} duplicated, {stats.decode_errors} bad packets skipped")
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise CoachError(f"{out} exists (use --force to overwrite)")
+    if not args.label or not args.label.replace("_", "").replace("-", "").isalnum():
+        raise CoachError("--label must be a word such as backward, forward, still")
+    source = build_source(args, notify=lambda m: _err(m))
+    n = 0
+
+    async def go() -> None:
+        nonlocal n
+        next_report = 0.0
+        with out.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["t", "ax", "ay", "az", "label"])
+            async for b in source.stream():
+                for t, a in zip(b.t, b.acc):
+                    w.writerow([f"{t:.4f}", f"{a[0]:.5f}", f"{a[1]:.5f}", f"{a[2]:.5f}", args.label])
+                n += len(b)
+                if len(b) and b.t[-1] >= next_report:
+                    next_report = float(b.t[-1]) + 10
+                    _err(f"recording {args.label}: {b.t[-1]:.0f} s, {n} samples")
+                f.flush()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        pass
+    _err(f"saved {n} samples labelled {args.label} to {out}")
+    return 0 if n else 1
+
+
+# --- registration -------------------------------------------------------------------------
+def _device_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", help="sensor name, name prefix or address (see `coach scan`); "
+                                    "sim:PROFILE for a simulated sensor")
+    p.add_argument("--profile", help="device profile (default: recognised from the name)")
+    p.add_argument("--rate", type=float, help="sample rate, Hz (profile default if omitted)")
+    p.add_argument("--range", type=int, help="accelerometer range, g (where the device has one)")
+    p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="a profile option")
+    p.add_argument("--phone", action="store_true",
+                   help="receive a phone's Sensor Logger HTTP Push instead of a BLE sensor")
+    p.add_argument("--port", type=int, default=8000, help="port for --phone (default 8000)")
+    p.add_argument("--minutes", type=float, help="stop after this many minutes")
+    p.add_argument("--scan-timeout", type=float, default=10.0, help="seconds to look for the device")
+    p.add_argument("--sim-drop-at", type=float, help=argparse.SUPPRESS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this layer's sub-commands."""
+    p = sub.add_parser("scan", help="list nearby sensors a profile supports")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to scan (default 5)")
+    p.add_argument("--all", action="store_true", help="list every BLE device, supported or not")
+    p.add_argument("--battery", action="store_true", help="connect briefly to read battery levels")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("run", help="stream a sensor live into the coach")
+    _device_args(p)
+    p.add_argument("--placement", choices=PLACEMENTS, default="chest",
+                   help="where the sensor is worn (default chest)")
+    p.add_argument("--json", action="store_true", help="print the session result as JSON")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("devices", help="the supported device profiles and their options")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("decode", help="decode one sensor payload (hex) into samples")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--rate", type=float)
+    p.add_argument("--range", type=int)
+    p.add_argument("--opt", action="append", metavar="KEY=VALUE")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("hex", nargs="+", help="the payload as hex (spaces allowed)")
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("record", help="record labelled data for a personal model (CSV)")
+    _device_args(p)
+    p.add_argument("--label", required=True, help="backward, forward, still, ...")
+    p.add_argument("--out", required=True, help="CSV file (t,ax,ay,az,label)")
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.set_defaults(func=cmd_record)

@@ -24,7 +24,11 @@ def get_profile(name: str, options: dict[str, Any] | None = None) -> Profile:
     cls = PROFILES.get(name)
     if cls is None:
         raise CoachError(f"unknown profile {name!r} (known: {', '.join(PROFILES)})")
-    return cls(options=dict(options or {}))
+    opts = dict(options or {})
+    names = {o.name for o in cls.options_spec}
+    if "rate" in opts and "rate" not in names and "period_ms" in names:
+        opts["period_ms"] = int(round(1000 / float(opts.pop("rate"))))   # micro:bit: periods
+    return cls(options=opts)
 
 
 def profile_for_advertisement(name: str | None, service_uuids: list[str]) -> str | None:
