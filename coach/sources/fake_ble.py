@@ -139,6 +139,7 @@ class FakeDevice:
     drops: list[tuple[float, float]] = field(default_factory=list)  # (at, down for), virtual s
     dup_every: int = 0                    # resend every n-th packet
     junk_every: int = 0                   # send a garbled packet every n-th packet
+    lose_every: int = 0                   # the radio loses every n-th packet
     connect_failures: int = 0             # refuse the first n connection attempts
     seed: int = 1
 
@@ -350,13 +351,15 @@ class FakeClient:
                 return
             clk.advance_to(arrive)
             pkt = self._packet(i, i1, k)
+            i = i1
+            if d.lose_every and k % d.lose_every == d.lose_every - 1:
+                continue
             d.sent += 1
             notify(None, bytearray(pkt))
             if d.dup_every and k % d.dup_every == d.dup_every - 1:
                 notify(None, bytearray(pkt))
             if d.junk_every and k % d.junk_every == d.junk_every - 1:
-                notify(None, bytearray(pkt[: max(1, len(pkt) // 3)]) + b"\x13")
-            i = i1
+                notify(None, bytearray(pkt[: max(1, len(pkt) // 3)]) + b"\x13\x37")
             await asyncio.sleep(0)
 
 

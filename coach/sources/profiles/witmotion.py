@@ -69,7 +69,9 @@ class WitMotion(Profile):
     def decode(self, payload: bytes) -> Frame:
         """Stream decoding: buffer, resync on 55 61, emit every complete frame."""
         need(payload, 1, "WitMotion notification")
-        buf = self._buf + bytes(payload)
+        payload = bytes(payload)
+        # a notification that starts a frame ends whatever partial frame came before
+        buf = payload if payload[:2] == HEADER else self._buf + payload
         frames = []
         while True:
             k = buf.find(HEADER)

@@ -1,0 +1,167 @@
+"""The BLE source against the bleak double: every profile streams, drops reconnect, junk and
+duplicates are counted and skipped, and nothing is lost or repeated outside a real gap."""
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from coach.errors import CoachError
+from coach.sources.ble import BleSource, scan
+from coach.sources.fake_ble import MODELS, FakeDevice, FakeWorld
+
+START = 1000.0   # the virtual clock's start
+
+
+def walk(n: int, rate: float, seed: int = 0) -> np.ndarray:
+    """A gravity-plus-bounce signal with noise, in g."""
+    t = np.arange(n) / rate
+    rng = np.random.default_rng(seed)
+    return np.c_[0.2 * np.sin(2 * np.pi * 1.8 * t), 0.1 * np.cos(2 * np.pi * 0.9 * t),
+                 1 + 0.3 * np.sin(2 * np.pi * 1.8 * t + 1)] + rng.normal(0, 0.01, (n, 3))
+
+
+def run(dev: FakeDevice, *devs: FakeDevice, **kw) -> tuple[list, BleSource, list[str]]:
+    world = FakeWorld([dev, *devs])
+    notices: list[str] = []
+    src = BleSource(kw.pop("device", dev.name), backend=world.backend(), notify=notices.append, **kw)
+
+    async def go() -> list:
+        return [b async for b in src.stream()]
+
+    return asyncio.run(go()), src, notices
+
+
+def cat(batches: list) -> tuple[np.ndarray, np.ndarray]:
+    return (np.concatenate([b.t for b in batches]), np.concatenate([b.acc for b in batches]))
+
+
+RESOLUTION = {"polar_h10": 1e-3, "polar_verity": 2.5e-4, "movesense": 1e-6, "microbit": 1e-3,
+              "thingy52": 1 / 1024, "witmotion": 16 / 32768, "generic": 1e-3}
+
+
+@pytest.mark.parametrize("profile", list(MODELS))
+def test_every_profile_streams_everything_once(profile: str) -> None:
+    rate = MODELS[profile].rate_hz
+    n = int(rate * 40)
+    dev = FakeDevice(profile, walk(n, rate))
+    batches, src, notices = run(dev)
+    t, acc = cat(batches)
+    per = MODELS[profile].per_packet
+    assert len(t) == n - n % per                          # all whole packets, once
+    assert np.all(np.diff(t) > 0)
+    assert np.allclose(acc, dev.acc[:len(t)], atol=RESOLUTION[profile] * 0.51 + 1e-9)
+    assert not any(b.gap_before for b in batches)
+    st = src.stats
+    assert st.lost_samples == st.dup_samples == st.decode_errors == st.reconnects == 0
+    # stream time follows the host clock: 40 s of data lasts 40 s
+    assert t[-1] - t[0] == pytest.approx((len(t) - 1) / rate, abs=0.15)
+    assert "ending the session" in notices[-1]            # the double switched off at the end
+
+
+@pytest.mark.parametrize("profile", ["polar_h10", "movesense", "microbit", "generic"])
+def test_drop_reconnects_and_marks_the_gap(profile: str) -> None:
+    rate = MODELS[profile].rate_hz
+    n = int(rate * 60)
+    dev = FakeDevice(profile, walk(n, rate), drops=[(START + 25.0, 4.0)])
+    batches, src, notices = run(dev)
+    t, acc = cat(batches)
+    assert np.all(np.diff(t) > 0)                                  # no overlap, ever
+    gaps = [i for i, b in enumerate(batches) if b.gap_before]
+    assert len(gaps) == 1
+    i = gaps[0]
+    before, after = batches[i - 1].t[-1], batches[i].t[0]
+    st = src.stats
+    assert st.reconnects == 1
+    # the gap in stream time is the real outage, and the samples in it are counted as lost
+    true_gap = st.lost_samples / rate
+    assert after - before == pytest.approx(true_gap + 1 / rate, abs=0.12)
+    assert 4.0 <= true_gap <= 10.0
+    assert len(t) + st.lost_samples == pytest.approx(n, abs=2 * MODELS[profile].per_packet)
+    # the wearer was told, and the first batch after the gap carries the notice
+    assert any("lost" in m for m in notices) and any("back after" in m for m in notices)
+    assert "back after" in batches[i].meta.get("notice", "")
+    # samples after the gap are the device's samples at that time (nothing shifted)
+    k = int(round(after * rate))
+    assert np.allclose(batches[i].acc[0], dev.acc[k], atol=RESOLUTION[profile] + 1e-6) or \
+        np.allclose(batches[i].acc[0], dev.acc[k - 1], atol=RESOLUTION[profile] + 1e-6) or \
+        np.allclose(batches[i].acc[0], dev.acc[k + 1], atol=RESOLUTION[profile] + 1e-6)
+
+
+@pytest.mark.parametrize("profile", ["polar_h10", "polar_verity", "movesense", "generic"])
+def test_duplicates_and_junk_are_counted_and_skipped(profile: str) -> None:
+    rate = MODELS[profile].rate_hz
+    per = MODELS[profile].per_packet
+    n = per * 120
+    dev = FakeDevice(profile, walk(n, rate), dup_every=10, junk_every=7)
+    batches, src, _ = run(dev)
+    t, acc = cat(batches)
+    assert len(t) == n and np.all(np.diff(t) > 0)
+    assert np.allclose(acc, dev.acc, atol=RESOLUTION[profile] * 0.51 + 1e-9)
+    st = src.stats
+    assert st.dup_packets >= 12 and st.lost_samples == 0
+    if profile != "polar_verity":     # a cut delta frame may still parse; its samples are dups
+        assert st.decode_errors == 120 // 7
+
+
+def test_radio_loss_counted_by_sequence_and_timestamps() -> None:
+    dev = FakeDevice("generic", walk(2 * 600, 52), lose_every=50)
+    batches, src, _ = run(dev)
+    st = src.stats
+    # every 50th packet is lost; the very last one (packet 599) cannot be noticed
+    assert st.lost_packets == 600 // 50 - 1 and st.lost_samples == 2 * (600 // 50 - 1)
+    assert not any(b.gap_before for b in batches)     # a lost packet is not a session gap
+    dev = FakeDevice("polar_h10", walk(36 * 60, 50), lose_every=20)
+    _, src, _ = run(dev)
+    assert src.stats.lost_samples == 36 * 2 and src.stats.lost_packets == 2
+
+
+def test_drift_is_measured_and_corrected() -> None:
+    rate = 50.0
+    dev = FakeDevice("polar_h10", walk(int(rate * 600), rate), drift_ppm=150.0)
+    batches, src, _ = run(dev)
+    t, _ = cat(batches)
+    assert src.stats.drift_ppm == pytest.approx(150.0, abs=40)
+    # stream time keeps to the host clock over 10 minutes (the sensor's own would be 90 ms off)
+    true_last = (len(t) - 1) / rate / (1 + 150e-6)
+    assert t[-1] - t[0] == pytest.approx(true_last, abs=0.03)
+
+
+def test_connect_retries_with_backoff_then_gives_a_clear_error() -> None:
+    dev = FakeDevice("movesense", walk(520, 52), connect_failures=2)
+    batches, src, _ = run(dev)
+    assert sum(len(b) for b in batches) == 520
+    dev = FakeDevice("movesense", walk(520, 52), connect_failures=99)
+    with pytest.raises(CoachError, match="could not connect .* after 4 attempts"):
+        run(dev)
+
+
+def test_unknown_and_unsupported_devices() -> None:
+    dev = FakeDevice("movesense", walk(52, 52))
+    with pytest.raises(CoachError, match="no device 'Polar H10 XYZ' found"):
+        run(dev, device="Polar H10 XYZ", scan_timeout=2)
+    odd = FakeDevice("microbit", walk(50, 50), name="Mystery Band", address="AA:BB")
+    with pytest.raises(CoachError, match="no profile knows this device"):
+        run(odd)
+    # ... unless the user says which profile it speaks
+    batches, _, _ = run(odd, profile="microbit")
+    assert sum(len(b) for b in batches) == 50
+
+
+def test_scan_lists_supported_devices() -> None:
+    world = FakeWorld([FakeDevice("polar_h10", walk(10, 50), rssi=-70, address="A1"),
+                       FakeDevice("witmotion", walk(10, 50), rssi=-50, address="A2"),
+                       FakeDevice("microbit", walk(10, 50), name="Headphones", address="A3")])
+    found = asyncio.run(scan(world.backend(), 2.0))
+    assert [(f.name, f.profile) for f in found] == [("WT901BLE68", "witmotion"),
+                                                    ("Polar H10 ABC123", "polar_h10")]
+    every = asyncio.run(scan(world.backend(), 2.0, all_devices=True))
+    assert len(every) == 3
+
+
+def test_duration_stops_the_stream() -> None:
+    dev = FakeDevice("polar_h10", walk(50 * 60, 50))
+    batches, _, _ = run(dev, duration_s=10.0)
+    t, _ = cat(batches)
+    assert t[-1] <= 10.0 and t[-1] > 9.0
