@@ -1,8 +1,186 @@
-"""Sub-commands of this layer (registered by coach.cli)."""
+"""Sub-commands of the outputs layer: history, report, export, replay, serve."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from coach.errors import CoachError
+from coach.outputs.mqtt import add_mqtt_args
+from coach.outputs.store import add_store_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this layer's sub-commands."""
+    p = sub.add_parser("history", help="stored sessions and weekly retro totals")
+    add_store_args(p, save_flag=False)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("report", help="a picture (PNG) and HTML page of one stored session")
+    p.add_argument("session", metavar="SESSION", help="session id (or 'last')")
+    add_store_args(p, save_flag=False)
+    p.add_argument("--out", metavar="DIR", default=".", help="output directory (default: .)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="export sessions as CSV, JSON, FIT or TCX")
+    add_store_args(p, save_flag=False)
+    p.add_argument("--format", choices=["csv", "json", "fit", "tcx"], required=True)
+    p.add_argument("--session", metavar="ID", default=None,
+                   help="one session (fit/tcx default: the latest)")
+    p.add_argument("--since", metavar="DATE", default=None, help="sessions started on/after YYYY-MM-DD")
+    p.add_argument("--out", metavar="FILE", required=True, help="output file ('-' for stdout)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("replay", help="stream a recording through the live pipeline")
+    p.add_argument("path", metavar="FILE", help="CSV with header t,ax,ay,az")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="x real time (default 1; 0 = as fast as possible)")
+    p.add_argument("--units", choices=["auto", "g", "m/s2"], default="auto")
+    p.add_argument("--placement", default=None, help="sensor placement hint for the detector")
+    p.add_argument("--json", action="store_true", help="print the analyze JSON at the end")
+    from coach.outputs.wiring import add_args
+    add_args(p, "replay")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("serve", help="run detectors for sensor streams published over MQTT")
+    add_mqtt_args(p)
+    p.add_argument("--group", default=None, help="shared-subscription group (default: coach)")
+    p.add_argument("--worker-id", default=None, help="this worker's id (default: host-pid)")
+    p.add_argument("--idle-timeout", type=float, default=30.0,
+                   help="close a stream after this many seconds without samples")
+    add_store_args(p)
+    p.set_defaults(func=cmd_serve)
+
+
+def _store(args: argparse.Namespace):  # noqa: ANN202
+    from coach.outputs.store import SessionStore
+    return SessionStore(getattr(args, "db", None))
+
+
+def _since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        d = date.fromisoformat(text)
+    except ValueError:
+        try:
+            return datetime.fromisoformat(text).astimezone(timezone.utc)
+        except ValueError:
+            raise CoachError(f"--since must be a date YYYY-MM-DD, not {text!r}") from None
+    return datetime(d.year, d.month, d.day).astimezone(timezone.utc)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        h = store.history()
+    if args.json:
+        sys.stdout.write(json.dumps(h, indent=2) + "\n")
+        return 0
+    if not h["sessions"]:
+        print(f"no sessions yet in {h['db']}")
+        return 0
+    print(f"{'id':>4}  {'start (UTC)':16}  {'min':>5}  {'retro s':>7}  {'retro':>5}  {'fwd':>5}  "
+          f"{'program':12}  done")
+    for s in h["sessions"]:
+        comp = "-" if s["completion"] is None else f"{s['completion'] * 100:.0f}%"
+        print(f"{s['session_id']:>4}  {s['started_at'][:16].replace('T', ' '):16}  "
+              f"{s['duration_s'] / 60:5.1f}  {s['retro_seconds']:7.0f}  {s['retro_steps']:5d}  "
+              f"{s['forward_steps']:5d}  {(s['program'] or '-')[:12]:12}  {comp}"
+              + ("  (recovered)" if s["status"] == "recovered" else ""))
+    print()
+    for w in h["weeks"]:
+        goal = (f" of {w['goal_seconds'] / 60:.0f} min goal ({w['progress'] * 100:.0f}%)"
+                if w["goal_seconds"] else "")
+        print(f"week {w['week']}: {w['retro_minutes']:.1f} retro min{goal}, {w['retro_steps']} retro "
+              f"steps in {w['sessions']} session(s)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from coach.outputs.report import write_report
+    with _store(args) as store:
+        s = store.session(args.session)
+    png, page = write_report(s, args.out)
+    print(png)
+    print(page)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from coach.outputs.export import export
+    with _store(args) as store:
+        n = export(store, args.format, args.out, session_id=args.session, since=_since(args.since))
+    if args.out != "-":
+        print(f"exported {n} session(s) to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from coach.detect.pipeline import DirectionPipeline
+    from coach.outputs.wiring import observers
+    from coach.session import run_session
+    from coach.sources.csvfile import CsvSource
+
+    if args.speed < 0:
+        raise CoachError("--speed must be 0 (as fast as possible) or positive")
+    source = CsvSource(args.path, units=args.units, speed=args.speed)
+    pipeline = DirectionPipeline(source_name=str(args.path), placement=args.placement)
+    obs = observers(args, "replay")
+    result = asyncio.run(run_session(source, pipeline, obs))
+    doc = result.to_json()
+    for ob in obs:
+        extra = getattr(ob, "json_extra", None)
+        if extra:
+            doc.update(extra())
+    undelivered = [o for o in obs if getattr(o, "delivered", None) is False]
+    if args.json:
+        sys.stdout.write(json.dumps(doc) + "\n")
+    else:
+        s = doc["summary"]
+        print(f"replayed {doc['source']}: {s['retro_steps']} retro steps, "
+              f"{s['retro_seconds'] / 60:.1f} retro min, {s['direction_changes']} direction changes"
+              + (f" (session {doc['session_id']})" if "session_id" in doc else ""))
+    if undelivered:
+        raise CoachError("MQTT broker unreachable: some messages were not delivered")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from coach.outputs.config import load_section
+    from coach.outputs.mqtt import MqttSettings
+    from coach.outputs.serve import StreamWorker
+    from coach.outputs.store import SessionStore
+
+    settings = MqttSettings.from_url(args.mqtt or None,
+                                     base_topic=args.base_topic.strip("/") if args.base_topic else None)
+    cfg = load_section("mqtt")
+    store = SessionStore(args.db) if (args.save or args.db) else None
+    worker = StreamWorker(settings, worker_id=args.worker_id or cfg.get("worker_id"),
+                          group=args.group or str(cfg.get("serve_group", "coach")),
+                          idle_timeout_s=args.idle_timeout, store=store)
+    print(f"coach serve: worker {worker.worker_id} on {settings.redacted()}, "
+          f"ingest {settings.base_topic}/ingest/<sensor>/samples", file=sys.stderr)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+        await worker.run(stop)
+
+    asyncio.run(main())
+    if store is not None:
+        store.close()
+    return 0
+
+

@@ -282,7 +282,8 @@ def export(store: SessionStore, fmt: str, out: str | Path, session_id: str | int
         if session_id is None:
             if not sessions:
                 raise CoachError("no sessions to export")
-            sessions = [store.session(sessions[-1]["id"])]  # the latest (after --since)
+            latest = max(sessions, key=lambda r: r["id"])  # the last stored (after --since)
+            sessions = [store.session(latest["id"])]
         data = to_fit(sessions[0]) if fmt == "fit" else to_tcx(sessions[0])
     elif fmt == "csv":
         data = to_csv(sessions).encode()

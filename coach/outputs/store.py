@@ -179,6 +179,8 @@ class SessionStore:
             self._migrate()
         except sqlite3.DatabaseError as e:
             raise CoachError(f"cannot open session store {self.path}: {e}") from e
+        except OSError as e:
+            raise CoachError(f"cannot open session store {self.path}: {e.strerror}") from e
         self.recovered: list[int] = self.recover_interrupted() if recover else []
 
     # -- schema ---------------------------------------------------------------------------
@@ -471,6 +473,7 @@ class StoreObserver:
         self._started = parse_iso(store.conn.execute(
             "SELECT started_at FROM sessions WHERE id=?", (session_id,)).fetchone()[0])
         self.closed = False
+        self.owns_store = False      # close the store when the session ends
         store.conn.execute("BEGIN")
 
     @property
@@ -549,6 +552,12 @@ class StoreObserver:
                 self.conn.execute("UPDATE sessions SET ended_at=? WHERE id=?",
                                   (iso(utcnow()), self.session_id))
         self.closed = True
+        if self.owns_store:
+            self.store.close()
+
+    def json_extra(self) -> dict[str, Any]:
+        """Adds "session_id" to the analyze JSON."""
+        return {"session_id": self.session_id}
 
     def abort(self) -> None:
         """Commit what we have and leave the session open (the next start recovers it)."""

@@ -1,0 +1,184 @@
+"""Session store: written as it goes, crash (kill -9) then recovery, history, CLI."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from coach.cli import main
+from coach.outputs.store import SCHEMA_VERSION, SessionMeta, SessionStore
+from tests.outputs_broker import FakePipeline, FakeSource
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def _run(observers, duration_s: float = 24.0, speed: float = 0.0):
+    p, s = FakePipeline(), FakeSource(duration_s=duration_s, speed=speed)
+    async for b in s.stream():
+        ev = p.feed(b)
+        for o in observers:
+            await o.on_batch(b, p.state, ev)
+    r = p.finish()
+    for o in observers:
+        await o.on_end(r)
+    return r
+
+
+def test_store_result_and_history(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "s.db")
+    assert store.schema_version == SCHEMA_VERSION
+    r = asyncio.run(_run([]))
+    sid = store.store_result(r, SessionMeta(source="walk.csv", program="Week 1", weekly_goal_s=600))
+    h = store.history()
+    (row,) = h["sessions"]
+    summary = r.to_json()["summary"]
+    assert row["session_id"] == sid
+    assert row["retro_seconds"] == summary["retro_seconds"]
+    assert row["retro_steps"] == summary["retro_steps"] and row["forward_steps"] == summary["forward_steps"]
+    assert row["program"] == "Week 1"
+    (week,) = h["weeks"]
+    assert week["goal_seconds"] == 600 and week["progress"] == pytest.approx(summary["retro_seconds"] / 600, abs=1e-3)
+    full = store.session(sid)
+    assert [s["direction"] for s in full["segments"]] == [s.direction for s in r.segments]
+    assert len(full["steps"]) == len(r.steps)
+    store.close()
+
+
+def test_live_observer_writes_as_it_goes(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "s.db")
+    obs = store.open_session({"kind": "demo", "device": "sim", "placement": "ankle"}, commit_interval_s=0.0)
+    reader = sqlite3.connect(tmp_path / "s.db")
+
+    class Peek:
+        seen: list[float] = []
+
+        async def on_batch(self, b, state, ev):  # noqa: ANN001
+            row = reader.execute("SELECT last_t_s FROM sessions WHERE id=?", (obs.session_id,)).fetchone()
+            self.seen.append(row[0])
+
+        async def on_end(self, r):  # noqa: ANN001
+            pass
+
+    obs.publish_prompt({"t_s": 7.0, "kind": "cue", "text": "Small steps"})
+    obs.publish_interval({"index": 0, "direction": "backward", "planned_s": 10, "start_s": 6,
+                          "end_s": 12, "done_s": 6, "status": "short"})
+    r = asyncio.run(_run([obs, Peek()]))
+    assert max(Peek.seen) > 20.0          # another connection saw it grow while running
+    s = store.session(obs.session_id)
+    assert s["status"] == "closed" and s["device"] == "sim" and s["placement"] == "ankle"
+    assert s["retro_steps"] == r.tallies.retro_steps
+    assert s["prompts"][0]["text"] == "Small steps"
+    assert s["completion"] == pytest.approx(0.6)
+    assert len(s["states"]) >= 20
+    assert reader.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+CHILD = textwrap.dedent("""
+    import asyncio, sys
+    sys.path.insert(0, {root!r})
+    from coach.outputs.store import SessionStore
+    from tests.outputs_broker import FakePipeline, FakeSource
+
+    async def main():
+        obs = SessionStore({db!r}).open_session({{"kind": "run", "device": "dev1"}})
+        p = FakePipeline()
+        async for b in FakeSource(duration_s=60, batch=10, speed=2.0).stream():
+            ev = p.feed(b)
+            await obs.on_batch(b, p.state, ev)
+            print(p.state.t_s, flush=True)
+    asyncio.run(main())
+""")
+
+
+def test_kill_9_then_recovery(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    code = CHILD.format(root=str(ROOT), db=str(db))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    last = 0.0
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        last = float(line)
+        if last >= 8.0:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # the dead process's session is still "open" until the next start
+    raw = sqlite3.connect(db).execute("SELECT status, last_t_s FROM sessions").fetchone()
+    assert raw[0] == "open"
+    store = SessionStore(db)
+    assert store.recovered == [1]
+    s = store.session(1)
+    assert s["status"] == "recovered" and s["ended_at"]
+    assert s["duration_s"] >= last - 2.0 * 1.0 - 0.5    # lost at most ~1 s of wall time (speed 2)
+    assert s["retro_steps"] > 0 and s["forward_steps"] > 0
+    dirs = [seg["direction"] for seg in s["segments"]]
+    assert dirs[:2] == ["forward", "backward"]
+    assert SessionStore(db).recovered == []               # recovered once
+
+
+def test_live_session_of_a_running_process_is_not_recovered(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "s.db")
+    obs = store.open_session({"kind": "run"})
+    obs.flush()
+    assert SessionStore(tmp_path / "s.db").recovered == []   # same (live) pid
+
+
+def test_newer_schema_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "s.db"
+    SessionStore(db).close()
+    c = sqlite3.connect(db)
+    c.execute(f"PRAGMA user_version={SCHEMA_VERSION + 5}")
+    c.commit()
+    c.close()
+    assert main(["history", "--db", str(db)]) == 2
+    assert "newer than this retro-coach" in capsys.readouterr().err
+
+
+def test_history_cli_json_and_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "s.db"
+    store = SessionStore(db)
+    sids = [store.store_result(asyncio.run(_run([])), {"source": f"w{i}.csv"}) for i in range(2)]
+    store.close()
+    assert main(["history", "--db", str(db), "--json"]) == 0
+    h = json.loads(capsys.readouterr().out)
+    assert sorted(s["session_id"] for s in h["sessions"]) == sids
+    assert h["weeks"][0]["sessions"] == 2
+    assert main(["history", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "week " in out and "retro min" in out
+
+
+def test_default_db_in_xdg_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("COACH_DB", raising=False)
+    monkeypatch.setenv("COACH_CONFIG", str(tmp_path / "none.toml"))
+    store = SessionStore()
+    assert store.path == tmp_path / "xdg" / "retro-coach" / "sessions.sqlite3"
+    store.close()
+    (tmp_path / "c.toml").write_text('[store]\npath = "%s"\n' % (tmp_path / "x.db"))
+    monkeypatch.setenv("COACH_CONFIG", str(tmp_path / "c.toml"))
+    assert SessionStore().path == tmp_path / "x.db"
+
+
+def test_analyze_save_observer_adds_session_id(tmp_path: Path) -> None:
+    from coach.outputs.wiring import SaveOnEnd
+    obs = SaveOnEnd(str(tmp_path / "s.db"), SessionMeta(source="x.csv"))
+    asyncio.run(_run([obs]))
+    assert obs.json_extra() == {"session_id": 1}
+    assert SessionStore(tmp_path / "s.db").history()["sessions"][0]["source"] == "x.csv"
+
+
+def test_bad_db_path_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "f").write_text("x")
+    assert main(["history", "--db", str(tmp_path / "f" / "s.db")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    _ = os, time
