@@ -183,9 +183,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     from coach.session import run_session
     from coach.detect.pipeline import DirectionPipeline
 
-    source = build_source(args, notify=lambda m: _err(m))
-    pipeline = DirectionPipeline(source_name=source.name, placement=args.placement)
     display = None if args.json else _live_display()
+
+    def tell(msg: str) -> None:
+        """Tell the wearer about the link (and show it on the live display)."""
+        _err(msg)
+        if display is not None and hasattr(display, "set_connection"):
+            display.set_connection("connected" if "back after" in msg else
+                                   "reconnecting" if "reconnect" in msg else
+                                   "disconnected" if "ending" in msg else "connected")
+
+    source = build_source(args, notify=tell)
+    pipeline = DirectionPipeline(source_name=source.name, placement=args.placement)
     observers = [display] if display is not None else [StatusLine(quiet=args.json)]
     result = asyncio.run(run_session(source, pipeline, observers))
     stats = getattr(source, "stats", None)

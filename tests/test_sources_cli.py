@@ -1,0 +1,77 @@
+"""The sources CLI: devices, decode, scan, record, run (against the bleak double)."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from coach.cli import main
+from coach.sources import ble
+from coach.sources.fake_ble import FakeDevice, FakeWorld
+
+
+@pytest.fixture
+def world(monkeypatch):
+    """Replace bleak with the double; yields the list of devices to fill."""
+    devices: list[FakeDevice] = []
+    w = FakeWorld(devices)
+    monkeypatch.setattr(ble, "bleak_backend", w.backend)
+    return devices
+
+
+def test_devices_json(capsys) -> None:
+    assert main(["devices", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = [r["name"] for r in rows]
+    for p in ("polar_h10", "polar_verity", "movesense", "microbit", "thingy52", "witmotion",
+              "generic", "sensorlogger"):
+        assert p in names
+    h10 = rows[names.index("polar_h10")]
+    assert {"name": "rate", "default": 50, "choices": [25, 50, 100, 200]}.items() <= h10["options"][0].items()
+
+
+def test_decode_json_and_refusals(capsys) -> None:
+    assert main(["decode", "--profile", "microbit", "--json", "e803 18fc 0000"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"t_s": None, "ax": 1.0, "ay": -1.0, "az": 0.0}]
+    assert main(["decode", "--profile", "polar_h10", "--json",
+                 "02 0094357700000000 01 F7FFFFFFE703"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"t_s": 2.0, "ax": -0.009, "ay": -0.001, "az": 0.999}]
+    for argv, why in ((["decode", "--profile", "thingy52", "00 01"], "18"),
+                      (["decode", "--profile", "microbit", "xyz"], "not hex"),
+                      (["decode", "--profile", "fitbit", "00"], "unknown profile"),
+                      (["decode", "--profile", "polar_h10", "00 0094357700000000 00 00"], "ECG")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and why in err and "Traceback" not in err
+
+
+def test_scan_json(world, capsys) -> None:
+    world.append(FakeDevice("polar_h10", np.zeros((10, 3)), address="A0:9E:1A:00:00:01", rssi=-60))
+    assert main(["scan", "--json", "--battery", "--timeout", "2"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"name": "Polar H10 ABC123", "address": "A0:9E:1A:00:00:01", "rssi": -60,
+         "profile": "polar_h10", "battery": 87}]
+
+
+def test_run_unknown_device_is_one_line(world, capsys) -> None:
+    assert main(["run", "--device", "Polar H10 NOPE", "--scan-timeout", "2", "--json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("coach: error: no device 'Polar H10 NOPE' found") and "\n" not in err
+    assert main(["run", "--device", "x", "--profile", "polar_h10", "--rate", "33"]) == 2
+    assert "rate must be one of 25, 50, 100, 200" in capsys.readouterr().err
+
+
+def test_record_writes_labelled_csv(world, tmp_path, capsys) -> None:
+    rng = np.random.default_rng(3)
+    world.append(FakeDevice("movesense", rng.normal(0, 0.1, (52 * 20, 3)) + [0, 0, 1]))
+    out = tmp_path / "back.csv"
+    assert main(["record", "--device", "Movesense", "--label", "backward", "--out", str(out)]) == 0
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["t", "ax", "ay", "az", "label"]
+    assert len(rows) - 1 == 52 * 20 and {r[4] for r in rows[1:]} == {"backward"}
+    t = np.array([float(r[0]) for r in rows[1:]])
+    assert np.all(np.diff(t) > 0)
+    assert main(["record", "--device", "Movesense", "--label", "backward", "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
