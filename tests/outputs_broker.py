@@ -35,6 +35,8 @@ class Broker:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         conf = [f"listener {self.port} 127.0.0.1"]
+        if os.geteuid() == 0:  # mosquitto drops root to "mosquitto", which cannot read tmp dirs
+            conf.append("user root")
         if persist:  # sessions and retained messages survive a restart (saved on SIGTERM)
             conf += ["persistence true", f"persistence_location {workdir}/"]
         else:

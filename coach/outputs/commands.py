@@ -59,6 +59,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+def one_thread():  # noqa: ANN201
+    """Keep native thread pools (OpenMP in the classifier) to one thread: per-window predictions
+    are tiny, and spinning up a pool for each costs far more than it saves."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        import contextlib
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
 def _store(args: argparse.Namespace):  # noqa: ANN202
     from coach.outputs.store import SessionStore
     return SessionStore(getattr(args, "db", None))
@@ -133,7 +144,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     source = CsvSource(args.path, units=args.units, speed=args.speed)
     pipeline = DirectionPipeline(source_name=str(args.path), placement=args.placement)
     obs = observers(args, "replay")
-    result = asyncio.run(run_session(source, pipeline, obs))
+    with one_thread():
+        result = asyncio.run(run_session(source, pipeline, obs))
     doc = result.to_json()
     for ob in obs:
         extra = getattr(ob, "json_extra", None)
@@ -178,7 +190,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 pass
         await worker.run(stop)
 
-    asyncio.run(main())
+    with one_thread():
+        asyncio.run(main())
     if store is not None:
         store.close()
     return 0
