@@ -67,25 +67,32 @@ class SensorLoggerParser:
                 continue
         info = {"messageId": msg.get("messageId"), "sessionId": msg.get("sessionId"),
                 "deviceId": msg.get("deviceId")}
+        def arrays(rows: list) -> tuple[np.ndarray, np.ndarray]:
+            rows = sorted(rows, key=lambda r: r[0])
+            return (np.array([r[0] for r in rows], dtype=np.int64),
+                    np.array([r[1:] for r in rows], dtype=np.float64).reshape(-1, 3))
+
         if total:
-            arr = np.array(sorted(total), dtype=np.float64)
-            return arr[:, 0].astype(np.int64), arr[:, 1:] / G, info
+            t, a = arrays(total)
+            return t, a / G, info
         if not user:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 3)), info
-        u = np.array(sorted(user), dtype=np.float64)
+        tu, au = arrays(user)
         if grav:
-            g = np.array(sorted(grav), dtype=np.float64)
-            gi = np.column_stack([np.interp(u[:, 0], g[:, 0], g[:, k]) for k in (1, 2, 3)])
-            self.gravity = tuple(g[-1, 1:])
+            tg, ag = arrays(grav)
+            ref = int(tu[0])   # interpolate on small numbers (ns since epoch overflow float)
+            gi = np.column_stack([np.interp((tu - ref).astype(np.float64),
+                                            (tg - ref).astype(np.float64), ag[:, k]) for k in range(3)])
+            self.gravity = tuple(ag[-1])
         elif self.gravity is not None:
-            gi = np.tile(self.gravity, (len(u), 1))
+            gi = np.tile(self.gravity, (len(tu), 1))
         else:
             if "nogravity" not in self.warned:
                 self.warned.add("nogravity")
                 log.warning("Sensor Logger sends no gravity: enable the Gravity sensor "
                             "(or Total Acceleration on Android)")
-            gi = np.zeros((len(u), 3))
-        return u[:, 0].astype(np.int64), (u[:, 1:] + gi) / G, info
+            gi = np.zeros((len(tu), 3))
+        return tu, (au + gi) / G, info
 
 
 class SensorLoggerSource:

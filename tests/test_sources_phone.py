@@ -1,0 +1,83 @@
+"""The phone source: Sensor Logger's HTTP Push, in its documented JSON schema
+(tszheichoi/awesome-sensor-logger PUSHING.md; units per UNITS.md: m/s^2, time in epoch ns)."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+
+from coach.errors import CoachError
+from coach.sources.phone import SensorLoggerParser, SensorLoggerSource
+
+G = 9.80665
+T0 = 1698501144401773000
+
+
+def message(mid: int, k0: int, n: int, *, total: bool = False, gravity: bool = True) -> dict:
+    payload = []
+    for k in range(k0, k0 + n):
+        t = T0 + k * 10_000_000      # 100 Hz
+        if total:
+            payload.append({"name": "totalacceleration", "time": t,
+                            "values": {"x": 0.0, "y": 0.1 * G, "z": G}})
+        else:
+            payload.append({"name": "accelerometer", "time": t,
+                            "values": {"x": 0.05 * G, "y": 0.0, "z": 0.0}})
+            if gravity:
+                payload.append({"name": "gravity", "time": t, "values": {"x": 0.0, "y": 0.0, "z": G}})
+    payload.append({"name": "location", "time": T0, "latitude": 0.0, "longitude": 0.0})
+    return {"messageId": mid, "sessionId": "s1", "deviceId": "d1", "payload": payload}
+
+
+def test_parser_adds_gravity_back_and_converts_to_g() -> None:
+    t, acc, info = SensorLoggerParser().parse(json.dumps(message(0, 0, 5)))
+    assert list(t - T0) == [0, 10_000_000, 20_000_000, 30_000_000, 40_000_000]
+    assert np.allclose(acc, [[0.05, 0, 1]] * 5)
+    t, acc, _ = SensorLoggerParser().parse(json.dumps(message(0, 0, 3, total=True)))
+    assert np.allclose(acc, [[0, 0.1, 1]] * 3)
+    for bad in (b"not json", b'{"payload": 3}', b"[]"):
+        with pytest.raises(CoachError, match="not a Sensor Logger message"):
+            SensorLoggerParser().parse(bad)
+
+
+async def _post(port: int, body: bytes) -> bytes:
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    w.write(b"POST /data HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+    await w.drain()
+    resp = await r.read()
+    w.close()
+    return resp
+
+
+def test_http_push_stream_with_duplicate_junk_and_gap() -> None:
+    src = SensorLoggerSource("127.0.0.1", 0, idle_timeout=1.0, notify=lambda m: None)
+
+    async def go() -> list:
+        await src.start()
+        batches: list = []
+
+        async def consume() -> None:
+            async for b in src.stream():
+                batches.append(b)
+
+        task = asyncio.create_task(consume())
+        bodies = [message(0, 0, 50), message(1, 50, 50), message(1, 50, 50),   # a resend
+                  b"{garbage", message(3, 400, 50)]                            # 3 s later
+        for body in bodies:
+            raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+            assert (await _post(src.port, raw)).startswith(b"HTTP/1.1 200")
+            await asyncio.sleep(0.01)
+        await task
+        return batches
+
+    batches = asyncio.run(go())
+    t = np.concatenate([b.t for b in batches])
+    assert len(t) == 150 and np.all(np.diff(t) > 0)
+    assert [b.gap_before for b in batches] == [False, False, True]
+    st = src.stats
+    assert st.dup_packets == 1 and st.dup_samples == 50 and st.decode_errors == 1
+    assert st.lost_packets == 1
+    assert t[100] - t[99] == pytest.approx(3.01, abs=1e-5)
