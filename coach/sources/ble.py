@@ -73,8 +73,12 @@ async def scan(backend: Backend, timeout: float = 5.0, all_devices: bool = False
     try:
         found = await backend.scanner.discover(timeout=timeout, return_adv=True)
     except backend.errors as e:
-        raise CoachError(f"Bluetooth scan failed: {e or type(e).__name__} "
-                         "(is Bluetooth on, and may this user use it?)") from None
+        detail = str(e) or type(e).__name__
+        if isinstance(e, FileNotFoundError) or "dbus" in detail.lower() or "adapter" in detail.lower():
+            raise CoachError("Bluetooth is not available here: no adapter, or the Bluetooth "
+                             f"service (BlueZ) is not running ({detail})") from None
+        raise CoachError(f"Bluetooth scan failed: {detail} (is Bluetooth on, and may this "
+                         "user use it?)") from None
     out = []
     for address, (dev, adv) in found.items():
         name = adv.local_name or getattr(dev, "name", None) or ""
