@@ -21,10 +21,12 @@ message of such a stream is claimed again by a live worker.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -36,6 +38,62 @@ from coach.outputs.mqtt import DeviceChannel, DeviceTopics, MqttLink, MqttSettin
 from coach.sources.base import SampleBatch
 
 log = logging.getLogger(__name__)
+
+
+class BatchingModel:
+    """Wraps a model so that detectors fed concurrently (one thread per stream, see
+    StreamWorker.compute_round) share one predict_proba call per round: a boosted-tree model
+    costs about the same for 1 row as for 100, so this is what lets one core run hundreds of
+    streams. Threads register with begin(n)/done(); a call waits until every registered
+    thread is either waiting in predict_proba or done, then all rows go in one call."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self._cv = threading.Condition()
+        self._pending: list[list[Any]] = []
+        self._active = 0
+        self.calls = 0
+        self.rows = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+    def begin(self, n: int) -> None:
+        with self._cv:
+            self._active += n
+
+    def done(self) -> None:
+        with self._cv:
+            self._active -= 1
+            self._flush_if_ready()
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        slot: list[Any] = [X, None]
+        with self._cv:
+            self._pending.append(slot)
+            self._flush_if_ready()
+            while slot[1] is None:
+                self._cv.wait()
+        if isinstance(slot[1], BaseException):
+            raise slot[1]
+        return slot[1]
+
+    def _flush_if_ready(self) -> None:
+        if not self._pending or len(self._pending) < self._active:
+            return
+        batch, self._pending = self._pending, []
+        try:
+            P = self.model.predict_proba(np.vstack([b[0] for b in batch]))
+            self.calls += 1
+            self.rows += len(P)
+            i = 0
+            for b in batch:
+                b[1] = P[i:i + len(b[0])]
+                i += len(b[0])
+        except BaseException as e:  # noqa: BLE001 - handed to every waiting caller
+            for b in batch:
+                b[1] = e
+        self._cv.notify_all()
 
 
 def parse_samples(payload: bytes) -> tuple[SampleBatch | None, dict[str, Any]]:
@@ -64,6 +122,8 @@ class Stream:
     last_t: float = -1e18
     last_seen: float = field(default_factory=time.monotonic)
     observer: Any = None     # optional StoreObserver
+    pending: list[SampleBatch] = field(default_factory=list)
+    ending: bool = False
 
 
 class StreamWorker:
@@ -71,18 +131,29 @@ class StreamWorker:
 
     def __init__(self, settings: MqttSettings, worker_id: str | None = None, group: str = "coach",
                  pipeline_factory: Callable[[str], Any] | None = None, idle_timeout_s: float = 30.0,
-                 store: Any = None, link: MqttLink | None = None) -> None:
+                 store: Any = None, link: MqttLink | None = None, tick_s: float = 0.1,
+                 batching: bool = True) -> None:
         self.settings = settings
+        self.tick_s = tick_s
+        self.model: BatchingModel | None = None
         self.worker_id = sanitize_id(worker_id or f"{socket.gethostname()}-{os.getpid()}")
         self.group = group
         self.idle_timeout_s = idle_timeout_s
         self.store = store
         if pipeline_factory is None:
+            from coach.detect import pipeline as _pl
             from coach.detect.pipeline import DirectionPipeline
 
+            loader = getattr(_pl, "_default_model", None)   # shares the process-wide cache
+            base_model = loader() if loader else _pl.DirectionModel.load()
+            model: Any = base_model
+            if batching:
+                self.model = model = BatchingModel(base_model)
+
             def pipeline_factory(name: str) -> Any:
-                return DirectionPipeline(source_name=name)
+                return DirectionPipeline(source_name=name, model=model)
         self.pipeline_factory = pipeline_factory
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         base = settings.base_topic
         self.ingest_prefix = f"{base}/ingest/"
         self.availability = f"{base}/serve/{self.worker_id}/availability"
@@ -220,13 +291,57 @@ class StreamWorker:
             keep = batch.t > st.last_t
             batch = SampleBatch(batch.t[keep] - st.t0, batch.acc[keep], batch.gap_before)
             st.last_t = float(batch.t[-1]) + st.t0
-            events = st.pipeline.feed(batch)
-            self.batches += 1
+            st.pending.append(batch)
+        if extras.get("end"):
+            st.ending = True
+
+    # -- processing rounds ----------------------------------------------------------------
+    def compute_round(self) -> list[tuple[Stream, list[Any]]]:
+        """Feed every stream's pending batches to its detector (one thread per stream when the
+        model batches, so their windows share predict calls); return (stream, events)."""
+        work = [st for st in list(self.streams.values()) if st.pending]
+        batches = {id(st): st.pending for st in work}
+        for st in work:
+            st.pending = []
+
+        def feed(st: Stream) -> list[Any]:
+            try:
+                events: list[Any] = []
+                for b in batches[id(st)]:
+                    events += st.pipeline.feed(b)
+                return events
+            finally:
+                if self.model is not None:
+                    self.model.done()
+
+        if self.model is not None and len(work) > 1:
+            if self._pool is None or self._pool._max_workers < len(work):  # noqa: SLF001
+                if self._pool is not None:
+                    self._pool.shutdown(wait=False)
+                self._pool = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=max(64, 2 * len(work)), thread_name_prefix="detector")
+            self.model.begin(len(work))
+            futures = [self._pool.submit(feed, st) for st in work]
+            results = [f.result() for f in futures]
+        else:
+            if self.model is not None:
+                self.model.begin(len(work))
+            results = [feed(st) for st in work]
+        self.batches += sum(len(batches[id(st)]) for st in work)
+        return list(zip(work, results))
+
+    def publish_round(self, done: list[tuple[Stream, list[Any]]]) -> None:
+        """Publish state/events of a computed round; close streams that ended."""
+        for st, events in done:
             st.channel.on_live(st.pipeline.state, events)
             if st.observer is not None:
-                _run_sync(st.observer.on_batch(batch, st.pipeline.state, events))
-        if extras.get("end"):
+                _run_sync(st.observer.on_batch(None, st.pipeline.state, events))
+        for sensor in [s for s, st in self.streams.items() if st.ending and not st.pending]:
             self.finish(sensor)
+
+    def process(self) -> None:
+        """One round, synchronously (tests and benchmarks)."""
+        self.publish_round(self.compute_round())
 
     def finish(self, sensor: str) -> AnalysisResult | None:
         """Close one stream: final state, session_end, free the claim."""
@@ -254,16 +369,27 @@ class StreamWorker:
         """Serve until `stop` is set (or forever); then close every stream and disconnect."""
         stop = stop or asyncio.Event()
         self.link.start()
+        loop = asyncio.get_running_loop()
+        compute = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="round")
+        last_reap = time.monotonic()
         try:
             while not stop.is_set():
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+                    await asyncio.wait_for(stop.wait(), timeout=self.tick_s)
                 except asyncio.TimeoutError:
                     pass
-                self.reap_idle()
+                # detectors run off the event loop, which keeps receiving meanwhile
+                self.publish_round(await loop.run_in_executor(compute, self.compute_round))
+                if time.monotonic() - last_reap > 1.0:
+                    last_reap = time.monotonic()
+                    self.reap_idle()
         finally:
+            self.publish_round(await loop.run_in_executor(compute, self.compute_round))
             for s in list(self.streams):
                 self.finish(s)
+            compute.shutdown(wait=False)
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
             self.link.publish(self.availability, b"offline", 1, True)
             await self.link.stop(drain=True)
 
