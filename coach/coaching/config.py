@@ -35,15 +35,15 @@ class SafetySettings:
 
     look_back_every_s: float = 15.0        # look-over-your-shoulder, from the bout start, repeating
     max_pace_ratio: float = 0.5            # backward speed limit as a fraction of forward pace
-    backward_stride_ratio: float = 0.67    # backward step length / forward step length (assumed)
+    backward_stride_ratio: float = 0.45    # backward step length / forward step length (assumed)
     max_cadence_spm: float = 0.0           # absolute backward cadence limit; 0 = derive from the two above
-    slow_down_hold_s: float = 4.0          # over the limit this long before "Slow down"
-    slow_down_every_s: float = 30.0        # at most one "Slow down" per this long
+    slow_down_hold_s: float = 5.0          # over the limit this long before "Slow down"
+    slow_down_every_s: float = 45.0       # at most one "Slow down" per this long
     max_continuous_backward_s: float = 300.0
     max_session_backward_s: float = 1800.0
     cap_repeat_s: float = 60.0             # repeat the continuous-cap prompt while still backward
     stumble_jolt_g: float = 1.0            # | |acc| - 1 g | above this is a jolt
-    stumble_rhythm_tolerance: float = 0.4  # a step interval this far off the recent median breaks rhythm
+    stumble_rhythm_tolerance: float = 0.25 # a step interval this far off the recent median breaks rhythm
     stumble_window_s: float = 1.5          # jolt and broken rhythm within this of each other
     stumble_jolt_alone_g: float = 1.8      # a jolt this hard is a stumble even without step data
     fall_impact_g: float = 2.5             # |acc| above this is an impact

@@ -162,9 +162,7 @@ class Coach:
         elif state.jolt_g > 0:
             self._samples(np.array([now]), np.array([[0.0, 0.0, 1.0 + state.jolt_g]]), fall=False)
         for ev in events:
-            if ev.type == "step":
-                self.stumble.step(ev.t_s)
-            elif ev.type == "direction_change":
+            if ev.type == "direction_change":
                 self._saw_direction_events = True
                 d = str(ev.data.get("direction", "other"))
                 since = ev.data.get("since_s")
@@ -197,7 +195,8 @@ class Coach:
                                          {"impact_s": round(self.fall.t_impact, 3),
                                           "down_s": round(self.fall.t_down, 3)}))
                 self._push(ts, "safety", say.FALL_ALERT, P_FALL, "fall_alert", stale_s=20)
-            elif what == "impact_only" and self.stumble.impact_without_fall(ts):
+            elif what == "impact_only" and self.stumble.is_jolt(self.fall.impact_peak_g - 1.0) \
+                    and self.stumble.impact_without_fall(ts):
                 self._stumbled(ts)
 
     def _stumbled(self, t: float) -> None:
@@ -236,7 +235,7 @@ class Coach:
         dt_s = max(0.0, now - self.prev_now)
         # stumble
         ts = self.stumble.check(now)
-        if ts is not None:
+        if ts is not None and (self.direction in WALKING or now - self.dir_since < 3.0):
             self._stumbled(ts)
         if self.down:
             return
@@ -344,16 +343,19 @@ AlertListener = Callable[[Alert], Awaitable[None] | None]
 class CoachObserver:
     """A session Observer: runs the Coach on each batch and hands prompts to a Speaker.
 
-    .prompts / .alerts / .prompts_json() hold everything said and raised so far;
-    add_alert_listener(cb) is how the MQTT publisher hears about alerts.
+    .prompts / .alerts / .prompts_json() hold everything said and raised so far.
+    Sinks (the MQTT publisher, the live display: anything with publish_prompt(dict) and/or
+    publish_alert(dict)) get each prompt and alert as JSON; add_alert_listener(cb) takes a
+    plain (async or sync) callback for alerts.
     """
 
     def __init__(self, program: Program | ProgramSpec | str | None = None,
                  config: CoachConfig | None = None, speaker: Speaker | None = None, *,
                  history: Iterable[dict[str, Any]] | None = None,
-                 first_run: bool | None = None) -> None:
+                 first_run: bool | None = None, sinks: Iterable[Any] = ()) -> None:
         self.coach = Coach(program, config, history=history, first_run=first_run)
         self.speaker = speaker
+        self.sinks: list[Any] = list(sinks)
         self._listeners: list[AlertListener] = []
         self.result: Any = None
 
@@ -371,15 +373,24 @@ class CoachObserver:
     def add_alert_listener(self, cb: AlertListener) -> None:
         self._listeners.append(cb)
 
+    def add_sink(self, sink: Any) -> None:
+        self.sinks.append(sink)
+
     async def _emit(self, prompts: list[Prompt], n_alerts: int) -> None:
         for p in prompts:
             if self.speaker is not None:
                 await self.speaker.say(p)
+            for sink in self.sinks:
+                fn = getattr(sink, "publish_prompt", None)
+                if fn is not None:
+                    await _maybe_await(fn(p.to_json()))
         for a in self.coach.alerts[n_alerts:]:
+            for sink in self.sinks:
+                fn = getattr(sink, "publish_alert", None)
+                if fn is not None:
+                    await _maybe_await(fn(a.to_json()))
             for cb in self._listeners:
-                r = cb(a)
-                if r is not None and hasattr(r, "__await__"):
-                    await r
+                await _maybe_await(cb(a))
 
     async def on_batch(self, batch: Any, state: LiveState, events: list[Event]) -> None:
         n = len(self.coach.alerts)
@@ -389,6 +400,11 @@ class CoachObserver:
         self.result = result
         n = len(self.coach.alerts)
         await self._emit(self.coach.finish(result), n)
+
+
+async def _maybe_await(r: Any) -> None:
+    if r is not None and hasattr(r, "__await__"):
+        await r
 
 
 def prompts_for(steps: Iterable[tuple[Any, LiveState, list[Event]]],

@@ -6,7 +6,7 @@ _WORDS = ("zero one two three four five six seven eight nine ten eleven twelve t
 
 LOOK_BACK = "Look over your shoulder"
 SLOW_DOWN = "Slow down"
-STUMBLE = "That looked like a stumble. Are you steady? Stop and look behind you."
+STUMBLE = "Stumble? Stop and steady yourself."
 FALL = "Are you OK? Move, or stand up if you can."
 FALL_MOVED = "Good. Take a moment before you go on."
 FALL_ALERT = "No movement. Sending an alert."

@@ -5,10 +5,10 @@ fall_still_s (about 1 g, per-axis spread under fall_still_std_g) with gravity tu
 fall_tilt_deg from its direction before the impact. After "Are you OK?", movement clears
 it; no movement for fall_alert_after_s raises the alert.
 
-Stumble: a sudden jolt (| |acc| - 1 g | above max(stumble_jolt_g, 1.5 x the wearer's usual
-step peaks)) together with a broken step rhythm (a step interval far off the recent
-median), or an impact that is not followed by a fall. Without step events, a jolt above
-stumble_jolt_alone_g counts on its own.
+Stumble: a sudden jolt (| |acc| - 1 g | above max(stumble_jolt_g, 1.8 x the wearer's usual
+peaks)) together with a broken step rhythm (a contact interval far off the recent median),
+or a jolt above stumble_jolt_alone_g (and 2.5 x the usual) on its own, or an impact that
+is not followed by a fall.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class FallDetector:
     cfg: SafetySettings
     state: str = "normal"          # normal | impact | down
     t_impact: float = 0.0
+    impact_peak_g: float = 0.0
     g_before: np.ndarray | None = None
     t_down: float = 0.0
     g_down: np.ndarray | None = None
@@ -49,6 +50,7 @@ class FallDetector:
             if new.any():
                 i = int(np.argmax(new))
                 self.t_impact = float(self._t[i])
+                self.impact_peak_g = float(mag[i])
                 pre = (self._t >= self.t_impact - 2.0) & (self._t <= self.t_impact - 0.3)
                 self.g_before = _unit(self._a[pre].mean(axis=0)) if pre.sum() >= 3 else None
                 self.state = "impact"
@@ -88,49 +90,87 @@ class FallDetector:
 
 @dataclass(slots=True)
 class StumbleDetector:
+    """Jolts and step-rhythm breaks, both found in the raw samples.
+
+    Foot contacts are the peaks of |acc| (at least 0.25 s apart, above the recent level); a
+    contact interval more than stumble_rhythm_tolerance off the median of the last six
+    breaks the rhythm. (The detector's step events are spread evenly from the cadence, so
+    they cannot show a broken rhythm.)
+    """
+
     cfg: SafetySettings
-    steps: deque = field(default_factory=lambda: deque(maxlen=9))
-    peaks: deque = field(default_factory=lambda: deque(maxlen=300))   # (t, jolt) per batch
+    _t: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    _m: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    contacts: deque = field(default_factory=lambda: deque(maxlen=8))
+    peaks: deque = field(default_factory=lambda: deque())          # (t, jolt) per batch, 30 s
     rhythm_breaks: deque = field(default_factory=lambda: deque(maxlen=8))
     jolts: deque = field(default_factory=lambda: deque(maxlen=8))
-    seen_steps: bool = False
     last_stumble_s: float = -1e9
-
-    def step(self, t: float) -> None:
-        """A detected foot contact at t."""
-        self.seen_steps = True
-        if self.steps:
-            ivs = np.diff(np.array(list(self.steps) + [t]))
-            if len(ivs) >= 4:
-                med = float(np.median(ivs[:-1]))
-                if 0.3 <= med <= 1.5 and abs(ivs[-1] - med) > self.cfg.stumble_rhythm_tolerance * med:
-                    self.rhythm_breaks.append(t)
-        self.steps.append(t)
+    refractory_s: float = 20.0
 
     def samples(self, t: np.ndarray, acc: np.ndarray) -> None:
-        """Look for a jolt in a batch."""
+        """Look for a jolt and new foot contacts in a batch."""
         if len(t) == 0:
             return
-        dev = np.abs(np.linalg.norm(acc, axis=1) - 1.0)
+        mag = np.linalg.norm(acc, axis=1)
+        dev = np.abs(mag - 1.0)
         i = int(np.argmax(dev))
         peak, tp = float(dev[i]), float(t[i])
-        usual = float(np.percentile([p for _, p in self.peaks], 90)) if len(self.peaks) >= 10 else 0.0
-        if peak > max(self.cfg.stumble_jolt_g, 1.5 * usual):
+        if self.is_jolt(peak):
             self.jolts.append((tp, peak))
         self.peaks.append((tp, peak))
         while self.peaks and self.peaks[0][0] < tp - 30.0:
             self.peaks.popleft()
+        self._t = np.concatenate([self._t, t])
+        self._m = np.concatenate([self._m, mag])
+        keep = self._t >= self._t[-1] - 6.0
+        self._t, self._m = self._t[keep], self._m[keep]
+        self._find_contacts()
+
+    def usual_jolt(self) -> float:
+        """The wearer's usual per-batch peak (90th percentile over the last 30 s)."""
+        if len(self.peaks) < 10:
+            return 0.0
+        return float(np.percentile([p for _, p in self.peaks], 90))
+
+    def is_jolt(self, peak: float) -> bool:
+        return peak > max(self.cfg.stumble_jolt_g, 1.8 * self.usual_jolt())
+
+    def _find_contacts(self) -> None:
+        t, m = self._t, self._m
+        if len(t) < 10 or t[-1] - t[0] < 1.0:
+            return
+        recent = t >= t[-1] - 4.0
+        level, spread = float(m[recent].mean()), float(m[recent].std())
+        if spread < 0.03:          # not walking
+            return
+        last = self.contacts[-1] if self.contacts else -1e9
+        ok_end = t[-1] - 0.25
+        cand = np.flatnonzero((t > last + 0.25) & (t <= ok_end) & (m > level + 0.5 * spread))
+        for j in cand:
+            lo = np.searchsorted(t, t[j] - 0.2)
+            hi = np.searchsorted(t, t[j] + 0.2, side="right")
+            if m[j] < m[lo:hi].max() or (self.contacts and t[j] <= self.contacts[-1] + 0.25):
+                continue
+            self._contact(float(t[j]))
+
+    def _contact(self, tc: float) -> None:
+        if len(self.contacts) >= 7:
+            ivs = np.diff(np.array(self.contacts))
+            med = float(np.median(ivs[-6:]))
+            iv = tc - self.contacts[-1]
+            if 0.25 <= med <= 1.5 and abs(iv - med) > self.cfg.stumble_rhythm_tolerance * med:
+                self.rhythm_breaks.append(tc)
+        self.contacts.append(tc)
 
     def check(self, now: float) -> float | None:
-        """Stream time of a new stumble, or None (refractory 10 s)."""
+        """Stream time of a new stumble (a jolt with a broken rhythm near it), or None."""
         w = self.cfg.stumble_window_s
         for tj, peak in self.jolts:
-            if tj <= self.last_stumble_s + 10.0:
+            if tj <= self.last_stumble_s + self.refractory_s:
                 continue
-            # step events may arrive up to ~1 s after the contact (detector latency)
-            hit = any(tj - w <= tr <= tj + w + 1.0 for tr in self.rhythm_breaks)
-            if not hit and not self.seen_steps and peak >= self.cfg.stumble_jolt_alone_g:
-                hit = True
+            hit = any(abs(tr - tj) <= w for tr in self.rhythm_breaks) or \
+                peak >= self.cfg.stumble_jolt_alone_g and peak > 2.5 * self.usual_jolt()
             if hit:
                 self.last_stumble_s = tj
                 return tj
@@ -138,7 +178,7 @@ class StumbleDetector:
 
     def impact_without_fall(self, t: float) -> bool:
         """An impact that did not end in a fall: a stumble unless one was just reported."""
-        if t <= self.last_stumble_s + 10.0:
+        if t <= self.last_stumble_s + self.refractory_s:
             return False
         self.last_stumble_s = t
         return True
