@@ -165,3 +165,22 @@ def test_duration_stops_the_stream() -> None:
     batches, _, _ = run(dev, duration_s=10.0)
     t, _ = cat(batches)
     assert t[-1] <= 10.0 and t[-1] > 9.0
+
+
+@pytest.mark.parametrize("ppm", [-20000, 0, 20000])
+def test_untimed_devices_fit_their_real_rate_without_false_losses(ppm: float) -> None:
+    # a micro:bit whose 20 ms period is really 2 % off, with 30 ms latency jitter
+    dev = FakeDevice("microbit", walk(50 * 120, 50), drift_ppm=ppm, jitter_s=0.03)
+    batches, src, _ = run(dev)
+    t, _ = cat(batches)
+    assert src.stats.lost_samples == 0 and not any(b.gap_before for b in batches)
+    assert src.stats.drift_ppm == pytest.approx(ppm, abs=500)
+    assert t[-1] - t[0] == pytest.approx((len(t) - 1) / 50 / (1 + ppm * 1e-6), abs=0.08)
+
+
+def test_polar_rate_option_reaches_the_device() -> None:
+    dev = FakeDevice("polar_h10", walk(200 * 20, 200))
+    batches, src, _ = run(dev, options={"rate": 200})
+    t, _ = cat(batches)
+    assert np.median(np.diff(t)) == pytest.approx(1 / 200, rel=2e-3)
+    assert len(t) == 200 * 20 - (200 * 20) % 36

@@ -68,10 +68,10 @@ class StreamClock:
         self.s_ref: float | None = None       # sensor time origin (keeps floats small)
         self.pending_gap = False
         self._since_fit = 0
-        # timestamp-less devices
-        self.dt_est = self.dt
-        self.n_synth = 0
-        self.h_synth0: float | None = None
+        # timestamp-less devices: samples counted as the clock
+        self.count = 0
+        self.max_drift = 2e-3      # clock rate error allowed (10 % for counted clocks)
+        self.min_fit_span = 10.0
 
     # ------------------------------------------------------------------------------------
     def mark_reconnect(self) -> None:
@@ -106,6 +106,7 @@ class StreamClock:
         if fr.t_sensor is not None:
             out = self._map_timestamped(fr, host_t)
         else:
+            self.max_drift, self.min_fit_span = 0.1, 3.0
             out = self._map_untimed(fr, host_t)
         if out is not None:
             st.samples += len(out.t)
@@ -166,14 +167,14 @@ class StreamClock:
             self._since_fit = 0
             arr = np.asarray(self.pairs)
             span = arr[-1, 0] - arr[0, 0]
-            if span > 10.0:
+            if span > self.min_fit_span:
                 # fit the lower envelope: per chunk, the least-delayed packet
                 k = max(1, len(arr) // 20)
                 idx = [i + int(np.argmin(arr[i:i + k, 1] - arr[i:i + k, 0]))
                        for i in range(0, len(arr) - k + 1, k)]
                 if len(idx) >= 3:
                     a, _ = np.polyfit(arr[idx, 0], arr[idx, 1], 1)
-                    a = float(np.clip(a, 1 - 2e-3, 1 + 2e-3))
+                    a = float(np.clip(a, 1 - self.max_drift, 1 + self.max_drift))
                     if self.offset is not None:
                         # keep the mapping continuous at the current sample
                         self.offset += (self.ratio - a) * s_last
@@ -202,48 +203,19 @@ class StreamClock:
 
     # ------------------------------------------------------------------------------------
     def _map_untimed(self, fr: Frame, host_t: float) -> Mapped | None:
-        """No sensor clock: space samples at the measured rate; host arrival finds gaps."""
-        st = self.stats
+        """No sensor clock: count samples as the clock (sample k at k / nominal rate), fit it
+        to host arrival like a timestamped device, and call samples lost when a packet comes
+        much later than the fitted clock says it should."""
         n = len(fr)
-        gap = self.pending_gap
-        if self.last_t is None or self.pending_gap:
-            start = host_t - self.h0 - (n - 1) * self.dt_est
-            if self.last_t is not None:
-                missing = start - self.last_t
-                if missing > self.dt_est:
-                    st.lost_samples += int(round(missing / self.dt_est)) - 1
-                    st.gaps += 1
-                    st.gap_seconds += missing - self.dt_est
-                start = max(start, self.last_t + self.dt_est)
-            self.h_synth0, self.n_synth = host_t, -n
-            self.lat.clear()
-        else:
-            start = self.last_t + self.dt_est
-            # host lag of this packet against the synthetic clock
-            lag = (host_t - self.h0) - (start + (n - 1) * self.dt_est)
-            self.lat.append(lag)
-            base = min(self.lat)
-            if lag - base > max(0.25, 6 * self.dt_est) and len(self.lat) > 8:
-                # the host waited far longer than the samples account for: samples were lost
-                lost = int(round((lag - base) / self.dt_est))
-                st.lost_samples += lost
-                st.lost_packets += max(1, lost // max(1, n))
-                start += lost * self.dt_est
-                st.gaps += 1
-                st.gap_seconds += lost * self.dt_est
-                gap = lost * self.dt_est > 0.25
-                self.lat.clear()
-                self.h_synth0, self.n_synth = host_t, -n
-        t = start + np.arange(n) * self.dt_est
-        self.n_synth += n
-        # measured rate over the current unbroken run (clamped near nominal)
-        if self.h_synth0 is not None and self.n_synth > 5 * self.rate_hz:
-            el = host_t - self.h_synth0
-            if el > 0:
-                est = el / self.n_synth
-                self.dt_est = float(np.clip(0.98 * self.dt_est + 0.02 * est,
-                                            self.dt * 0.95, self.dt * 1.05))
-                st.drift_ppm = (self.dt / self.dt_est - 1.0) * 1e6   # sensor faster than nominal
-        t = self._monotonic(t)
-        self.pending_gap = False
-        return Mapped(t, fr.acc, gap)
+        dt = self.dt
+        if self.offset is not None and self.last_s is not None:
+            s_end = self.count * dt + (n - 1) * dt
+            excess = host_t - (self.ratio * s_end + self.offset)
+            period = self.ratio * dt
+            if self.pending_gap or (len(self.pairs) > 8 and excess > max(0.3, 8 * period)):
+                self.count += max(0, int(round(excess / period)))
+        s = (self.count + np.arange(n)) * dt
+        self.count += n
+        if self.s_ref is None:
+            self.s_ref = 0.0
+        return self._map_timestamped(Frame(acc=fr.acc, t_sensor=s), host_t)
