@@ -184,3 +184,28 @@ def test_polar_rate_option_reaches_the_device() -> None:
     t, _ = cat(batches)
     assert np.median(np.diff(t)) == pytest.approx(1 / 200, rel=2e-3)
     assert len(t) == 200 * 20 - (200 * 20) % 36
+
+
+def test_connector_hook_is_used_for_every_connection() -> None:
+    """With bleak-retry-connector installed, connections go through establish_connection."""
+    from coach.sources.fake_ble import FakeClient
+
+    dev = FakeDevice("generic", walk(52 * 30, 52), drops=[(START + 10.0, 3.0)])
+    world = FakeWorld([dev])
+    backend = world.backend()
+    calls: list[str] = []
+
+    async def establish(device, name, on_disconnect):
+        calls.append(name)
+        client = FakeClient(world, device, disconnected_callback=on_disconnect)
+        await client.connect()
+        return client
+
+    backend.establish = establish
+    src = BleSource(dev.name, backend=backend, notify=lambda m: None)
+
+    async def go() -> int:
+        return sum([len(b) async for b in src.stream()])
+
+    assert asyncio.run(go()) > 52 * 20
+    assert calls == [dev.name, dev.name] and src.stats.reconnects == 1

@@ -38,6 +38,8 @@ class Backend:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     errors: tuple[type[BaseException], ...] = (Exception,)
+    # establish(device, name, disconnected_callback) -> connected client; None = client().connect()
+    establish: Callable[[Any, str, Callable[[Any], None]], Awaitable[Any]] | None = None
 
 
 def bleak_backend() -> Backend:
@@ -47,7 +49,16 @@ def bleak_backend() -> Backend:
         from bleak.exc import BleakError
     except ImportError as e:  # pragma: no cover - bleak is a dependency
         raise CoachError(f"bleak is not installed ({e}); pip install bleak") from None
-    return Backend(scanner=BleakScanner, client=BleakClient,
+    establish = None
+    try:  # Home Assistant's connector: retries, backoff, BlueZ cache/adapter quirks handled
+        from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
+
+        async def establish(device: Any, name: str, on_disconnect: Callable[[Any], None]) -> Any:
+            return await establish_connection(BleakClientWithServiceCache, device, name or "sensor",
+                                              disconnected_callback=on_disconnect, max_attempts=3)
+    except ImportError:
+        log.debug("bleak-retry-connector not installed; using the built-in backoff loop")
+    return Backend(scanner=BleakScanner, client=BleakClient, establish=establish,
                    errors=(BleakError, asyncio.TimeoutError, OSError, EOFError))
 
 
@@ -165,6 +176,7 @@ class BleSource:
         self.found: Found | None = None
         self.name = f"ble:{device}"
         self._client: Any = None
+        self._link: _Link | None = None
         self._queue: asyncio.Queue = asyncio.Queue()
         self._notices: list[str] = []
         self._closing = False
@@ -201,11 +213,14 @@ class BleSource:
 
     async def _connect_once(self, found: Found) -> Any:
         assert self.profile is not None
-        client = self.backend.client(found.device or found.address,
-                                     disconnected_callback=self._on_disconnect)
-        await client.connect()
+        if self.backend.establish is not None and found.device is not None:
+            client = await self.backend.establish(found.device, found.name, self._on_disconnect)
+        else:
+            client = self.backend.client(found.device or found.address,
+                                         disconnected_callback=self._on_disconnect)
+            await client.connect()
         try:
-            link = _Link(client)
+            link = self._link = _Link(client)
             self.profile.reset()
             await link.subscribe(self.profile.notify_uuid, self._on_data)
             await self.profile.start(link)
@@ -345,7 +360,7 @@ class BleSource:
         self._closing = True
         try:
             if self.profile is not None:
-                await asyncio.wait_for(self.profile.stop(_Link(c)), 2.0)
+                await asyncio.wait_for(self.profile.stop(self._link or _Link(c)), 2.0)
         except (asyncio.TimeoutError, CoachError, *self.backend.errors):
             pass
         try:
