@@ -30,11 +30,13 @@ class Broker:
     """A mosquitto process on 127.0.0.1:<free port>; restartable on the same port."""
 
     def __init__(self, workdir: Path, users: dict[str, str] | None = None,
-                 persist: bool = True) -> None:
+                 persist: bool = True, tls: tuple[Path, Path, Path] | None = None) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         conf = [f"listener {self.port} 127.0.0.1"]
+        if tls:  # (ca, cert, key)
+            conf += [f"cafile {tls[0]}", f"certfile {tls[1]}", f"keyfile {tls[2]}"]
         if os.geteuid() == 0:  # mosquitto drops root to "mosquitto", which cannot read tmp dirs
             conf.append("user root")
         if persist:  # sessions and retained messages survive a restart (saved on SIGTERM)
@@ -128,6 +130,21 @@ class Collector:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+def make_tls(workdir: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1 (openssl CLI)."""
+    ca_key, ca, key, csr, cert = (workdir / n for n in ("ca.key", "ca.crt", "srv.key", "srv.csr", "srv.crt"))
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+        "-keyout", str(ca_key), "-out", str(ca))
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", str(key), "-out", str(csr))
+    ext = workdir / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(cert))
+    return ca, cert, key
 
 
 def have_mosquitto() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -212,3 +213,66 @@ def test_serve_workers_share_streams(broker: Broker) -> None:
 async def _feed(p: FakePipeline) -> None:
     async for b in FakeSource(duration_s=24.0).stream():
         p.feed(b)
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="openssl CLI not installed")
+def test_tls_with_ca_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.outputs_broker import make_tls
+    ca, cert, key = make_tls(tmp_path)
+    b = Broker(tmp_path, tls=(ca, cert, key))
+    b.start()
+    try:
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(f'[mqtt]\nca_file = "{ca}"\nbase_topic = "tlscoach"\n')
+        monkeypatch.setenv("COACH_CONFIG", str(cfg))
+        pub = MqttPublisher(f"mqtts://127.0.0.1:{b.port}", device_id="tina")
+        assert pub.settings.tls and pub.topics.state == "tlscoach/tina/state"
+        asyncio.run(replay(pub, duration_s=4))
+        assert pub.delivered and pub.link.connects == 1
+        monkeypatch.setenv("COACH_CONFIG", str(tmp_path / "none.toml"))   # no CA: refused
+        pub = MqttPublisher(MqttSettings.from_url(f"mqtts://127.0.0.1:{b.port}", drain_timeout_s=1.0),
+                            device_id="tom")
+        asyncio.run(replay(pub, duration_s=2))
+        assert pub.delivered is False
+    finally:
+        b.stop()
+
+
+def test_coach_serve_cli(broker: Broker, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import paho.mqtt.client as mqtt
+    try:
+        from coach.detect.pipeline import _default_model
+        _default_model()
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"detector not available: {e}")
+    col = Collector(broker.port)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "coach", "serve", "--mqtt", broker.url,
+                             "--worker-id", "w9", "--db", str(tmp_path / "s.db")], cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root)}, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: any(t == "coach/serve/w9/availability" for t, _, _ in col.messages), 15)
+        gw = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="gw")
+        gw.connect("127.0.0.1", broker.port)
+        gw.loop_start()
+        for i in range(0, 500, 50):
+            gw.publish("coach/ingest/phone1/samples",
+                       json.dumps({"t0": i / 50, "hz": 50, "acc": [[0.0, 0.0, 1.0]] * 50}), qos=1)
+            time.sleep(0.05)
+        gw.publish("coach/ingest/phone1/samples", json.dumps({"end": True}), qos=1).wait_for_publish()
+        assert wait_for(lambda: any(e["type"] == "session_end" for e in col.payloads("coach/phone1/event")), 15)
+        assert col.payloads("coach/phone1/state")[-1]["active"] is False
+        gw.loop_stop()
+        gw.disconnect()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    from coach.outputs.store import SessionStore
+    (s,) = SessionStore(tmp_path / "s.db").history()["sessions"]
+    assert s["kind"] == "serve" and s["device"] == "phone1" and s["duration_s"] > 9
+    col.close()
