@@ -13,11 +13,12 @@ from coach.sources.fake_ble import FakeDevice, FakeWorld
 
 
 @pytest.fixture
-def world(monkeypatch):
+def world(monkeypatch, tmp_path):
     """Replace bleak with the double; yields the list of devices to fill."""
     devices: list[FakeDevice] = []
     w = FakeWorld(devices)
     monkeypatch.setattr(ble, "bleak_backend", w.backend)
+    monkeypatch.setenv("COACH_DB", str(tmp_path / "sessions.db"))
     return devices
 
 

@@ -17,6 +17,7 @@ from coach.sources import ble
 from coach.sources.fake_ble import FakeDevice, FakeWorld
 
 pytest.importorskip("coach.detect.pipeline")
+_tmp = None
 
 
 def session_acc(rate: float) -> np.ndarray:
@@ -29,6 +30,7 @@ def session_acc(rate: float) -> np.ndarray:
 
 
 def coach_run(monkeypatch, capsys, drops: list) -> dict:
+    monkeypatch.setenv("COACH_DB", str(_tmp / "sessions.db"))   # stored sessions stay in tmp
     dev = FakeDevice("polar_h10", session_acc(50.0), rate_hz=50.0, drops=drops)
     world = FakeWorld([dev])
     monkeypatch.setattr(ble, "bleak_backend", world.backend)
@@ -40,7 +42,9 @@ def coach_run(monkeypatch, capsys, drops: list) -> dict:
     return res
 
 
-def test_run_with_a_drop_matches_an_uninterrupted_run(monkeypatch, capsys) -> None:
+def test_run_with_a_drop_matches_an_uninterrupted_run(monkeypatch, capsys, tmp_path) -> None:
+    global _tmp
+    _tmp = tmp_path
     whole = coach_run(monkeypatch, capsys, [])
     cut = coach_run(monkeypatch, capsys, [(1000.0 + 50.0, 4.0)])   # mid backward bout
     link = cut["link"]

@@ -101,6 +101,27 @@ class StatusLine:
         pass
 
 
+def _extend(p: argparse.ArgumentParser, command: str) -> None:
+    """Options other layers add to run (coaching, storage, MQTT, display), when present."""
+    for mod in ("coach.coaching.wiring", "coach.outputs.wiring"):
+        try:
+            m = __import__(mod, fromlist=["add_args"])
+        except ImportError:
+            continue
+        m.add_args(p, command)
+
+
+def _observers(args: argparse.Namespace, command: str) -> list:
+    obs: list = []
+    for mod in ("coach.coaching.wiring", "coach.outputs.wiring"):
+        try:
+            m = __import__(mod, fromlist=["observers"])
+        except ImportError:
+            continue
+        obs += m.observers(args, command)
+    return obs
+
+
 def _live_display() -> Any:
     try:
         from coach.outputs.display import LiveDisplay  # owned by the outputs layer
@@ -183,23 +204,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     from coach.session import run_session
     from coach.detect.pipeline import DirectionPipeline
 
-    display = None if args.json else _live_display()
+    observers: list = []
+    display: Any = None
 
     def tell(msg: str) -> None:
-        """Tell the wearer about the link (and show it on the live display)."""
+        """Tell the wearer about the link: stderr, the live display, and any observer that
+        takes notices (e.g. the spoken coach: `on_notice(text)`)."""
         _err(msg)
         if display is not None and hasattr(display, "set_connection"):
             display.set_connection("connected" if "back after" in msg else
                                    "reconnecting" if "reconnect" in msg else
                                    "disconnected" if "ending" in msg else "connected")
+        for ob in observers:
+            if hasattr(ob, "on_notice"):
+                try:
+                    ob.on_notice(msg)
+                except Exception as e:  # noqa: BLE001 - a notice must never end a session
+                    log.debug("on_notice failed: %s", e)
 
-    source = build_source(args, notify=tell)
+    source = build_source(args, notify=tell)     # bad options fail here, before anything opens
     pipeline = DirectionPipeline(source_name=source.name, placement=args.placement)
-    observers = [display] if display is not None else [StatusLine(quiet=args.json)]
+    observers = _observers(args, "run")
+    if args.json:   # stdout is for the JSON: no live panel
+        observers = [o for o in observers if not getattr(o, "is_display", False)]
+    display = next((o for o in observers if getattr(o, "is_display", False)), None)
+    if display is None and not args.json:
+        display = _live_display()
+        observers.insert(0, display if display is not None else StatusLine())
     result = asyncio.run(run_session(source, pipeline, observers))
     stats = getattr(source, "stats", None)
     if args.json:
         out = result.to_json()
+        for ob in observers:
+            extra = getattr(ob, "json_extra", None)
+            if extra:
+                out.update(extra())
         out["link"] = stats.to_dict() if stats else {}
         print(json.dumps(out))
     else:
@@ -274,6 +313,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--placement", choices=PLACEMENTS, default="chest",
                    help="where the sensor is worn (default chest)")
     p.add_argument("--json", action="store_true", help="print the session result as JSON")
+    _extend(p, "run")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("devices", help="the supported device profiles and their options")
