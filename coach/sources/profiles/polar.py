@@ -197,7 +197,8 @@ class _PolarBase(Profile):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._dec = PolarAccDecoder(rate_hz=self.rate_hz, range_g=int(self.options["range"]))
+        self._dec = PolarAccDecoder(rate_hz=self.rate_hz, range_g=int(self.options["range"]),
+                                    factor=float(self.options["factor"]))
 
     @property
     def decoder(self) -> PolarAccDecoder:
@@ -226,8 +227,8 @@ class _PolarBase(Profile):
             msg = STATUS[resp.status] if resp.status < len(STATUS) else str(resp.status)
             raise CoachError(f"{self.title}: accelerometer start refused ({msg})")
         factor = parse_settings(resp.params).get(5) if resp.params else None
-        self._dec = PolarAccDecoder(rate_hz=rate, factor=float(factor[0]) if factor else 1.0,
-                                    range_g=rng)
+        self._dec = PolarAccDecoder(rate_hz=rate, range_g=rng,
+                                    factor=float(factor[0]) if factor else float(self.options["factor"]))
 
     async def stop(self, link: Link) -> None:
         await link.request(PMD_CP, bytes([OP_STOP, MEAS_ACC]))
@@ -243,6 +244,7 @@ class PolarH10(_PolarBase):
     options_spec: ClassVar[tuple[Option, ...]] = (
         Option("rate", 50, (25, 50, 100, 200), "accelerometer sample rate, Hz"),
         Option("range", 8, (2, 4, 8), "accelerometer range, g"),
+        Option("factor", 0.0, None, "conversion factor of compressed frames (0: from the device)"),
     )
     typical_samples_per_packet: ClassVar[int] = 36
 
@@ -254,5 +256,6 @@ class PolarVerity(_PolarBase):
     options_spec: ClassVar[tuple[Option, ...]] = (
         Option("rate", 52, (52,), "accelerometer sample rate, Hz (the Verity Sense offers 52)"),
         Option("range", 8, (8,), "accelerometer range, g"),
+        Option("factor", 0.0, None, "conversion factor of compressed frames (0: from the device)"),
     )
     typical_samples_per_packet: ClassVar[int] = 57
