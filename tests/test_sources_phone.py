@@ -81,3 +81,48 @@ def test_http_push_stream_with_duplicate_junk_and_gap() -> None:
     assert st.dup_packets == 1 and st.dup_samples == 50 and st.decode_errors == 1
     assert st.lost_packets == 1
     assert t[100] - t[99] == pytest.approx(3.01, abs=1e-5)
+
+
+def test_mqtt_ingest_with_a_client_double() -> None:
+    """Sensor Logger's MQTT publishing has the HTTP schema; the source subscribes to the topic."""
+    from coach.sources.phone import parse_mqtt_url
+
+    assert parse_mqtt_url("mqtts://u:p%40ss@broker.example:8883/my/topic") == {
+        "hostname": "broker.example", "port": 8883, "username": "u", "password": "p@ss",
+        "topic": "my/topic", "tls": True, "transport": "tcp"}
+    with pytest.raises(CoachError, match="--phone-mqtt wants"):
+        parse_mqtt_url("http://x/y")
+
+    class Msg:
+        def __init__(self, body: bytes) -> None:
+            self.payload = body
+
+    class Client:
+        def __init__(self, cfg: dict) -> None:
+            self.cfg, self.topics = cfg, []
+
+        async def __aenter__(self):
+            return self
+
+        async def __aexit__(self, *a):
+            return False
+
+        async def subscribe(self, topic: str) -> None:
+            self.topics.append(topic)
+
+        @property
+        async def messages(self):
+            for k in range(3):
+                yield Msg(json.dumps(message(k, 50 * k, 50)).encode())
+            await asyncio.sleep(10)
+
+    made: list = []
+    src = SensorLoggerSource(mqtt_url="mqtt://localhost/sensor-logger", idle_timeout=0.3,
+                             notify=lambda m: None,
+                             mqtt_client=lambda cfg: made.append(Client(cfg)) or made[-1])
+
+    async def go() -> int:
+        return sum([len(b) async for b in src.stream()])
+
+    assert asyncio.run(go()) == 150
+    assert made[0].topics == ["sensor-logger"] and src.stats.packets == 3

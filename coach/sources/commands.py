@@ -58,9 +58,10 @@ def build_source(args: argparse.Namespace, notify: Any = None) -> Any:
 
     minutes = getattr(args, "minutes", None)
     duration = minutes * 60 if minutes else None
-    if getattr(args, "phone", False):
+    if getattr(args, "phone", False) or getattr(args, "phone_mqtt", None):
         from coach.sources.phone import SensorLoggerSource
-        return SensorLoggerSource(port=args.port, duration_s=duration, notify=notify)
+        return SensorLoggerSource(port=args.port, duration_s=duration, notify=notify,
+                                  mqtt_url=getattr(args, "phone_mqtt", None))
     if not args.device:
         raise CoachError("say which sensor: --device NAME|ADDRESS (see `coach scan`), or --phone")
     device, backend = args.device, None
@@ -294,6 +295,9 @@ def _device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phone", action="store_true",
                    help="receive a phone's Sensor Logger HTTP Push instead of a BLE sensor")
     p.add_argument("--port", type=int, default=8000, help="port for --phone (default 8000)")
+    p.add_argument("--phone-mqtt", metavar="URL",
+                   help="take Sensor Logger's MQTT publishing from a broker: "
+                        "mqtt[s]://[user:pass@]host[:port]/topic")
     p.add_argument("--minutes", type=float, help="stop after this many minutes")
     p.add_argument("--scan-timeout", type=float, default=10.0, help="seconds to look for the device")
     p.add_argument("--sim-drop-at", type=float, help=argparse.SUPPRESS)

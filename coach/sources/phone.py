@@ -95,13 +95,33 @@ class SensorLoggerParser:
         return tu, (au + gi) / G, info
 
 
+def parse_mqtt_url(url: str) -> dict[str, Any]:
+    """mqtt[s]://[user:pass@]host[:port]/topic (ws[s]:// for a websocket listener)."""
+    from urllib.parse import unquote, urlsplit
+    u = urlsplit(url)
+    if u.scheme not in ("mqtt", "mqtts", "ws", "wss") or not u.hostname:
+        raise CoachError(f"--phone-mqtt wants mqtt://[user:pass@]host[:port]/topic (got {url!r})")
+    topic = unquote(u.path.lstrip("/")) or "sensor-logger"
+    tls = u.scheme in ("mqtts", "wss")
+    ws = u.scheme in ("ws", "wss")
+    port = u.port or {("mqtt"): 1883, ("mqtts"): 8883, ("ws"): 8000, ("wss"): 8884}[u.scheme]
+    return {"hostname": u.hostname, "port": port, "username": unquote(u.username) if u.username else None,
+            "password": unquote(u.password) if u.password else None, "topic": topic, "tls": tls,
+            "transport": "websockets" if ws else "tcp"}
+
+
 class SensorLoggerSource:
-    """Receives Sensor Logger's HTTP Push on host:port and streams it as SampleBatches."""
+    """Receives Sensor Logger's HTTP Push on host:port (or its MQTT publishing, through a
+    broker, with mqtt_url) and streams it as SampleBatches."""
 
     def __init__(self, host: str = "0.0.0.0", port: int = 8000, *,
                  duration_s: float | None = None, idle_timeout: float = 120.0,
-                 notify: Callable[[str], None] | None = None) -> None:
+                 notify: Callable[[str], None] | None = None,
+                 mqtt_url: str | None = None, mqtt_client: Any = None) -> None:
         self.host, self.port = host, port
+        self.mqtt = parse_mqtt_url(mqtt_url) if mqtt_url else None
+        self._mqtt_client_factory = mqtt_client
+        self._mqtt_task: asyncio.Task | None = None
         self.duration_s = duration_s
         self.idle_timeout = idle_timeout
         self.name = f"phone:sensorlogger@{port}"
@@ -138,11 +158,39 @@ class SensorLoggerSource:
             raise CoachError(f"cannot listen on {self.host}:{self.port} ({e.strerror or e})") from None
         self.port = self.server.sockets[0].getsockname()[1]
 
+    async def _mqtt_pump(self) -> None:
+        """Subscribe to the Sensor Logger topic; every message goes to the queue."""
+        m = self.mqtt
+        assert m is not None
+        if self._mqtt_client_factory is not None:
+            client = self._mqtt_client_factory(m)
+        else:
+            import ssl
+
+            import aiomqtt
+            client = aiomqtt.Client(m["hostname"], m["port"], username=m["username"],
+                                    password=m["password"], transport=m["transport"],
+                                    tls_context=ssl.create_default_context() if m["tls"] else None)
+        try:
+            async with client:
+                await client.subscribe(m["topic"])
+                async for msg in client.messages:
+                    payload = msg.payload
+                    self._queue.put_nowait(payload if isinstance(payload, bytes) else str(payload).encode())
+        except Exception as e:  # noqa: BLE001 - reported once, the stream ends on idle
+            self.notify(f"MQTT broker {m['hostname']}:{m['port']}: {e}")
+
     async def stream(self) -> AsyncIterator[SampleBatch]:
-        if self.server is None:
+        if self.mqtt is not None:
+            self.name = f"phone:sensorlogger@mqtt/{self.mqtt['topic']}"
+            self._mqtt_task = asyncio.create_task(self._mqtt_pump())
+            self.notify(f"waiting for Sensor Logger on MQTT topic {self.mqtt['topic']!r} at "
+                        f"{self.mqtt['hostname']}:{self.mqtt['port']}")
+        elif self.server is None:
             await self.start()
-        self.notify(f"waiting for Sensor Logger on port {self.port} (HTTP Push URL: "
-                    f"http://<this computer's address>:{self.port}/)")
+        if self.mqtt is None:
+            self.notify(f"waiting for Sensor Logger on port {self.port} (HTTP Push URL: "
+                        f"http://<this computer's address>:{self.port}/)")
         t0_ns: int | None = None
         last_t = -np.inf
         last_msg: int | None = None
@@ -196,3 +244,5 @@ class SensorLoggerSource:
         finally:
             if self.server is not None:
                 self.server.close()
+            if self._mqtt_task is not None:
+                self._mqtt_task.cancel()
