@@ -99,6 +99,7 @@ def test_prompts_alerts_and_base_topic(broker: Broker) -> None:
     col.close()
 
 
+@pytest.mark.skipif(not shutil.which("mosquitto_passwd"), reason="mosquitto_passwd not installed")
 def test_username_password_auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                 caplog: pytest.LogCaptureFixture) -> None:
     b = Broker(tmp_path, users={"coach": "s3cret-pw"})
