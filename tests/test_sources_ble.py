@@ -209,3 +209,20 @@ def test_connector_hook_is_used_for_every_connection() -> None:
 
     assert asyncio.run(go()) > 52 * 20
     assert calls == [dev.name, dev.name] and src.stats.reconnects == 1
+
+
+def test_request_stop_ends_cleanly_with_the_data_so_far() -> None:
+    dev = FakeDevice("polar_h10", walk(50 * 120, 50))
+    world = FakeWorld([dev])
+    src = BleSource(dev.name, backend=world.backend(), notify=lambda m: None)
+
+    async def go() -> float:
+        last = 0.0
+        async for b in src.stream():
+            last = float(b.t[-1])
+            if last > 20:
+                src.request_stop()
+        return last
+
+    last = asyncio.run(go())
+    assert 20 < last < 30 and not world.connected[0].is_connected

@@ -147,6 +147,7 @@ class _Link:
 
 
 _DROP = object()
+_STOP = object()
 
 
 class BleSource:
@@ -180,6 +181,10 @@ class BleSource:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._notices: list[str] = []
         self._closing = False
+
+    def request_stop(self) -> None:
+        """End the stream cleanly after the data already received (Ctrl-C in `coach run`)."""
+        self._queue.put_nowait(_STOP)
 
     # --- discovery ----------------------------------------------------------------------
     async def _find(self, timeout: float) -> Found | None:
@@ -250,13 +255,22 @@ class BleSource:
         raise CoachError(f"could not connect to {found.name or found.address} after {attempts} "
                          f"attempts ({last or 'no answer'})")
 
+    def _stop_requested(self) -> bool:
+        return any(it is _STOP for it in list(self._queue._queue))  # type: ignore[attr-defined]
+
     async def _reconnect(self) -> Any | None:
         """After a drop: look for the device again and reconnect, until reconnect_timeout."""
         clk = self.backend.clock
         t_drop = clk()
         delay = 0.25
         while clk() - t_drop < self.reconnect_timeout:
-            found = await self._find(min(5.0, self.scan_timeout))
+            if self._stop_requested():
+                return None
+            try:
+                found = await self._find(min(5.0, self.scan_timeout))
+            except CoachError as e:      # the adapter went away: keep trying until the timeout
+                log.info("scan during reconnect failed: %s", e)
+                found = None
             if found is not None:
                 try:
                     client = await self._connect(found, 2)
@@ -294,10 +308,13 @@ class BleSource:
                 while not self._queue.empty() and len(items) < 256:
                     items.append(self._queue.get_nowait())
                 ts, accs, gap = [], [], False
-                dropped = False
+                dropped = stop = False
                 for it in items:
                     if it is _DROP:
                         dropped = True
+                        continue
+                    if it is _STOP:
+                        stop = True
                         continue
                     host_t, data = it
                     if self.on_raw:
@@ -308,6 +325,10 @@ class BleSource:
                         self.stats.decode_errors += 1
                         if self.stats.decode_errors <= 3:
                             log.warning("skipped a bad packet: %s", e)
+                        continue
+                    except Exception as e:  # noqa: BLE001 - a decoder bug must not end a session
+                        self.stats.decode_errors += 1
+                        log.debug("decoder failed on %s: %r", data.hex(), e)
                         continue
                     m = clock.map(fr, host_t)
                     if m is None:
@@ -332,6 +353,8 @@ class BleSource:
                         yield SampleBatch(t, acc, gap_before=gap, meta=meta)
                     if done:
                         return
+                if stop:
+                    return
                 if dropped:
                     self._say("sensor connection lost; reconnecting")
                     self._client = None

@@ -123,6 +123,31 @@ def _observers(args: argparse.Namespace, command: str) -> list:
     return obs
 
 
+async def _until_stopped(source: Any, coro: Any) -> Any:
+    """Run coro; the first Ctrl-C ends the source cleanly (results kept), a second one aborts."""
+    import signal
+    loop = asyncio.get_running_loop()
+
+    def first() -> None:
+        _err("stopping: finishing the session (Ctrl-C again to abort)")
+        loop.remove_signal_handler(signal.SIGINT)
+        stop = getattr(source, "request_stop", None)
+        if stop:
+            stop()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, first)
+    except (NotImplementedError, RuntimeError, ValueError):   # Windows / not the main thread
+        pass
+    try:
+        return await coro
+    finally:
+        try:
+            loop.remove_signal_handler(signal.SIGINT)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+
+
 def _live_display() -> Any:
     try:
         from coach.outputs.display import LiveDisplay  # owned by the outputs layer
@@ -232,7 +257,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if display is None and not args.json:
         display = _live_display()
         observers.insert(0, display if display is not None else StatusLine())
-    result = asyncio.run(run_session(source, pipeline, observers))
+    result = asyncio.run(_until_stopped(source, run_session(source, pipeline, observers)))
     stats = getattr(source, "stats", None)
     if args.json:
         out = result.to_json()
@@ -277,7 +302,7 @@ def cmd_record(args: argparse.Namespace) -> int:
                 f.flush()
 
     try:
-        asyncio.run(go())
+        asyncio.run(_until_stopped(source, go()))
     except KeyboardInterrupt:
         pass
     _err(f"saved {n} samples labelled {args.label} to {out}")

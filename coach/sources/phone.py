@@ -131,6 +131,10 @@ class SensorLoggerSource:
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self.server: asyncio.AbstractServer | None = None
 
+    def request_stop(self) -> None:
+        """End the stream cleanly (Ctrl-C in `coach run`)."""
+        self._queue.put_nowait(b"")
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -200,6 +204,8 @@ class SensorLoggerSource:
                     body = await asyncio.wait_for(self._queue.get(), self.idle_timeout)
                 except asyncio.TimeoutError:
                     self.notify(f"no data from the phone for {self.idle_timeout:g} s; ending")
+                    return
+                if body == b"":
                     return
                 try:
                     tns, acc, info = self.parser.parse(body)

@@ -116,11 +116,13 @@ class Person:
                            2: np.deg2rad(3.0) * 1j}, np.deg2rad(1.0)),
             "arm": sig(4, {1: np.deg2rad(18.0)}, np.deg2rad(2.0)),
         }
-        dev = {k: (rng.normal(0, 0.25, v.shape) + 1j * rng.normal(0, 0.25, v.shape)) * np.abs(v)
+        # how far this person's backward walk is from an exact time reversal
+        dev_scale = rng.uniform(0.05, 0.45)
+        dev = {k: (rng.normal(0, dev_scale, v.shape) + 1j * rng.normal(0, dev_scale, v.shape)) * np.abs(v)
                for k, v in harm.items()}
         return Person(
             step_hz=step_hz, speed_scale=amp, back_cadence_ratio=rng.uniform(0.72, 1.05),
-            back_amp_ratio=rng.uniform(0.5, 0.95), impact_g=rng.uniform(0.1, 0.8) * amp,
+            back_amp_ratio=rng.uniform(0.5, 0.95), impact_g=rng.uniform(0.0, 0.8) * amp,
             back_impact_ratio=rng.uniform(0.2, 0.8), asym=rng.normal(0, 0.06),
             harm=harm, back_harm_dev=dev, lean_deg=rng.uniform(-2, 10),
             back_lean_deg=rng.uniform(-4, 8), hip_amp_deg=rng.uniform(0.7, 1.2), style=str(style),
