@@ -298,10 +298,11 @@ class BleSource:
         clock = StreamClock(self.profile.rate_hz, self.stats)
         try:
             while True:
+                stalled = False
                 try:
                     item = await asyncio.wait_for(self._queue.get(), self.stall_timeout)
                 except asyncio.TimeoutError:
-                    item = _DROP
+                    item, stalled = _DROP, True
                     self._say(f"no data for {self.stall_timeout:g} s; reconnecting")
                     await self._disconnect()
                 items = [item]
@@ -356,7 +357,8 @@ class BleSource:
                 if stop:
                     return
                 if dropped:
-                    self._say("sensor connection lost; reconnecting")
+                    if not stalled:
+                        self._say("sensor connection lost; reconnecting")
                     self._client = None
                     self._client = await self._reconnect()
                     if self._client is None:
