@@ -226,3 +226,12 @@ def test_request_stop_ends_cleanly_with_the_data_so_far() -> None:
 
     last = asyncio.run(go())
     assert 20 < last < 30 and not world.connected[0].is_connected
+
+
+def test_a_silent_sensor_is_reconnected() -> None:
+    dev = FakeDevice("movesense", walk(52 * 40, 52), stalls=[START + 15.0])
+    batches, src, notices = run(dev, stall_timeout=0.2)
+    assert src.stats.reconnects == 1 and sum(b.gap_before for b in batches) == 1
+    assert any("no data for 0.2 s" in m for m in notices)
+    t, _ = cat(batches)
+    assert np.all(np.diff(t) > 0) and t[-1] > 35

@@ -141,6 +141,7 @@ class FakeDevice:
     junk_every: int = 0                   # send a garbled packet every n-th packet
     lose_every: int = 0                   # the radio loses every n-th packet
     connect_failures: int = 0             # refuse the first n connection attempts
+    stalls: list[float] = field(default_factory=list)  # go silent (link up) at these times
     seed: int = 1
 
     def __post_init__(self) -> None:
@@ -344,6 +345,10 @@ class FakeClient:
                 return
             k = i // n
             arrive = float(d.t_true(i1 - 1)) + d.latency_s + float(d.rng.exponential(d.jitter_s))
+            if d.stalls and arrive >= d.stalls[0]:
+                d.stalls.pop(0)
+                self.streaming = False        # silent: the link stays up, no more data
+                return
             if d.drops and arrive >= d.drops[0][0]:
                 at, down = d.drops.pop(0)
                 clk.advance_to(at)
