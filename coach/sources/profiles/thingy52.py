@@ -7,7 +7,7 @@ Thingy:52 firmware documentation (base EF68xxxx-9B35-4933-9B10-52FFA9740042).
 
 * Motion service EF680400-..., configuration EF680401-... (read/write, 9 bytes: step counter
   interval u16 ms, temperature compensation interval u16 ms, magnetometer compensation
-  interval u16 ms, motion processing frequency u16 Hz (5-200), wake on motion u8);
+  interval u16 ms, motion processing frequency u16 Hz (1-200), wake on motion u8);
 * raw data EF680406-... (notify, 18 bytes): accelerometer x,y,z int16 Q6.10 g, gyroscope
   x,y,z int16 Q11.5 deg/s, compass x,y,z int16 Q12.4 uT. No timestamp.
 """
