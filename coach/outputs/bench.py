@@ -108,6 +108,7 @@ def run(streams: int, seconds: float, batch_s: float = 0.5, tick_s: float = 0.1,
         "realtime_factor": round(seconds / max(wall, 1e-9), 2),
         "keeps_up": wall < seconds and worst < 1.0,
         "capacity_streams_per_core": int(streams * seconds / max(wall, 1e-9)),
+        "capacity_by_cpu_time": int(streams * seconds / max(cpu, 1e-9)),  # robust on a busy machine
         "worst_round_s": round(worst, 3),
         "published_messages": link.messages,
     }
