@@ -277,3 +277,19 @@ def test_coach_serve_cli(broker: Broker, tmp_path: Path) -> None:
     (s,) = SessionStore(tmp_path / "s.db").history()["sessions"]
     assert s["kind"] == "serve" and s["device"] == "phone1" and s["duration_s"] > 9
     col.close()
+
+
+def test_discovery_resent_when_home_assistant_restarts(broker: Broker) -> None:
+    col = Collector(broker.port)
+    pub = MqttPublisher(broker.url, device_id="gina")
+
+    async def on_batch(i: int) -> None:
+        if i == 2:
+            await asyncio.wait_for(pub.link.connected.wait(), 5)
+            await asyncio.sleep(0.2)
+            col.client.publish("homeassistant/status", b"online", qos=1)
+            await asyncio.sleep(0.3)
+    asyncio.run(replay(pub, duration_s=4, on_batch=on_batch))
+    key = "homeassistant/sensor/retro_coach_gina/retro_steps/config"
+    assert wait_for(lambda: sum(t == key for t, _, _ in col.messages) >= 2)
+    col.close()

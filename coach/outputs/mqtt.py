@@ -167,7 +167,8 @@ class MqttLink:
             self._coalesce[topic] = item
         if len(self.queue) >= self.settings.max_buffer:
             old = self.queue.popleft()
-            self._coalesce.pop(old[0], None) if self._coalesce.get(old[0]) is old else None
+            if self._coalesce.get(old[0]) is old:
+                del self._coalesce[old[0]]
             self.dropped += 1
             if self.dropped == 1:
                 log.warning("MQTT buffer full (%d); dropping oldest messages", self.settings.max_buffer)
