@@ -98,6 +98,11 @@ class LiveDisplay:
     # -- Observer -------------------------------------------------------------------------
     async def on_batch(self, batch: Any, state: LiveState, events: list[Event]) -> None:
         self.state = state
+        meta = getattr(batch, "meta", None) or {}
+        if "battery" in meta:
+            self.battery = meta["battery"]
+        if "connected" in meta:
+            self.set_connection(meta["connected"])
         if self.plain:
             now = time.monotonic()
             if now - self._last_line >= self.min_interval_s:

@@ -539,6 +539,8 @@ class MqttPublisher:
         meta = getattr(batch, "meta", None) or {}
         if "battery" in meta:
             self.channel.battery = meta["battery"]
+        if "connected" in meta:
+            self.channel.connected = bool(meta["connected"])
         self.channel.on_live(state, events)
 
     def publish_prompt(self, prompt: dict[str, Any]) -> None:
