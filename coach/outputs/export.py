@@ -95,7 +95,7 @@ def _cadence_series(s: dict[str, Any], window_s: float = 6.0) -> list[tuple[floa
     """(t_s, steps per minute) once per second: stored live states, else from the steps."""
     states = s.get("states") or []
     dur = float(s["duration_s"])
-    if states:
+    if states and len(states) >= 0.5 * dur:  # live states once a second (not 30 s batches)
         return [(float(x["t_s"]), float(x["cadence_spm"] or 0.0)) for x in states if x["t_s"] <= dur]
     ts = [t for t, _ in s.get("steps", [])]
     out = []
