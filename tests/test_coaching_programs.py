@@ -190,7 +190,7 @@ def test_progress_prompt_after_each_new_minute() -> None:
     ps = prompts_for(simulate(script), "free", first_run=False)
     prog = [p for p in ps if p.key == "progress"]
     assert [p.text.split(",")[0] for p in prog] == ["One minute backward", "Two minutes backward"]
-    assert prog[0].t_s == pytest.approx(20 + 65 + 1 + 5, abs=0.5)   # after the bout, once known
+    assert prog[0].t_s == pytest.approx(20 + 65 + 5, abs=0.5)   # progress_delay_s after the bout
 
 
 def test_summary_for_the_store() -> None:

@@ -193,3 +193,14 @@ def test_batch_size_barely_matters() -> None:
     big = [p for p in prompts_for(simulate(MIXED, batch_s=0.5), "free") if p.kind == "cue"]
     assert [p.text for p in small] == [p.text for p in big]
     assert all(abs(a.t_s - b.t_s) <= 0.6 for a, b in zip(small, big))
+
+
+def test_pause_inside_a_backward_bout() -> None:
+    """Walking on backward after a pause is cued again; a short pause keeps the look-back rhythm."""
+    script = [Seg("forward", 20), Seg("backward", 8), Seg("still", 1.2), Seg("backward", 12), Seg("forward", 5)]
+    ps = prompts_for(simulate(script), "free", _cfg(look_back_every_s=6), first_run=False)
+    cues = [p for p in ps if p.text == "Backward"]
+    assert [round(p.t_s) for p in cues] == [21, 30]
+    looks = [round(p.t_s) for p in ps if p.text == "Look over your shoulder"]
+    assert looks == [26, 32, 38]
+    _gaps_ok(ps)

@@ -31,6 +31,9 @@ from coach.detect.types import Event, LiveState, Tallies
 log = logging.getLogger(__name__)
 
 WALKING = ("forward", "backward")
+BOUT_GRACE_S = 1.5         # a still/other pause shorter than this does not end a backward bout
+DETECT_LAG_S = 1.5         # allowance for the detector's latency when timing a pause
+REPEAT_CUE_AFTER_S = 1.0   # walking on in the same direction after a pause this long is cued again
 
 
 @dataclass(slots=True)
@@ -78,6 +81,9 @@ class Coach:
         self.direction = "still"
         self.dir_since = 0.0
         self.bout_start: float | None = None      # current backward bout (stream time)
+        self.bout_paused: float | None = None     # when it paused (still/other), if it did
+        self.last_walk = ""                       # last walking direction cued
+        self.walk_ended = -1e9                    # when the wearer last stopped walking
         self.next_look_back = 0.0
         self.next_cap_s = 0.0
         self.session_cap_said = False
@@ -89,7 +95,6 @@ class Coach:
         self.reported_min = 0
         self.complied: set[int] = set()
         self.down = False
-        self._saw_direction_events = False
         self._finished = False
 
     # ------------------------------------------------------------------ helpers
@@ -161,14 +166,12 @@ class Coach:
             self._samples(batch.t, batch.acc)
         elif state.jolt_g > 0:
             self._samples(np.array([now]), np.array([[0.0, 0.0, 1.0 + state.jolt_g]]), fall=False)
+        cued = ""
         for ev in events:
             if ev.type == "direction_change":
-                self._saw_direction_events = True
-                d = str(ev.data.get("direction", "other"))
-                since = ev.data.get("since_s")
-                self._direction(d, float(since) if since is not None else ev.t_s, ev.t_s)
-        if not self._saw_direction_events and state.direction != self.direction:
-            self._direction(state.direction, min(state.since_s, now), now)
+                cued = str(ev.data.get("direction", "other"))
+                self._cue(cued, ev.t_s)
+        self._track(state.direction, min(float(state.since_s), now), now, cued)
         self._rules(state)
         out: list[Prompt] = []
         p = self.queue.pop(now, self.direction, min_priority=P_STUMBLE if self.down else None)
@@ -203,32 +206,62 @@ class Coach:
         self.stumbles += 1
         self._push(max(t, self.now), "safety", say.STUMBLE, P_STUMBLE, "stumble", stale_s=6)
 
-    def _direction(self, d: str, since: float, t_event: float) -> None:
-        """The detector says the wearer now walks `d` (onset back-dated to `since`)."""
-        if d == self.direction:
+    def _cue(self, d: str, t_event: float) -> None:
+        """The detector's direction_change event: say the new direction, right away."""
+        if d not in WALKING:
             return
-        prev, self.direction, self.dir_since = self.direction, d, since
-        if prev == "backward" and self.bout_start is not None:
-            self.bout_start = None
-            tal = self.state.tallies
-            m = int((tal.retro_seconds + 0.5) // 60)
-            if self.config.coach.progress and m > self.reported_min:
-                self.reported_min = m
-                self._push(t_event + self.config.coach.progress_delay_s, "info",
-                           say.progress(tal.retro_seconds, tal.retro_steps), P_PROGRESS, "progress",
-                           stale_s=20)
-        if d == "backward":
-            self.bout_start = since
-            every = self.config.safety.look_back_every_s
-            self.next_look_back = max(since + every, t_event)
-            self.next_cap_s = since + self.config.safety.max_continuous_backward_s
-            self.over_since = None
-        if d in WALKING and self.config.coach.cues:
-            last = self.queue.last
-            if not (last and last.key == "cue" and last.text == say.cue(d) and t_event - last.t_s < 3.0):
-                self._push(t_event, "cue", say.cue(d), P_CUE, "cue", stale_s=2.5, require=d)
-        elif d not in WALKING:
-            self.queue.cancel("cue")
+        self.last_walk = d
+        if not self.config.coach.cues:
+            return
+        last = self.queue.last
+        if last and last.key == "cue" and last.text == say.cue(d) and t_event - last.t_s < 3.0:
+            return
+        self._push(t_event, "cue", say.cue(d), P_CUE, "cue", stale_s=2.5, require=d)
+
+    def _track(self, d: str, since: float, now: float, cued: str = "") -> None:
+        """Follow the detector's state: backward bouts (a pause under BOUT_GRACE_S continues one).
+
+        The detector's events only mark changes of walking direction; walking on after a
+        pause of REPEAT_CUE_AFTER_S or more (or a first walk, or a source without events)
+        is cued from the state here.
+        """
+        if d != self.direction:
+            prev, self.direction, self.dir_since = self.direction, d, since
+            if prev in WALKING:
+                self.walk_ended = since
+            if d in WALKING and d != cued and (
+                    d != self.last_walk or since - self.walk_ended >= REPEAT_CUE_AFTER_S):
+                self._cue(d, now)
+            if d == "backward":
+                if self.bout_start is not None and self.bout_paused is not None \
+                        and since - self.bout_paused <= BOUT_GRACE_S:
+                    self.bout_paused = None                       # the same bout goes on
+                else:
+                    self._end_bout(now)
+                    every = self.config.safety.look_back_every_s
+                    self.bout_start, self.bout_paused = since, None
+                    self.next_look_back = max(since + every, now)
+                    self.next_cap_s = since + self.config.safety.max_continuous_backward_s
+                    self.over_since = None
+            elif prev == "backward":
+                self.bout_paused = since
+        if self.bout_start is not None and self.bout_paused is not None and \
+                (d == "forward" or now - self.bout_paused >= BOUT_GRACE_S + DETECT_LAG_S):
+            self._end_bout(now)
+
+    def _end_bout(self, now: float) -> None:
+        """A backward bout is over: progress, once per new whole minute of backward time."""
+        if self.bout_start is None:
+            return
+        ended = self.bout_paused if self.bout_paused is not None else now
+        self.bout_start = self.bout_paused = None
+        tal = self.state.tallies
+        m = int((tal.retro_seconds + 0.5) // 60)
+        if self.config.coach.progress and m > self.reported_min:
+            self.reported_min = m
+            self._push(max(now, ended + self.config.coach.progress_delay_s), "info",
+                       say.progress(tal.retro_seconds, tal.retro_steps), P_PROGRESS, "progress",
+                       stale_s=20)
 
     def _rules(self, state: LiveState) -> None:
         now, sf = self.now, self.config.safety
@@ -239,8 +272,7 @@ class Coach:
             self._stumbled(ts)
         if self.down:
             return
-        backward = self.direction == "backward" and self.bout_start is not None
-        if backward:
+        if self.direction == "backward" and self.bout_start is not None:
             self.backward_s += dt_s
             # look over your shoulder: at bout start + k * every
             if now >= self.next_look_back - 1e-9:

@@ -2,7 +2,7 @@
 
 The queue decides what is said and when, so `coach analyze --coach` reports exactly what
 the live coach says: the highest-priority due prompt goes first; a prompt is dropped when
-it goes stale (past its expiry, or its condition no longer holds); two prompts are never
+it goes stale (past its expiry; one whose condition does not hold waits); two prompts are never
 closer than min_gap_s; an urgent prompt (safety, direction cue) may cut off the tail of a
 less important utterance after min_gap_s, anything else waits until the previous one has
 finished (by its estimated speaking time).
@@ -59,7 +59,7 @@ class Pending:
     text: str
     priority: int
     key: str = ""
-    require_direction: str | None = None   # dropped if the wearer's direction differs when due
+    require_direction: str | None = None   # held while the wearer's direction differs
     seq: int = 0
 
 
@@ -111,17 +111,17 @@ class PromptQueue:
             min_priority: int | None = None) -> Prompt | None:
         """The prompt to say at `now`, or None (nothing due, or too soon after the last).
 
-        direction: the wearer's current direction (prompts requiring another are dropped);
+        direction: the wearer's current direction (prompts requiring another wait, and are
+        dropped if it does not come back before they expire);
         min_priority: hold back anything below it (e.g. while the wearer may have fallen).
         """
         keep: list[Pending] = []
         for q in self.pending:
-            stale = now > q.expires_s or (q.require_direction is not None and direction is not None
-                                          and q.due_s <= now and direction != q.require_direction)
-            (self.dropped if stale else keep).append(q)
+            (self.dropped if now > q.expires_s else keep).append(q)
         self.pending = keep
         due = [q for q in self.pending if q.due_s <= now
-               and (min_priority is None or q.priority >= min_priority)]
+               and (min_priority is None or q.priority >= min_priority)
+               and (q.require_direction is None or direction is None or direction == q.require_direction)]
         if not due:
             return None
         best = max(due, key=lambda q: (q.priority, -q.due_s, -q.seq))

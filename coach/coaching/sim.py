@@ -1,8 +1,9 @@
 """Scripted sessions for testing the coach without the detector: samples, state and events.
 
 A script is a list of Seg(direction, seconds, ...). Each batch comes with the LiveState and
-events a detector with `latency_s` would report (direction changes back-dated to the true
-onset in data["since_s"]), and synthetic samples: gravity plus a step bounce while walking,
+events a detector with `latency_s` would report (as coach.detect.pipeline does: an event
+when the walking direction changes, back-dated to the true onset in data["since_s"]; none
+for the first forward walk or for walking on the same way after a pause), and synthetic samples: gravity plus a step bounce while walking,
 a jolt and a skipped step for a stumble, an impact then lying on the side for a fall.
 """
 from __future__ import annotations
@@ -74,7 +75,7 @@ def simulate(script: list[Seg], fs: float = 50.0, batch_s: float = 0.2, latency_
     # what a detector with latency_s reports
     tal = Tallies()
     state = LiveState(forward_cadence_spm=forward_cadence_spm, calibrated=True)
-    reported, onset = "still", 0.0
+    reported, onset, walk = "still", 0.0, ""
     step_i = 0
     bs = max(1, int(round(batch_s * fs)))
     for b0 in range(0, n, bs):
@@ -90,8 +91,13 @@ def simulate(script: list[Seg], fs: float = 50.0, batch_s: float = 0.2, latency_
                 while j > 0 and truth[j - 1] == d:
                     j -= 1
                 reported, onset = d, float(t[j])
-                tal.direction_changes += 1
-                events.append(Event(now, "direction_change", {"direction": d, "since_s": onset}))
+                # like the detector: an event when the walking direction changes (not for the
+                # first forward walk, nor for walking on the same way after a pause)
+                if d in ("forward", "backward") and d != walk:
+                    if walk or d == "backward":
+                        tal.direction_changes += 1
+                        events.append(Event(now, "direction_change", {"direction": d, "since_s": onset}))
+                    walk = d
         while step_i < len(steps) and steps[step_i][0] <= now - latency_s:
             ts, sd = steps[step_i]
             events.append(Event(ts + latency_s, "step", {"direction": sd}))
