@@ -35,7 +35,8 @@ def _payloads(n_s: float = 24.0, batch: int = 25) -> list[bytes]:
 def test_worker_runs_one_detector_per_stream_and_drops_duplicates() -> None:
     link = NullLink()
     w = StreamWorker(MqttSettings(), worker_id="w", link=link,  # type: ignore[arg-type]
-                     pipeline_factory=lambda name: FakePipeline())
+                     pipeline_factory=lambda name: FakePipeline(), claim_grace_s=0.0)
+    link.worker = w
     pay = _payloads()
     for p in pay:
         for s in ("a", "b"):
@@ -47,14 +48,42 @@ def test_worker_runs_one_detector_per_stream_and_drops_duplicates() -> None:
     w.process()
     assert set(w.finished) == {"a"} and set(w.streams) == {"b"}
     assert w.finished["a"].tallies.direction_changes == 5
-    w.handle("coach/ingest/b/owner", b"a-smaller-id")     # a concurrent claim by a smaller id wins
-    assert "b" not in w.streams
+    sent = link.messages
+    w.handle("coach/ingest/b/owner", b"late-claimer")     # a late competing claim loses...
+    assert "b" in w.streams and link.messages == sent + 1  # ...and we re-assert ours
     w.handle("coach/ingest/c/owner", b"other")
     w.handle("coach/ingest/c/samples", pay[0])
     assert "c" not in w.streams and w.dropped == 1        # another worker runs c
     w.handle("coach/serve/other/availability", b"offline")
     w.handle("coach/ingest/c/samples", pay[1])
+    w.process()
     assert "c" in w.streams                               # its worker died: claimed again
+
+
+def test_concurrent_claim_hands_samples_to_the_winner() -> None:
+    pay = _payloads(6.0)
+    links = [NullLink(), NullLink()]
+    ws = [StreamWorker(MqttSettings(), worker_id=n, link=lk,  # type: ignore[arg-type]
+                       pipeline_factory=lambda name: FakePipeline(), claim_grace_s=0.0)
+          for n, lk in zip(("w1", "w2"), links)]
+    ws[0].handle("coach/ingest/x/samples", pay[0])        # both get a first batch before
+    ws[1].handle("coach/ingest/x/samples", pay[1])        # either sees a claim
+    ws[0].handle("coach/ingest/x/samples", pay[2])
+    for w in ws:                                          # the broker's order: w2's claim first
+        w.handle("coach/ingest/x/owner", b"w2")
+        w.handle("coach/ingest/x/owner", b"w1")
+    assert "x" not in ws[0].claims and ws[1].claims["x"].confirmed_at is not None
+    handover = [p for p in links[0].sent if p[0].endswith("/handover")]
+    assert len(handover) == 2
+    for t, p in handover:
+        ws[1].handle(t, p)
+    for p in pay[3:]:
+        ws[1].handle("coach/ingest/x/samples", p)
+    ws[1].handle("coach/ingest/x/samples", b'{"end": true}')
+    ws[1].process()
+    ws[1].process()
+    r = ws[1].finished["x"]
+    assert r.duration_s == pytest.approx(6.0 - 0.02)       # every batch ran, in order
 
 
 def test_batched_model_matches_separate_detectors() -> None:
@@ -67,7 +96,9 @@ def test_batched_model_matches_separate_detectors() -> None:
     from threadpoolctl import threadpool_limits
 
     from coach.sources.base import SampleBatch
-    w = StreamWorker(MqttSettings(), worker_id="w", link=NullLink())  # type: ignore[arg-type]
+    link = NullLink()
+    w = StreamWorker(MqttSettings(), worker_id="w", link=link, claim_grace_s=0.0)  # type: ignore[arg-type]
+    link.worker = w
     assert w.model is not None
     with threadpool_limits(limits=1):
         for k in range(0, 800, 25):

@@ -22,18 +22,25 @@ import numpy as np
 
 
 class NullLink:
-    """Stands in for MqttLink: counts what would be published."""
+    """Stands in for MqttLink: counts what would be published; echoes claims back to `worker`
+    like a broker would (the worker subscribes to the owner topics)."""
 
     def __init__(self) -> None:
         self.subscriptions: list[str] = []
         self.client = None
         self.messages = 0
+        self.worker: Any = None
+        self.sent: list[tuple[str, Any]] = []      # non-state messages, for tests
 
     def publish(self, topic: str, payload: Any, qos: int = 1, retain: bool = False,
                 coalesce: bool = False) -> None:
         if isinstance(payload, dict):
             payload = json.dumps(payload, separators=(",", ":"))
         self.messages += 1
+        if not topic.endswith("/state"):
+            self.sent.append((topic, payload))
+        if self.worker is not None and topic.endswith("/owner"):
+            self.worker.handle(topic, payload.encode() if isinstance(payload, str) else payload)
 
     def start(self) -> None: ...
 
@@ -83,7 +90,8 @@ def run(streams: int, seconds: float, batch_s: float = 0.5, tick_s: float = 0.1,
 
     link = NullLink()
     worker = StreamWorker(MqttSettings(), worker_id="bench", link=link,  # type: ignore[arg-type]
-                          batching=batching, tick_s=tick_s)
+                          batching=batching, tick_s=tick_s, claim_grace_s=0.0)
+    link.worker = worker
     with threadpool_limits(limits=1):
         cpu0, wall0 = time.process_time(), time.perf_counter()
         k = 0

@@ -14,7 +14,10 @@ Scaling out: every worker subscribes to $share/<group>/<base>/ingest/+/samples, 
 spreads messages over the workers. A detector keeps per-stream state, so the first worker that
 gets a message of an unowned stream claims it (retained <base>/ingest/<sensor_id>/owner =
 worker id) and subscribes to that stream directly; the others then drop what the shared
-subscription hands them for it. Concurrent claims resolve to the smallest worker id. A worker
+subscription hands them for it. Claims are decided by the broker's order (the first claim every
+worker sees wins); a claimer holds the stream's samples until its claim is confirmed and for
+claim_grace_s more, and a worker that lost a concurrent claim hands what it held to the winner
+(<base>/ingest/<sensor_id>/handover), so no batch is lost at the start of a stream. A worker
 that dies (its last will on <base>/serve/<worker>/availability) frees its streams, and the next
 message of such a stream is claimed again by a live worker.
 """
@@ -114,6 +117,13 @@ def parse_samples(payload: bytes) -> tuple[SampleBatch | None, dict[str, Any]]:
 
 
 @dataclass
+class _Claim:
+    buffer: list[bytes]                 # raw payloads held until the claim is decided
+    confirmed_at: float | None = None   # when our own claim came back first
+    created: float = field(default_factory=time.monotonic)
+
+
+@dataclass
 class Stream:
     sensor_id: str
     pipeline: Any
@@ -132,8 +142,9 @@ class StreamWorker:
     def __init__(self, settings: MqttSettings, worker_id: str | None = None, group: str = "coach",
                  pipeline_factory: Callable[[str], Any] | None = None, idle_timeout_s: float = 30.0,
                  store: Any = None, link: MqttLink | None = None, tick_s: float = 0.1,
-                 batching: bool = True) -> None:
+                 batching: bool = True, claim_grace_s: float = 0.3) -> None:
         self.settings = settings
+        self.claim_grace_s = claim_grace_s
         self.tick_s = tick_s
         self.model: BatchingModel | None = None
         self.worker_id = sanitize_id(worker_id or f"{socket.gethostname()}-{os.getpid()}")
@@ -161,14 +172,16 @@ class StreamWorker:
             settings, client_id=f"coach-serve-{self.worker_id}",
             will=(self.availability, b"offline", 1, True), on_connect=self._hello,
             subscriptions=[f"$share/{group}/{base}/ingest/+/samples", f"{base}/ingest/+/owner",
-                           f"{base}/serve/+/availability"],
+                           f"{base}/ingest/+/handover", f"{base}/serve/+/availability"],
             on_message=self.handle)
         self.streams: dict[str, Stream] = {}
+        self.claims: dict[str, _Claim] = {}
         self.owners: dict[str, str] = {}
         self.dead_workers: set[str] = set()
         self.finished: dict[str, AnalysisResult] = {}
         self.batches = 0
         self.dropped = 0
+        self.handed_over = 0
 
     # -- MQTT plumbing ------------------------------------------------------------------
     def _hello(self) -> list[tuple[str, bytes, int, bool]]:
@@ -211,7 +224,7 @@ class StreamWorker:
 
     # -- message handling ---------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> None:
-        """Route one incoming message (samples, owner claims, worker availability)."""
+        """Route one incoming message (samples, claims, hand-overs, worker availability)."""
         if topic.startswith(self.ingest_prefix):
             rest = topic[len(self.ingest_prefix):]
             sensor, _, kind = rest.rpartition("/")
@@ -219,6 +232,8 @@ class StreamWorker:
                 self._on_samples(sensor, payload)
             elif kind == "owner":
                 self._on_owner(sensor, payload.decode(errors="replace").strip())
+            elif kind == "handover":
+                self._on_handover(sensor, payload)
         elif topic.endswith("/availability") and "/serve/" in topic:
             worker = topic.split("/")[-2]
             if payload.strip() == b"offline":
@@ -229,39 +244,50 @@ class StreamWorker:
             else:
                 self.dead_workers.discard(worker)
 
+    def _owner_topic(self, sensor: str) -> str:
+        return f"{self.ingest_prefix}{sensor}/owner"
+
     def _on_owner(self, sensor: str, worker: str) -> None:
+        """Claims are decided by the broker's order: the first claim seen while a stream has no
+        live owner wins, the same on every worker. Losers hand their samples to the winner."""
         if not worker:
             self.owners.pop(sensor, None)
             return
+        cur = self.owners.get(sensor)
+        if cur is not None and cur != worker and cur not in self.dead_workers:
+            if cur == self.worker_id:     # a late competing claim: keep the retained value ours
+                self.link.publish(self._owner_topic(sensor), self.worker_id, 1, True)
+            return
         self.owners[sensor] = worker
-        if worker != self.worker_id and sensor in self.streams:
-            if worker < self.worker_id:  # a concurrent claim by a smaller id wins
-                log.info("stream %s claimed by %s; dropping it", sensor, worker)
-                self.streams.pop(sensor)
-                self._unsubscribe_direct(sensor)
-            else:                        # re-assert our claim
-                self.owners[sensor] = self.worker_id
-                self.link.publish(f"{self.ingest_prefix}{sensor}/owner", self.worker_id, 1, True)
+        claim = self.claims.get(sensor)
+        if claim is None:
+            return
+        if worker == self.worker_id:
+            if claim.confirmed_at is None:
+                claim.confirmed_at = time.monotonic()
+        else:                             # lost the race: hand what we buffered to the winner
+            del self.claims[sensor]
+            self.handed_over += len(claim.buffer)
+            for raw in claim.buffer:
+                self.link.publish(f"{self.ingest_prefix}{sensor}/handover", raw, 1, False)
+            self._unsubscribe_direct(sensor)
+            log.info("stream %s claimed by %s; handed over %d batches", sensor, worker,
+                     len(claim.buffer))
 
-    def _claim(self, sensor: str) -> Stream:
-        sid = sanitize_id(sensor)
-        topics = DeviceTopics(self.settings, sid)
-        st = Stream(sensor, self.pipeline_factory(sensor), DeviceChannel(self.link, topics))
-        if self.store is not None:
-            st.observer = self.store.open_session({"kind": "serve", "source": f"mqtt:{sensor}",
-                                                   "device": sensor})
-        self.streams[sensor] = st
-        self.owners[sensor] = self.worker_id
-        self.link.publish(f"{self.ingest_prefix}{sensor}/owner", self.worker_id, 1, True)
-        for m in st.channel.hello():
-            self.link.publish(*m)
-        self._subscribe_direct(sensor)
-        log.info("worker %s now runs stream %s", self.worker_id, sensor)
-        return st
+    def _on_handover(self, sensor: str, payload: bytes) -> None:
+        claim = self.claims.get(sensor)
+        if claim is not None:
+            claim.buffer.append(payload)
+        elif sensor in self.streams:
+            self._on_samples(sensor, payload)   # late: kept if newer than what ran
 
     def _on_samples(self, sensor: str, payload: bytes) -> None:
         st = self.streams.get(sensor)
         if st is None:
+            claim = self.claims.get(sensor)
+            if claim is not None:
+                claim.buffer.append(payload)
+                return
             owner = self.owners.get(sensor)
             if owner and owner != self.worker_id and owner not in self.dead_workers:
                 self.dropped += 1    # another worker runs it (and gets it directly)
@@ -271,15 +297,20 @@ class StreamWorker:
             except (ValueError, TypeError, KeyError) as e:
                 log.warning("bad ingest payload on %s: %s", sensor, e)
                 return
-            if batch is None and extras.get("end"):
+            if batch is None:               # an "end" (or empty) message of a stream not running
                 return
-            st = self._claim(sensor)
-        else:
-            try:
-                batch, extras = parse_samples(payload)
-            except (ValueError, TypeError, KeyError) as e:
-                log.warning("bad ingest payload on %s: %s", sensor, e)
-                return
+            self.claims[sensor] = _Claim([payload])
+            self._subscribe_direct(sensor)
+            self.link.publish(self._owner_topic(sensor), self.worker_id, 1, True)
+            return
+        self._enqueue(st, payload)
+
+    def _enqueue(self, st: Stream, payload: bytes) -> None:
+        try:
+            batch, extras = parse_samples(payload)
+        except (ValueError, TypeError, KeyError) as e:
+            log.warning("bad ingest payload on %s: %s", st.sensor_id, e)
+            return
         st.last_seen = time.monotonic()
         if "battery" in extras:
             st.channel.battery = extras["battery"]
@@ -294,6 +325,37 @@ class StreamWorker:
             st.pending.append(batch)
         if extras.get("end"):
             st.ending = True
+
+    def promote_claims(self) -> None:
+        """Start the detectors of confirmed claims once hand-overs had claim_grace_s to arrive;
+        their buffered batches run in time order."""
+        now = time.monotonic()
+        for sensor, claim in list(self.claims.items()):
+            if claim.confirmed_at is None or now - claim.confirmed_at < self.claim_grace_s:
+                continue
+            del self.claims[sensor]
+            st = self._start_stream(sensor)
+            parsed = []
+            for raw in claim.buffer:
+                try:
+                    b, _ = parse_samples(raw)
+                except (ValueError, TypeError, KeyError):
+                    b = None
+                parsed.append((float(b.t[0]) if b is not None and len(b) else float("inf"), raw))
+            for _, raw in sorted(parsed, key=lambda x: x[0]):
+                self._enqueue(st, raw)
+
+    def _start_stream(self, sensor: str) -> Stream:
+        topics = DeviceTopics(self.settings, sanitize_id(sensor))
+        st = Stream(sensor, self.pipeline_factory(sensor), DeviceChannel(self.link, topics))
+        if self.store is not None:
+            st.observer = self.store.open_session({"kind": "serve", "source": f"mqtt:{sensor}",
+                                                   "device": sensor})
+        self.streams[sensor] = st
+        for m in st.channel.hello():
+            self.link.publish(*m)
+        log.info("worker %s now runs stream %s", self.worker_id, sensor)
+        return st
 
     # -- processing rounds ----------------------------------------------------------------
     def compute_round(self) -> list[tuple[Stream, list[Any]]]:
@@ -342,6 +404,7 @@ class StreamWorker:
 
     def process(self) -> None:
         """One round, synchronously (tests and benchmarks)."""
+        self.promote_claims()
         self.publish_round(self.compute_round())
 
     def finish(self, sensor: str) -> AnalysisResult | None:
@@ -361,6 +424,9 @@ class StreamWorker:
 
     def reap_idle(self) -> list[str]:
         now = time.monotonic()
+        for sensor, claim in list(self.claims.items()):   # a claim that never came back
+            if claim.confirmed_at is None and now - claim.created > self.idle_timeout_s:
+                del self.claims[sensor]
         idle = [s for s, st in self.streams.items() if now - st.last_seen > self.idle_timeout_s]
         for s in idle:
             self.finish(s)
@@ -381,11 +447,14 @@ class StreamWorker:
                 except asyncio.TimeoutError:
                     pass
                 # detectors run off the event loop, which keeps receiving meanwhile
+                self.promote_claims()
                 self.publish_round(await loop.run_in_executor(compute, self.compute_round))
                 if time.monotonic() - last_reap > 1.0:
                     last_reap = time.monotonic()
                     self.reap_idle()
         finally:
+            self.claim_grace_s = 0.0
+            self.promote_claims()
             self.publish_round(await loop.run_in_executor(compute, self.compute_round))
             for s in list(self.streams):
                 self.finish(s)
