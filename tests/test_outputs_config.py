@@ -63,3 +63,19 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["report", "abc", "--db", str(tmp_path / "s.db")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("coach: error:") for line in err)
+
+
+def test_connect_sinks_hands_publishers_to_the_coach(tmp_path: Path) -> None:
+    from coach.outputs.display import LiveDisplay
+    from coach.outputs.wiring import connect_sinks
+
+    class Coach:
+        def __init__(self) -> None:
+            self.sinks: list = []
+
+        def add_sink(self, s) -> None:  # noqa: ANN001
+            self.sinks.append(s)
+    coach, disp = Coach(), LiveDisplay(plain=True)
+    connect_sinks([coach, disp, object()])
+    connect_sinks([coach, disp])
+    assert coach.sinks == [disp]

@@ -555,6 +555,11 @@ class MqttPublisher:
     def set_battery(self, pct: float | None) -> None:
         self.channel.battery = pct
 
+    def set_program(self, name: str | None, session_goal_s: float | None = None,
+                    weekly_goal_s: float | None = None) -> None:
+        """Accepted for symmetry with the store; the program shows in the `interval` field."""
+        self.program = name
+
     def set_connected(self, connected: bool) -> None:
         self.channel.connected = connected
         if self._state is not None:

@@ -524,7 +524,10 @@ class StoreObserver:
                           (self.session_id, float(prompt.get("t_s", 0.0)), prompt.get("kind"),
                            prompt.get("text")))
 
-    publish_alert = publish_prompt
+    def publish_alert(self, alert: dict[str, Any]) -> None:
+        """Record a safety alert (kept with the prompts, kind "safety:<kind>")."""
+        kind = str(alert.get("kind") or "alert")
+        self.publish_prompt({**alert, "kind": kind if kind.startswith("safety") else f"safety:{kind}"})
 
     def publish_interval(self, interval: dict[str, Any]) -> None:
         """Record a planned/done interval: {"index", "direction", "planned_s", "start_s", "end_s",

@@ -91,3 +91,20 @@ def observers(args: argparse.Namespace, command: str) -> list[Any]:
         d.is_display = True  # type: ignore[attr-defined]
         obs.append(d)
     return obs
+
+
+def connect_sinks(observers: list[Any]) -> list[Any]:
+    """Hand every observer that publishes prompts (publish_prompt / publish_alert /
+    publish_interval: the store, MQTT, the display) to every observer that makes them and takes
+    sinks (add_sink: the coach). Call once the command's observer list is complete."""
+    sinks = [o for o in observers if any(hasattr(o, m) for m in
+                                         ("publish_prompt", "publish_alert", "publish_interval"))]
+    for o in observers:
+        add = getattr(o, "add_sink", None)
+        if add is None:
+            continue
+        have = getattr(o, "sinks", [])
+        for s in sinks:
+            if s is not o and s not in have:
+                add(s)
+    return observers
