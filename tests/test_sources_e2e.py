@@ -34,7 +34,9 @@ def coach_run(monkeypatch, capsys, drops: list) -> dict:
     dev = FakeDevice("polar_h10", session_acc(50.0), rate_hz=50.0, drops=drops)
     world = FakeWorld([dev])
     monkeypatch.setattr(ble, "bleak_backend", world.backend)
-    rc = main(["run", "--device", "Polar H10", "--placement", "chest", "--json"])
+    # 2 s batches: the detector's per-call cost, not the link, is what takes time here
+    rc = main(["run", "--device", "Polar H10", "--placement", "chest", "--json",
+               "--batch-seconds", "2"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     res = json.loads(out)

@@ -162,10 +162,8 @@ class Coach:
             self._start(float(batch.t[0]) if has_samples else now)
         self.prev_now, self.now, self.state = self.now, max(now, self.now), state
         now = self.now
-        if has_samples:
+        if has_samples:                 # stumble and fall detection need the raw samples
             self._samples(batch.t, batch.acc)
-        elif state.jolt_g > 0:
-            self._samples(np.array([now]), np.array([[0.0, 0.0, 1.0 + state.jolt_g]]), fall=False)
         cued = ""
         for ev in events:
             if ev.type == "direction_change":
@@ -180,10 +178,8 @@ class Coach:
             out.append(p)
         return out
 
-    def _samples(self, t: np.ndarray, acc: np.ndarray, fall: bool = True) -> None:
+    def _samples(self, t: np.ndarray, acc: np.ndarray) -> None:
         self.stumble.samples(t, acc)
-        if not fall:
-            return
         for ts, what in self.fall.feed(t, acc):
             if what == "fall":
                 self.falls += 1
@@ -198,8 +194,7 @@ class Coach:
                                          {"impact_s": round(self.fall.t_impact, 3),
                                           "down_s": round(self.fall.t_down, 3)}))
                 self._push(ts, "safety", say.FALL_ALERT, P_FALL, "fall_alert", stale_s=20)
-            elif what == "impact_only" and self.stumble.is_jolt(self.fall.impact_peak_g - 1.0) \
-                    and self.stumble.impact_without_fall(ts):
+            elif what == "impact_only" and self.stumble.impact_without_fall(ts):
                 self._stumbled(ts)
 
     def _stumbled(self, t: float) -> None:
@@ -326,8 +321,6 @@ class Coach:
             return []
         self._finished = True
         tal: Tallies = getattr(result, "tallies", None) or self.state.tallies
-        if getattr(result, "duration_s", None) is not None and self.t0 is not None:
-            self.now = max(self.now, self.t0 + float(result.duration_s))
         self.queue.pending.clear()
         text = say.summary(tal.retro_seconds, tal.retro_steps, tal.direction_changes, self.stumbles)
         t = max(self.now, self.queue.next_allowed_s(urgent=False))

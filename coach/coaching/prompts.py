@@ -3,9 +3,9 @@
 The queue decides what is said and when, so `coach analyze --coach` reports exactly what
 the live coach says: the highest-priority due prompt goes first; a prompt is dropped when
 it goes stale (past its expiry; one whose condition does not hold waits); two prompts are never
-closer than min_gap_s; an urgent prompt (safety, direction cue) may cut off the tail of a
-less important utterance after min_gap_s, anything else waits until the previous one has
-finished (by its estimated speaking time).
+closer than min_gap_s; a safety prompt may cut off the tail of a less important utterance
+after min_gap_s, and so may a direction cue (except a fall check); anything else waits until
+the previous one has finished (by its estimated speaking time).
 """
 from __future__ import annotations
 
@@ -40,10 +40,6 @@ class Prompt:
     priority: int = P_INFO
     key: str = ""        # what rule produced it ("cue", "look_back", "fall" ...)
 
-    @property
-    def urgent(self) -> bool:
-        """May cut off the previous utterance (after the minimum gap)."""
-        return self.kind in ("safety", "cue")
 
     def to_json(self) -> dict[str, Any]:
         return {"t_s": round(self.t_s, 3), "kind": self.kind, "text": self.text}
@@ -64,6 +60,21 @@ class Pending:
 
 
 _NUM = re.compile(r"\d+")
+
+
+def may_cut(new_kind: str, new_priority: int, last: Prompt | None) -> bool:
+    """May a prompt cut off the end of `last` (once min_gap_s has passed)?
+
+    A safety prompt cuts anything less important; a direction cue (one word, and late is
+    useless) cuts anything but a fall check. Everything else waits for the end.
+    """
+    if last is None:
+        return True
+    if new_kind == "safety":
+        return new_priority > last.priority
+    if new_kind == "cue":
+        return last.priority < P_FALL
+    return False
 
 
 def estimate_duration_s(text: str, rate_wpm: int = 165) -> float:
@@ -125,8 +136,7 @@ class PromptQueue:
         if not due:
             return None
         best = max(due, key=lambda q: (q.priority, -q.due_s, -q.seq))
-        urgent = best.kind in ("safety", "cue") and (self.last is None or best.priority > self.last.priority)
-        if now < self.next_allowed_s(urgent) - 1e-9:
+        if now < self.next_allowed_s(may_cut(best.kind, best.priority, self.last)) - 1e-9:
             return None
         self.pending.remove(best)
         self.last = Prompt(now, best.kind, best.text, best.priority, best.key)

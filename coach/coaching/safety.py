@@ -5,10 +5,11 @@ fall_still_s (about 1 g, per-axis spread under fall_still_std_g) with gravity tu
 fall_tilt_deg from its direction before the impact. After "Are you OK?", movement clears
 it; no movement for fall_alert_after_s raises the alert.
 
-Stumble: a sudden jolt (| |acc| - 1 g | above max(stumble_jolt_g, 1.8 x the wearer's usual
-peaks)) together with a broken step rhythm (a contact interval far off the recent median),
-or a jolt above stumble_jolt_alone_g (and 2.5 x the usual) on its own, or an impact that
-is not followed by a fall.
+Stumble: during steady walking (the last six foot contacts evenly spaced), a sudden, brief
+jolt (| |acc| - 1 g | above max(stumble_jolt_g, 1.8 x the wearer's usual peaks)) together
+with a broken step rhythm (a contact interval far off the recent median), or a jolt above
+stumble_jolt_alone_g (and 2.5 x the usual) on its own, or an impact not followed by a fall.
+Jolts while standing, starting or turning, and long saturated readings, do not count.
 """
 from __future__ import annotations
 
@@ -55,6 +56,11 @@ class FallDetector:
                 self.g_before = _unit(self._a[pre].mean(axis=0)) if pre.sum() >= 3 else None
                 self.state = "impact"
                 out.append((self.t_impact, "impact"))
+        if self.state == "impact" and now >= self.t_impact + 1.0:
+            near = (self._t >= self.t_impact - 1.0) & (self._t <= self.t_impact + 1.0)
+            if (mag[near] > c.fall_impact_g).mean() * 2.0 > 0.5:    # saturated or glitching
+                self.state = "normal"
+                return out
         if self.state == "impact":
             w = (self._t >= now - c.fall_still_s) & (self._t > self.t_impact + 0.3)
             span = float(self._t[w][-1] - self._t[w][0]) if w.sum() >= 2 else 0.0
@@ -107,6 +113,9 @@ class StumbleDetector:
     jolts: deque = field(default_factory=lambda: deque(maxlen=8))
     last_stumble_s: float = -1e9
     refractory_s: float = 20.0
+    steady_at: float = -1e9          # last foot contact of a steady rhythm
+    steady_step_s: float = 0.0       # its step interval
+    _maybe: deque = field(default_factory=deque)   # jolts waiting to be confirmed brief
 
     def samples(self, t: np.ndarray, acc: np.ndarray) -> None:
         """Look for a jolt and new foot contacts in a batch."""
@@ -116,16 +125,37 @@ class StumbleDetector:
         dev = np.abs(mag - 1.0)
         i = int(np.argmax(dev))
         peak, tp = float(dev[i]), float(t[i])
-        if self.is_jolt(peak):
-            self.jolts.append((tp, peak))
+        self._t = np.concatenate([self._t, t])
+        self._m = np.concatenate([self._m, mag])
+        keep = self._t >= self._t[-1] - 8.0
+        self._t, self._m = self._t[keep], self._m[keep]
+        if self.is_jolt(peak) and self.in_stride(tp):
+            self._maybe.append((tp, peak))
+        # a jolt is confirmed once 0.5 s of what follows shows it was brief
+        while self._maybe and self._t[-1] >= self._maybe[0][0] + 0.5:
+            tj, pj = self._maybe.popleft()
+            if self.brief(tj, pj):
+                self.jolts.append((tj, pj))
         self.peaks.append((tp, peak))
         while self.peaks and self.peaks[0][0] < tp - 30.0:
             self.peaks.popleft()
-        self._t = np.concatenate([self._t, t])
-        self._m = np.concatenate([self._m, mag])
-        keep = self._t >= self._t[-1] - 6.0
-        self._t, self._m = self._t[keep], self._m[keep]
         self._find_contacts()
+
+    def in_stride(self, t: float) -> bool:
+        """Within about one step of a contact of steady walking (not stopping or starting)."""
+        return 0.0 <= t - self.steady_at <= 1.3 * self.steady_step_s
+
+    def brief(self, tp: float, peak: float) -> bool:
+        """A jolt is short: within 0.5 s of its peak, under 0.25 s above half its size.
+
+        (A sensor that saturates or glitches stays high; a stumble or an impact does not.)
+        """
+        w = (self._t >= tp - 0.5) & (self._t <= tp + 0.5)
+        if w.sum() < 3:
+            return True
+        high = np.abs(self._m[w] - 1.0) > 0.5 * peak
+        span = float(self._t[w][-1] - self._t[w][0])
+        return float(high.mean()) * span <= 0.25
 
     def usual_jolt(self) -> float:
         """The wearer's usual per-batch peak (90th percentile over the last 30 s)."""
@@ -156,11 +186,14 @@ class StumbleDetector:
 
     def _contact(self, tc: float) -> None:
         if len(self.contacts) >= 7:
-            ivs = np.diff(np.array(self.contacts))
-            med = float(np.median(ivs[-6:]))
+            ivs = np.diff(np.array(self.contacts))[-6:]
+            med = float(np.median(ivs))
             iv = tc - self.contacts[-1]
-            if 0.25 <= med <= 1.5 and abs(iv - med) > self.cfg.stumble_rhythm_tolerance * med:
+            steady = 0.25 <= med <= 1.5 and float(np.abs(ivs - med).max()) <= 0.15 * med
+            if steady and abs(iv - med) > self.cfg.stumble_rhythm_tolerance * med:
                 self.rhythm_breaks.append(tc)
+            elif steady:
+                self.steady_at, self.steady_step_s = tc, med
         self.contacts.append(tc)
 
     def check(self, now: float) -> float | None:
@@ -177,8 +210,10 @@ class StumbleDetector:
         return None
 
     def impact_without_fall(self, t: float) -> bool:
-        """An impact that did not end in a fall: a stumble unless one was just reported."""
-        if t <= self.last_stumble_s + self.refractory_s:
+        """An impact that did not end in a fall: a stumble if it was a confirmed jolt (brief,
+        in steady walking) and none was just reported."""
+        if t <= self.last_stumble_s + self.refractory_s or \
+                not any(abs(tj - t) <= 0.3 for tj, _ in self.jolts):
             return False
         self.last_stumble_s = t
         return True

@@ -2,8 +2,8 @@
 
 The Coach engine already decided what is said and when (on stream time); SpeechTask just
 plays prompts in its own asyncio task: a priority queue (safety first), stale prompts
-dropped, one utterance at a time, at least min_gap_s between starts, and a safety prompt
-cuts off a less important utterance. Mute silences audio; with no working audio device
+dropped, one utterance at a time, at least min_gap_s between starts, and a safety prompt or
+a direction cue cuts off a less important utterance (prompts.may_cut, as in the engine). Mute silences audio; with no working audio device
 (no aplay/paplay/play that succeeds) each prompt is printed instead.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from coach.coaching.config import SpeechSettings
-from coach.coaching.prompts import Prompt
+from coach.coaching.prompts import Prompt, may_cut
 from coach.errors import CoachError
 
 log = logging.getLogger(__name__)
@@ -140,11 +140,10 @@ class SpeechTask:
 
     # -- public
     async def say(self, prompt: Prompt) -> None:
-        """Queue a prompt; a safety prompt cuts off a less important one being spoken."""
+        """Queue a prompt; it cuts off the one being spoken if the engine's rule allows."""
         await self.queue.put((-prompt.priority, next(self._seq), self.clock(), prompt))
         cur = self._current
-        if (cur is not None and self._proc is not None and prompt.kind == "safety"
-                and prompt.priority > cur.priority):
+        if cur is not None and self._proc is not None and may_cut(prompt.kind, prompt.priority, cur):
             with contextlib.suppress(ProcessLookupError):
                 self._proc.terminate()
 
@@ -225,3 +224,13 @@ class SpeechTask:
 
     def _echo(self, prompt: Prompt) -> None:
         print(f"[{prompt.kind}] {prompt.text}", file=self.out or sys.stdout, flush=True)
+
+
+def make_speaker(settings: SpeechSettings | None = None, out: TextIO | None = None) -> SpeechTask:
+    """A SpeechTask for live use; without espeak-ng it warns once and prints prompts instead."""
+    s = settings or SpeechSettings()
+    try:
+        return SpeechTask(s, out)
+    except CoachError as e:
+        log.warning("%s; printing prompts instead", e)
+        return SpeechTask(SpeechSettings(**{**{f: getattr(s, f) for f in s.__slots__}, "player": "none"}), out)
