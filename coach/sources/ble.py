@@ -157,7 +157,7 @@ class BleSource:
                  options: dict[str, Any] | None = None, backend: Backend | None = None,
                  scan_timeout: float = 10.0, connect_attempts: int = 4,
                  reconnect_timeout: float = 120.0, stall_timeout: float = 5.0,
-                 duration_s: float | None = None, batch_s: float = 0.1,
+                 duration_s: float | None = None, batch_s: float = 0.25,
                  notify: Callable[[str], None] | None = None,
                  on_raw: Callable[[float, bytes], None] | None = None) -> None:
         self.device = device
@@ -296,6 +296,9 @@ class BleSource:
         self.name = f"{self.profile.name}:{found.name or found.address}"
         self._client = await self._connect(found, self.connect_attempts)
         clock = StreamClock(self.profile.rate_hz, self.stats)
+        pend_t: list[np.ndarray] = []
+        pend_a: list[np.ndarray] = []
+        pend_gap = False
         try:
             while True:
                 stalled = False
@@ -308,7 +311,6 @@ class BleSource:
                 items = [item]
                 while not self._queue.empty() and len(items) < 256:
                     items.append(self._queue.get_nowait())
-                ts, accs, gap = [], [], False
                 dropped = stop = False
                 for it in items:
                     if it is _DROP:
@@ -334,26 +336,28 @@ class BleSource:
                     m = clock.map(fr, host_t)
                     if m is None:
                         continue
-                    ts.append(m.t)
-                    accs.append(m.acc)
-                    gap = gap or m.gap
-                if ts:
-                    t = np.concatenate(ts)
-                    done = self.duration_s is not None and t[-1] >= self.duration_s
-                    if done:
-                        keep = t <= self.duration_s
-                        t, acc = t[keep], np.concatenate(accs)[keep]
-                    else:
-                        acc = np.concatenate(accs)
-                    if len(t):
-                        meta = {"profile": self.profile.name, "device": self.found.address,
-                                "rate_hz": self.profile.rate_hz, **self.stats.to_dict()}
-                        if self._notices:
-                            meta["notice"] = "; ".join(self._notices)
-                            self._notices.clear()
-                        yield SampleBatch(t, acc, gap_before=gap, meta=meta)
-                    if done:
-                        return
+                    if m.gap and pend_t:                    # a gap always starts a batch
+                        yield self._batch(pend_t, pend_a, pend_gap)
+                        pend_t, pend_a = [], []
+                    if not pend_t:
+                        pend_gap = m.gap
+                    pend_t.append(m.t)
+                    pend_a.append(m.acc)
+                if pend_t:
+                    t_last = float(pend_t[-1][-1])
+                    done = self.duration_s is not None and t_last >= self.duration_s
+                    due = (t_last - float(pend_t[0][0]) + 1.0 / self.profile.rate_hz >= self.batch_s
+                           or done or stop or dropped or bool(self._notices))
+                    if due:
+                        if done:
+                            t = np.concatenate(pend_t)
+                            keep = t <= self.duration_s
+                            pend_t, pend_a = [t[keep]], [np.concatenate(pend_a)[keep]]
+                        if len(pend_t[0]) or len(pend_t) > 1:
+                            yield self._batch(pend_t, pend_a, pend_gap)
+                        pend_t, pend_a = [], []
+                        if done:
+                            return
                 if stop:
                     return
                 if dropped:
@@ -366,6 +370,15 @@ class BleSource:
                     clock.mark_reconnect()
         finally:
             await self._close()
+
+    def _batch(self, ts: list[np.ndarray], accs: list[np.ndarray], gap: bool) -> SampleBatch:
+        assert self.profile is not None and self.found is not None
+        meta = {"profile": self.profile.name, "device": self.found.address,
+                "rate_hz": self.profile.rate_hz, **self.stats.to_dict()}
+        if self._notices:
+            meta["notice"] = "; ".join(self._notices)
+            self._notices.clear()
+        return SampleBatch(np.concatenate(ts), np.concatenate(accs), gap_before=gap, meta=meta)
 
     async def _disconnect(self) -> None:
         c, self._client = self._client, None

@@ -74,7 +74,8 @@ def build_source(args: argparse.Namespace, notify: Any = None) -> Any:
         get_profile(args.profile, opts)   # check the profile and its options before scanning
     return ble.BleSource(device, args.profile, options=opts,
                          backend=backend or ble.bleak_backend(),
-                         scan_timeout=args.scan_timeout, duration_s=duration, notify=notify)
+                         scan_timeout=args.scan_timeout, duration_s=duration, notify=notify,
+                         batch_s=getattr(args, "batch_seconds", None) or 0.25)
 
 
 # --- observers ------------------------------------------------------------------------------
@@ -326,6 +327,7 @@ def _device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes", type=float, help="stop after this many minutes")
     p.add_argument("--scan-timeout", type=float, default=10.0, help="seconds to look for the device")
     p.add_argument("--sim-drop-at", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--batch-seconds", type=float, help=argparse.SUPPRESS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
