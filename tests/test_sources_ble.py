@@ -235,3 +235,18 @@ def test_a_silent_sensor_is_reconnected() -> None:
     assert any("no data for 0.2 s" in m for m in notices)
     t, _ = cat(batches)
     assert np.all(np.diff(t) > 0) and t[-1] > 35
+
+
+@pytest.mark.parametrize("profile", ["microbit", "polar_h10"])
+def test_sample_spacing_stays_within_one_percent(profile: str) -> None:
+    rate = MODELS[profile].rate_hz
+    dev = FakeDevice(profile, walk(int(rate * 60), rate), jitter_s=0.05, latency_s=0.2)
+    batches, _, _ = run(dev)
+    t, _ = cat(batches)
+    d = np.diff(t[t > 10.0]) * rate       # once the clock fit has settled
+    assert d.min() > 0.985 and d.max() < 1.015, (d.min(), d.max())
+    assert src_ok(batches)
+
+
+def src_ok(batches: list) -> bool:
+    return not any(b.gap_before for b in batches)

@@ -144,8 +144,13 @@ class StreamClock:
                         gap = True
                         st.gaps += 1
                         st.gap_seconds += jump - self.dt
-        self._fit(float(s[-1]), host_t)
+        r0, o0 = self.ratio, self.offset
+        self._fit(float(s[-1]), host_t, max_slew=0.01 * len(s) * self.dt)
         t = self.ratio * s + self.offset - self.h0
+        if o0 is not None and not gap:
+            # blend from the old mapping to the new one across the packet: no step at its start
+            k = np.arange(1, len(s) + 1) / len(s)
+            t = (r0 * s + o0 - self.h0) * (1 - k) + t * k
         t = self._monotonic(t)
         self.last_s = float(s[-1])
         self.pending_gap = False
@@ -159,7 +164,7 @@ class StreamClock:
         self.offset = None
         self.last_s = None
 
-    def _fit(self, s_last: float, host_t: float) -> None:
+    def _fit(self, s_last: float, host_t: float, max_slew: float = 2e-3) -> None:
         """Update ratio (drift) and offset (min latency) with one (sensor, host) pair."""
         self.pairs.append((s_last, host_t))
         self._since_fit += 1
@@ -188,8 +193,9 @@ class StreamClock:
         if self.offset is None:
             self.offset = target
         else:
-            # slew towards the envelope (at most 2 ms per packet) so times never jump
-            self.offset += float(np.clip(target - self.offset, -2e-3, 2e-3))
+            # slew towards the envelope (at most 1 % of the packet's duration) so sample
+            # spacing never distorts by more than 1 % and times never jump
+            self.offset += float(np.clip(target - self.offset, -max_slew, max_slew))
 
     def _monotonic(self, t: np.ndarray) -> np.ndarray:
         if self.last_t is not None and t[0] <= self.last_t:
@@ -212,7 +218,9 @@ class StreamClock:
             s_end = self.count * dt + (n - 1) * dt
             excess = host_t - (self.ratio * s_end + self.offset)
             period = self.ratio * dt
-            if self.pending_gap or (len(self.pairs) > 8 and excess > max(0.3, 8 * period)):
+            # BLE notifications are reliable on a live link, so a late packet is just late
+            # (latency spikes of a second happen); only a long silence means lost samples
+            if self.pending_gap or (len(self.pairs) > 8 and excess > max(2.0, 8 * period)):
                 self.count += max(0, int(round(excess / period)))
         s = (self.count + np.arange(n)) * dt
         self.count += n
