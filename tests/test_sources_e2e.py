@@ -29,14 +29,23 @@ def session_acc(rate: float) -> np.ndarray:
     return s.acc
 
 
+def _run_options() -> set[str]:
+    from coach.cli import build_parser
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    return set(sub.choices["run"]._option_string_actions)
+
+
 def coach_run(monkeypatch, capsys, drops: list) -> dict:
     monkeypatch.setenv("COACH_DB", str(_tmp / "sessions.db"))   # stored sessions stay in tmp
     dev = FakeDevice("polar_h10", session_acc(50.0), rate_hz=50.0, drops=drops)
     world = FakeWorld([dev])
     monkeypatch.setattr(ble, "bleak_backend", world.backend)
     # 2 s batches: the detector's per-call cost, not the link, is what takes time here
-    rc = main(["run", "--device", "Polar H10", "--placement", "chest", "--json",
-               "--batch-seconds", "2"])
+    argv = ["run", "--device", "Polar H10", "--placement", "chest", "--json",
+            "--batch-seconds", "2"]
+    if "--no-coach" in _run_options():      # the spoken coach is another layer's test
+        argv.append("--no-coach")
+    rc = main(argv)
     out, err = capsys.readouterr()
     assert rc == 0, err
     res = json.loads(out)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Iterable, Protocol
 
 import numpy as np
@@ -31,6 +31,8 @@ from coach.detect.types import Event, LiveState, Tallies
 log = logging.getLogger(__name__)
 
 WALKING = ("forward", "backward")
+MAX_STEP_S = 0.5           # batches longer than this are replayed in SUB_STEP_S steps
+SUB_STEP_S = 0.2
 BOUT_GRACE_S = 1.5         # a still/other pause shorter than this does not end a backward bout
 DETECT_LAG_S = 1.5         # allowance for the detector's latency when timing a pause
 REPEAT_CUE_AFTER_S = 1.0   # walking on in the same direction after a pause this long is cued again
@@ -96,6 +98,9 @@ class Coach:
         self.complied: set[int] = set()
         self.down = False
         self._finished = False
+        self.intervals_done: list[dict[str, Any]] = []   # one record per interval (updated)
+        self.interval_updates: list[dict[str, Any]] = [] # records changed since last drained
+        self._iv_index: int | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -125,14 +130,8 @@ class Coach:
         sf, p = self.config.safety, self.program
         if sf.first_run_notice and (self.first_run or sf.history_of_falls):
             self._push(t0, "safety", say.FIRST_RUN, P_FIRST_RUN, "first_run", stale_s=30)
-        if p.kind == "free":
-            text = say.intro(p.title, 0, 0, 0, 0, "free")
-        else:
-            bwd = [iv for iv in p.intervals if iv.direction == "backward"]
-            fwd = [iv for iv in p.intervals if iv.direction == "forward" and iv.label.startswith("forward")]
-            warm = p.intervals[0].duration_s if p.intervals and p.intervals[0].label == "warm-up" else 0
-            text = say.intro(p.title, warm, fwd[0].duration_s if fwd else 0,
-                             bwd[0].duration_s if bwd else 0, p.total_s, p.kind)
+        text = say.intro(p.title, p.warmup_s, p.forward_s, p.backward_s, p.total_s,
+                         "free" if not p.intervals else p.kind, p.backward_target_s)
         self._push(t0, "info", text, P_INFO + 2, "intro", stale_s=60)
         self._push(t0, "info", say.TREADMILL if p.treadmill else say.BASICS, P_INFO + 1, "basics",
                    stale_s=90)
@@ -154,16 +153,47 @@ class Coach:
 
     def update(self, state: LiveState, events: list[Event] | None = None,
                batch: Any = None) -> list[Prompt]:
-        """Feed one batch's state, events and samples; return the prompt to say now (0 or 1)."""
-        events = events or []
-        has_samples = batch is not None and len(batch) > 0
-        now = float(batch.t[-1]) if has_samples else float(state.t_s)
+        """Feed one batch's state, events and samples; return what is said during it.
+
+        Live batches (up to MAX_STEP_S long) give at most one prompt. A longer batch (a file
+        read in big chunks) is replayed in SUB_STEP_S steps, with the direction rebuilt from
+        its events, so the prompts come out close to the live ones; for exactly the live
+        prompts, feed live-sized batches.
+        """
+        events = list(events or [])
+        if batch is None or len(batch) == 0:
+            return self._step(state, events, None, None, float(state.t_s))
+        t, acc = batch.t, batch.acc
+        if t[-1] - t[0] <= MAX_STEP_S:
+            return self._step(state, events, t, acc, float(t[-1]))
+        edges = np.arange(t[0] + SUB_STEP_S, t[-1], SUB_STEP_S)
+        cuts = sorted(set(int(i) for i in np.searchsorted(t, edges, side="right")) - {0, len(t)})
+        bounds = [0, *cuts, len(t)]
+        pending = sorted(events, key=lambda e: e.t_s)
+        d, since = self.direction, self.dir_since
+        out: list[Prompt] = []
+        for a, b in zip(bounds, bounds[1:]):
+            tc, last = float(t[b - 1]), b == len(t)
+            now_ev = pending if last else [e for e in pending if e.t_s <= tc]
+            pending = [] if last else [e for e in pending if e.t_s > tc]
+            for e in now_ev:
+                if e.type == "direction_change":
+                    d, since = str(e.data.get("direction", d)), float(e.data.get("since_s", e.t_s))
+            if state.since_s > since and tc >= state.since_s + 1.0:
+                d, since = state.direction, float(state.since_s)
+            st = state if last else replace(state, t_s=tc, direction=d, since_s=since,
+                                            tallies=self.state.tallies)
+            out += self._step(st, now_ev, t[a:b], acc[a:b], tc)
+        return out
+
+    def _step(self, state: LiveState, events: list[Event], t: np.ndarray | None,
+              acc: np.ndarray | None, now: float) -> list[Prompt]:
         if self.t0 is None:
-            self._start(float(batch.t[0]) if has_samples else now)
+            self._start(float(t[0]) if t is not None else now)
         self.prev_now, self.now, self.state = self.now, max(now, self.now), state
         now = self.now
-        if has_samples:                 # stumble and fall detection need the raw samples
-            self._samples(batch.t, batch.acc)
+        if t is not None and acc is not None and len(t):   # stumble/fall need the raw samples
+            self._samples(t, acc)
         cued = ""
         for ev in events:
             if ev.type == "direction_change":
@@ -171,6 +201,7 @@ class Coach:
                 self._cue(cued, ev.t_s)
         self._track(state.direction, min(float(state.since_s), now), now, cued)
         self._rules(state)
+        self._intervals(state)
         out: list[Prompt] = []
         p = self.queue.pop(now, self.direction, min_priority=P_STUMBLE if self.down else None)
         if p is not None:
@@ -313,6 +344,43 @@ class Coach:
                     self._push(now, "interval", say.STILL_BACKWARD, P_COMPLIANCE, "comply", stale_s=8,
                                require="backward")
 
+    def _intervals(self, state: LiveState) -> None:
+        """Keep a record per program interval: how much of it the wearer did, and how."""
+        p, st = self.program, self.session_s
+        dt_s = max(0.0, self.now - self.prev_now)
+        i = p.index_at(st)
+        if self._iv_index is not None and i != self._iv_index:
+            rec = self.intervals_done[-1]
+            rec["end_s"] = round(self.now, 3)
+            rec["status"] = ("done" if rec["done_s"] >= 0.8 * rec["planned_s"] else
+                             "partial" if rec["done_s"] >= 0.2 * rec["planned_s"] else "skipped")
+            self.interval_updates.append(dict(rec))
+        if i is not None and i != self._iv_index:
+            iv = p.intervals[i]
+            rec = {"index": i, "label": iv.label, "direction": iv.direction,
+                   "planned_s": round(iv.duration_s, 3), "start_s": round(self.t0 + iv.start_s, 3),
+                   "end_s": None, "done_s": 0.0, "steps": 0, "status": "running",
+                   "_steps0": self._steps_of(iv.direction, state)}
+            self.intervals_done.append(rec)
+            self.interval_updates.append({k: v for k, v in rec.items() if not k.startswith("_")})
+        self._iv_index = i
+        if i is not None:
+            rec = self.intervals_done[-1]
+            if self.direction == rec["direction"]:
+                rec["done_s"] = round(rec["done_s"] + dt_s, 3)
+            rec["steps"] = self._steps_of(rec["direction"], state) - rec["_steps0"]
+
+    @staticmethod
+    def _steps_of(direction: str, state: LiveState) -> int:
+        t = state.tallies
+        return t.retro_steps if direction == "backward" else t.forward_steps
+
+    def drain_interval_updates(self) -> list[dict[str, Any]]:
+        """Interval records that changed since the last call (for the store and MQTT)."""
+        out = [{k: v for k, v in r.items() if not k.startswith("_")} for r in self.interval_updates]
+        self.interval_updates.clear()
+        return out
+
     # ------------------------------------------------------------------ end
 
     def finish(self, result: Any = None) -> list[Prompt]:
@@ -321,6 +389,12 @@ class Coach:
             return []
         self._finished = True
         tal: Tallies = getattr(result, "tallies", None) or self.state.tallies
+        if self._iv_index is not None and self.intervals_done:
+            rec = self.intervals_done[-1]
+            rec["end_s"] = round(self.now, 3)
+            rec["status"] = "done" if rec["done_s"] >= 0.8 * rec["planned_s"] else "stopped"
+            self.interval_updates.append(dict(rec))
+            self._iv_index = None
         self.queue.pending.clear()
         text = say.summary(tal.retro_seconds, tal.retro_steps, tal.direction_changes, self.stumbles)
         t = max(self.now, self.queue.next_allowed_s(urgent=False))
@@ -382,7 +456,11 @@ class CoachObserver:
         self.speaker = speaker
         self.sinks: list[Any] = list(sinks)
         self._listeners: list[AlertListener] = []
+        self._started = False
         self.result: Any = None
+        for sink in list(self.sinks):
+            self.sinks.remove(sink)
+            self.add_sink(sink)
 
     @property
     def prompts(self) -> list[Prompt]:
@@ -399,7 +477,16 @@ class CoachObserver:
         self._listeners.append(cb)
 
     def add_sink(self, sink: Any) -> None:
+        """Send prompts, alerts and intervals to `sink`; a live display also gets the program panel."""
         self.sinks.append(sink)
+        set_program = getattr(sink, "set_program", None)
+        if set_program is not None:
+            p = self.coach.program
+            set_program(p.name, p.backward_target_s or None)
+        add_renderable = getattr(sink, "add_renderable", None)
+        if add_renderable is not None:
+            from coach.coaching.display import program_panel
+            add_renderable(lambda: program_panel(self))
 
     async def _emit(self, prompts: list[Prompt], n_alerts: int) -> None:
         for p in prompts:
@@ -416,8 +503,18 @@ class CoachObserver:
                     await _maybe_await(fn(a.to_json()))
             for cb in self._listeners:
                 await _maybe_await(cb(a))
+        for rec in self.coach.drain_interval_updates():
+            for sink in self.sinks:
+                fn = getattr(sink, "publish_interval", None)
+                if fn is not None:
+                    await _maybe_await(fn(rec))
 
     async def on_batch(self, batch: Any, state: LiveState, events: list[Event]) -> None:
+        if not self._started:
+            self._started = True
+            start = getattr(self.speaker, "start", None)
+            if start is not None:
+                start()                      # a SpeechTask runs in this session's event loop
         n = len(self.coach.alerts)
         await self._emit(self.coach.update(state, events, batch), n)
 
@@ -425,6 +522,17 @@ class CoachObserver:
         self.result = result
         n = len(self.coach.alerts)
         await self._emit(self.coach.finish(result), n)
+        close = getattr(self.speaker, "close", None)
+        if close is not None:
+            await close()                    # says what is queued (the summary), then stops
+
+    def json_extra(self) -> dict[str, Any]:
+        """What `coach analyze --coach` adds to its JSON."""
+        return {"prompts": self.prompts_json()}
+
+    def summary(self) -> dict[str, Any]:
+        """This session for the progression history (see Coach.summary)."""
+        return self.coach.summary()
 
 
 async def _maybe_await(r: Any) -> None:

@@ -67,9 +67,14 @@ def continuous_cap(seconds: float) -> str:
 
 
 def intro(title: str, warmup_s: float, forward_s: float, backward_s: float, total_s: float,
-          kind: str) -> str:
+          kind: str, total_backward_s: float = 0.0) -> str:
     if kind == "free":
         return "Free walk. I will call your direction and keep you safe."
+    if kind == "progression":
+        n = max(1, int(round(total_backward_s / backward_s))) if backward_s else 0
+        return (f"{title}: {duration(total_backward_s)} backward today, {number(n)} bouts of "
+                f"{duration(backward_s)} with {duration(forward_s)} forward between, after "
+                f"warming up forward for {duration(warmup_s)}.")
     parts = [f"{title}."]
     if warmup_s > 0:
         parts.append(f"Warm up forward for {duration(warmup_s)}, then")

@@ -37,6 +37,9 @@ class Program:
     treadmill: bool = False
     backward_target_s: float = 0.0
     note: str = ""        # e.g. the progression's reason for this level
+    warmup_s: float = 0.0
+    forward_s: float = 0.0
+    backward_s: float = 0.0
 
     @property
     def total_s(self) -> float:
@@ -91,7 +94,8 @@ def interval_program(name: str, title: str, warmup_s: float, forward_s: float, b
     last = ivs[-1]
     ivs[-1] = Interval(last.start_s, max(last.end_s, total_s), "forward", "cool-down")
     return Program(name, title or name, kind, ivs, treadmill,
-                   backward_target_s=sum(iv.duration_s for iv in ivs if iv.direction == "backward"))
+                   backward_target_s=sum(iv.duration_s for iv in ivs if iv.direction == "backward"),
+                   warmup_s=warmup_s, forward_s=forward_s, backward_s=backward_s)
 
 
 # ---------------------------------------------------------------- progression
@@ -181,7 +185,8 @@ def build_program(spec: ProgramSpec, history: Iterable[dict[str, Any]] | None = 
         return Program(spec.name, spec.title or "Free walk", "free", [], spec.treadmill)
     if spec.kind == "progression":
         plan = plan_progression(history or [], spec, today)
-        n = max(1, math.ceil(plan.backward_min * 60.0 / plan.bout_s - 1e-9))
+        total_b = plan.backward_min * 60.0
+        n = max(1, round(total_b / plan.bout_s), math.ceil(total_b / max(spec.max_bout_s, 1.0) - 1e-9))
         bout = plan.backward_min * 60.0 / n
         total = spec.warmup_s + n * (bout + spec.recovery_forward_s)
         prog = interval_program(spec.name, spec.title or "Progression", spec.warmup_s,
