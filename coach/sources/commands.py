@@ -258,7 +258,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if display is None and not args.json:
         display = _live_display()
         observers.insert(0, display if display is not None else StatusLine())
-    result = asyncio.run(_until_stopped(source, run_session(source, pipeline, observers)))
+    if args.json:   # stdout carries only the JSON: whatever observers print goes to stderr
+        import contextlib
+        with contextlib.redirect_stdout(sys.stderr):
+            result = asyncio.run(_until_stopped(source, run_session(source, pipeline, observers)))
+    else:
+        result = asyncio.run(_until_stopped(source, run_session(source, pipeline, observers)))
     stats = getattr(source, "stats", None)
     if args.json:
         out = result.to_json()
