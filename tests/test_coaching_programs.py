@@ -203,3 +203,16 @@ def test_summary_for_the_store() -> None:
     assert 25 < s["retro_seconds"] < 35 and s["program"] == "free"
     assert c.prompts[-1].text.startswith("Session done: ")
     assert c.finish() == []     # once
+
+
+def test_example_config_is_the_defaults() -> None:
+    import tomllib
+    from importlib import resources
+
+    text = resources.files("coach.coaching").joinpath("config.example.toml").read_text()
+    cfg = config_from_dict(tomllib.loads(text))
+    default = CoachConfig()
+    assert cfg.coach == default.coach and cfg.safety == default.safety and cfg.speech == default.speech
+    for name in ("classic", "progression", "free", "treadmill"):
+        a, b = cfg.program(name), default.program(name)
+        assert build_program(a).intervals == build_program(b).intervals, name
