@@ -216,3 +216,14 @@ def test_example_config_is_the_defaults() -> None:
     for name in ("classic", "progression", "free", "treadmill"):
         a, b = cfg.program(name), default.program(name)
         assert build_program(a).intervals == build_program(b).intervals, name
+
+
+def test_progression_session_says_rest_when_advised() -> None:
+    today = dt.date.today()
+    hist = [{"date": today.isoformat(), "retro_seconds": 300, "completed": True, "stumbles": 0,
+             "cadence_held": True}]
+    ps = prompts_for(simulate([Seg("forward", 30)]), "progression", history=hist)
+    assert any(p.text.startswith("You have walked enough") for p in ps)
+    ps = prompts_for(simulate([Seg("forward", 30)]), "progression", history=[])
+    assert not any(p.text.startswith("You have walked enough") for p in ps)
+    assert any(p.text.startswith("Progression: five minutes backward today") for p in ps)

@@ -2,7 +2,7 @@
 
     coach = Coach("classic", load_coach_config(None))
     for batch, state, events in stream:
-        for prompt in coach.update(state, events, batch):   # at most one per update
+        for prompt in coach.update(state, events, batch):   # at most one per live batch
             ...
     coach.finish(result)                                       # the session summary
 
@@ -88,7 +88,6 @@ class Coach:
         self.walk_ended = -1e9                    # when the wearer last stopped walking
         self.next_look_back = 0.0
         self.next_cap_s = 0.0
-        self.session_cap_said = False
         self.cap_bout_said: float | None = None
         self.over_since: float | None = None
         self.next_slow_down = -1e9
@@ -135,6 +134,8 @@ class Coach:
         self._push(t0, "info", text, P_INFO + 2, "intro", stale_s=60)
         self._push(t0, "info", say.TREADMILL if p.treadmill else say.BASICS, P_INFO + 1, "basics",
                    stale_s=90)
+        if p.rest_advised:
+            self._push(t0, "info", say.REST, P_INFO + 3, "rest", stale_s=60)
         warn = self.config.coach.warn_before_s
         prev: Interval | None = None
         for iv in p.intervals:

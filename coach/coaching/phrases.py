@@ -20,6 +20,7 @@ STILL_FORWARD = "Still walking forward: turn around when ready"
 STILL_BACKWARD = "Backward time is up: turn to face forward when ready"
 SESSION_CAP = "That is enough backward walking for today: finish facing forward."
 PROGRAM_DONE = "Program complete. Well done."
+REST = "You have walked enough this week, or already today: keep this one easy, or rest."
 
 
 def number(n: int) -> str:

@@ -37,6 +37,7 @@ class Program:
     treadmill: bool = False
     backward_target_s: float = 0.0
     note: str = ""        # e.g. the progression's reason for this level
+    rest_advised: bool = False
     warmup_s: float = 0.0
     forward_s: float = 0.0
     backward_s: float = 0.0
@@ -191,7 +192,7 @@ def build_program(spec: ProgramSpec, history: Iterable[dict[str, Any]] | None = 
         total = spec.warmup_s + n * (bout + spec.recovery_forward_s)
         prog = interval_program(spec.name, spec.title or "Progression", spec.warmup_s,
                                 spec.recovery_forward_s, bout, total, spec.treadmill, kind="progression")
-        prog.note = plan.reason
+        prog.note, prog.rest_advised = plan.reason, plan.rest_advised
         return prog
     return interval_program(spec.name, spec.title, spec.warmup_s, spec.forward_s, spec.backward_s,
                             spec.total_s, spec.treadmill)
