@@ -7,6 +7,7 @@ personalise the model with their own walking.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,10 @@ def fit(ds: Dataset, seed: int) -> object:
                                          min_samples_leaf=80, l2_regularization=1.0,
                                          random_state=seed)
     pipe = Pipeline([("clf", clf)])
-    pipe.fit(ds.X, ds.y, clf__sample_weight=w)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=os.cpu_count() or 1):
+        pipe.fit(ds.X, ds.y, clf__sample_weight=w)
     return pipe
 
 

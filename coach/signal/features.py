@@ -25,8 +25,8 @@ import numpy as np
 
 from coach.signal.resample import FS
 
-WIN = 128                      # 2.56 s at 50 Hz
-HOP = 12                       # 0.24 s
+WIN = 100                      # 2 s at 50 Hz
+HOP = 10                       # 0.2 s
 K_BANDS = 4                    # stride harmonics 1..4
 LABEL_POS = 0.7                # a window speaks for the time 70 % of the way through it
 
@@ -45,7 +45,8 @@ class RawFeatures:
     skew: np.ndarray          # (nw, 3) jerk skewness: vertical, magnitude, horizontal-main
     gravity: np.ndarray       # (nw, 3) unit gravity direction
     step_hz: np.ndarray       # (nw,)
-    gait: np.ndarray          # (nw,) bool: periodic and moving, a walking-like window
+    gait: np.ndarray          # (nw,) bool: periodic and moving (walking or running): count steps
+    walk: np.ndarray          # (nw,) bool: a walking-like window (may teach the reference)
 
 
 def _autocorr(x: np.ndarray) -> np.ndarray:
@@ -97,11 +98,18 @@ def raw_features(win: np.ndarray) -> RawFeatures:
     # periodicity and cadence from the autocorrelation of the vertical and the whole vector
     ac_v = _autocorr(v[:, :, None])
     ac_all = _autocorr(lin)
-    lag_s, val_s = _peak(ac_v, int(0.28 * FS), int(0.8 * FS))      # step: 75-214 spm
-    lag_st, val_st = _peak(ac_all, int(0.75 * FS), int(1.9 * FS))  # stride
-    # a step period is the one whose double is the stride; trust the stride when they disagree
+    lag_s, val_s = _peak(ac_v, int(0.28 * FS), int(0.8 * FS))       # step: 75-214 spm
+    lag_st, val_st = _peak(ac_all, int(0.55 * FS), int(1.9 * FS))   # stride (running from 0.55 s)
+    rows = np.arange(nw)
+    half = np.clip(np.rint(lag_s / 2).astype(int), 1, W - 1)
+    ac_half = ac_v[rows, half]
+    # a step period is the one whose double is the stride; trust the stride when they disagree,
+    # unless both found the same lag: then a strong half-lag means that lag was a (running) stride
     agree = np.abs(2 * lag_s - lag_st) < 0.2 * lag_st
+    same = np.abs(lag_s - lag_st) < 0.2 * lag_st
     step_lag = np.where(agree, 0.5 * (lag_s + lag_st / 2), lag_st / 2)
+    step_lag = np.where(same, np.where((ac_half > 0.3) & (lag_s / 2 >= 0.28 * FS), lag_s / 2, lag_s),
+                        step_lag)
     step_lag = np.where(val_st < 0.15, lag_s, step_lag)
     step_hz = FS / np.maximum(step_lag, 1.0)
     periodicity = np.maximum(val_st, val_s)
@@ -136,8 +144,10 @@ def raw_features(win: np.ndarray) -> RawFeatures:
         np.log(rms), np.log(rms_v), np.log(rms_h), np.log(rms_v / rms_h), hf, lf, periodicity,
         val_s, val_st, step_hz, jerk, peak_ratio, gn, pol_degree,
     ], axis=1)
-    gait = (rms > 0.03) & (periodicity > 0.3) & (rms < 1.5)
-    return RawFeatures(even=even, odd=odd, skew=skews, gravity=gu, step_hz=step_hz, gait=gait)
+    gait = (rms > 0.03) & (periodicity > 0.3) & (rms_v > 0.015)
+    walk = gait & (rms < 1.6) & (step_hz < 2.4)
+    return RawFeatures(even=even, odd=odd, skew=skews, gravity=gu, step_hz=step_hz, gait=gait,
+                       walk=walk)
 
 
 REL_NAMES = (["sim_all"] + [f"sim_{k}" for k in range(1, K_BANDS + 1)]
@@ -161,8 +171,10 @@ class Reference:
     log_rms: float = 0.0
     gravity: np.ndarray = field(default_factory=lambda: np.zeros(3))
     n: int = 0
-    warmup_windows: int = 16       # about 4 s of walking
+    warmup_windows: int = 20       # about 4 s of walking
     alpha: float = 0.03
+    moved_windows: int = 40        # 8 s of walking with gravity far from the reference
+    _moved: int = 0
 
     @property
     def ready(self) -> bool:
@@ -175,6 +187,7 @@ class Reference:
         self.log_rms = 0.0
         self.gravity = np.zeros(3)
         self.n = 0
+        self._moved = 0
 
     def _blend(self, w: float, odd: np.ndarray, skew: np.ndarray, step_hz: float,
                log_rms: float, grav: np.ndarray) -> None:
@@ -195,8 +208,12 @@ class Reference:
             if self.n > 0:
                 cosg = float(np.clip(np.dot(g, self.gravity), -1, 1))
                 shift = float(np.degrees(np.arccos(cosg)))
-                if shift > 40 and raw.gait[i]:
-                    self.reset()   # the sensor was moved: learn the forward walk again
+                # the sensor was moved (re-worn, phone put away): after a sustained large shift
+                # of gravity in sensor axes, learn the forward walk again
+                if raw.walk[i]:
+                    self._moved = self._moved + 1 if shift > 50 else 0
+                if self._moved >= self.moved_windows:
+                    self.reset()
                     shift = 0.0
             else:
                 shift = 0.0
@@ -220,7 +237,7 @@ class Reference:
             out[i] = np.concatenate([[sim_all], sims, wts,
                                      [skv, skm, cad, en, shift, strength, float(ready)]])
             # learn: all walking during the warm-up, then walking that matches the reference
-            if raw.gait[i]:
+            if raw.walk[i]:
                 if not ready:
                     self.n += 1
                     w = 1.0 / self.n

@@ -117,9 +117,13 @@ class Person:
             "arm": sig(4, {1: np.deg2rad(18.0)}, np.deg2rad(2.0)),
         }
         # how far this person's backward walk is from an exact time reversal
+        # (the pendulum's main harmonics are held by mechanics, so they deviate least)
         dev_scale = rng.uniform(0.05, 0.45)
-        dev = {k: (rng.normal(0, dev_scale, v.shape) + 1j * rng.normal(0, dev_scale, v.shape)) * np.abs(v)
-               for k, v in harm.items()}
+        dev = {}
+        for k, v in harm.items():
+            sc = np.full(v.shape, dev_scale)
+            sc[np.abs(v) >= 0.5 * np.abs(v).max()] *= 0.35
+            dev[k] = (rng.normal(0, 1, v.shape) + 1j * rng.normal(0, 1, v.shape)) * sc * np.abs(v)
         return Person(
             step_hz=step_hz, speed_scale=amp, back_cadence_ratio=rng.uniform(0.72, 1.05),
             back_amp_ratio=rng.uniform(0.5, 0.95), impact_g=rng.uniform(0.0, 0.8) * amp,
@@ -135,11 +139,19 @@ def _series(coefs: np.ndarray, phase: np.ndarray) -> np.ndarray:
     return np.real(np.exp(2j * np.pi * np.outer(phase, k)) @ coefs)
 
 
+def _conv(x: np.ndarray, ker: np.ndarray) -> np.ndarray:
+    """np.convolve(mode="same") that keeps len(x) even when the kernel is longer."""
+    if len(ker) > len(x):
+        ker = ker[(len(ker) - len(x)) // 2:][: len(x)]
+        ker = ker / ker.sum() if ker.sum() else ker
+    return np.convolve(x, ker, mode="same")
+
+
 def _smooth_envelope(active: np.ndarray, ramp_s: float) -> np.ndarray:
     n = max(1, int(ramp_s * FS_SIM))
     ker = np.hanning(2 * n + 1)
     ker /= ker.sum()
-    return np.clip(np.convolve(active.astype(float), ker, mode="same"), 0, 1)
+    return np.clip(_conv(active.astype(float), ker), 0, 1)
 
 
 def _impact(n: int, idx: np.ndarray, amp: np.ndarray, rng: np.random.Generator,
@@ -208,7 +220,7 @@ def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None 
 
     # --- cadence and phase -------------------------------------------------------------
     drift = np.cumsum(rng.normal(0, 1, n)) / np.sqrt(FS_SIM) * 0.004
-    drift -= np.convolve(drift, np.ones(int(FS_SIM * 20)) / (FS_SIM * 20), mode="same")
+    drift -= _conv(drift, np.ones(int(FS_SIM * 20)) / (FS_SIM * 20))
     step_hz = np.full(n, person.step_hz) * (1 + np.clip(drift, -0.08, 0.08))
     bout_rate = np.array([rng.uniform(0.93, 1.07) for _ in bouts])[bout_idx]
     step_hz *= bout_rate
@@ -226,7 +238,7 @@ def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None 
     amp[acts == "turn"] *= 0.35
     amp[acts == "sidestep"] *= 0.6
     amp[acts == "run"] = rng.uniform(2.5, 4.0)
-    amp = np.convolve(amp, np.ones(int(0.3 * FS_SIM)) / int(0.3 * FS_SIM), mode="same")
+    amp = _conv(amp, np.ones(int(0.3 * FS_SIM)) / int(0.3 * FS_SIM))
     amp *= env
 
     back = acts == "backward"
@@ -259,8 +271,7 @@ def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None 
     speed[acts == "forward"] = 1.2 * person.speed_scale
     speed[acts == "backward"] = -0.6 * person.speed_scale * person.back_amp_ratio
     speed[acts == "run"] = 2.8
-    speed = np.convolve(speed, np.hanning(int(0.8 * FS_SIM)) / np.hanning(int(0.8 * FS_SIM)).sum(),
-                        mode="same")
+    speed = _conv(speed, np.hanning(int(0.8 * FS_SIM)) / np.hanning(int(0.8 * FS_SIM)).sum())
     heading = np.zeros(n)
     for i, b in enumerate(bouts):  # each bout may face a new way; turns rotate on the spot
         m = bout_idx == i
@@ -276,13 +287,13 @@ def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None 
 
     # still: postural sway; gestures: band-limited wobble of the trunk
     sway = np.cumsum(rng.normal(0, 1, (n, 3)), axis=0) / FS_SIM
-    sway -= np.array([np.convolve(sway[:, k], np.ones(400) / 400, mode="same") for k in range(3)]).T
+    sway -= np.array([_conv(sway[:, k], np.ones(400) / 400) for k in range(3)]).T
     sway *= 0.01
     gest = acts == "gesture"
     gest_env = _smooth_envelope(gest, 0.5)
 
     lean = np.where(back, person.back_lean_deg, person.lean_deg)
-    lean = np.deg2rad(np.convolve(lean, np.ones(200) / 200, mode="same"))
+    lean = np.deg2rad(_conv(lean, np.ones(200) / 200))
 
     # pelvis position (world) and orientation
     cos_h, sin_h = np.cos(heading), np.sin(heading)
@@ -344,7 +355,7 @@ def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None 
     if gest.any():
         wob = rng.normal(0, 1, (n, 3))
         b = np.hanning(int(FS_SIM * 0.5))
-        wob = np.array([np.convolve(wob[:, k], b / b.sum(), mode="same") for k in range(3)]).T
+        wob = np.array([_conv(wob[:, k], b / b.sum()) for k in range(3)]).T
         acc_w += wob * gest_env[:, None] * G * rng.uniform(0.5, 2.0) * (2.5 if placement in ("hand", "chest") else 1)
 
     # foot contacts: forward at heel strike (step phase 0.45, just before the lowest point),
@@ -386,7 +397,7 @@ def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None 
     # anti-alias with a moving average of one output sample, then interpolate
     w = max(1, int(FS_SIM / rate_hz))
     ker = np.ones(w) / w
-    acc_f = np.array([np.convolve(acc_s[:, k], ker, mode="same") for k in range(3)]).T
+    acc_f = np.array([_conv(acc_s[:, k], ker) for k in range(3)]).T
     out = np.array([np.interp(ts, t, acc_f[:, k]) for k in range(3)]).T
     if not clean:
         out = out * (1 + rng.normal(0, 0.02, 3)) + rng.normal(0, 0.03, 3)

@@ -1,0 +1,57 @@
+"""Fast in-process scoring for development: the same metrics as ../shared/benchmark/retro_score.py.
+
+Imports the scorer's own score_session (not a copy) and runs the pipeline in this process.
+    python benchmarks/eval_inproc.py data/bench [--model PATH]
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "benchmark"))
+import retro_score  # noqa: E402
+
+from coach.detect.model import DirectionModel  # noqa: E402
+from coach.detect.pipeline import DirectionPipeline  # noqa: E402
+from coach.sources.base import SampleBatch  # noqa: E402
+from coach.sources.csvfile import read_csv  # noqa: E402
+
+
+def main() -> None:
+    data = Path(sys.argv[1])
+    model = DirectionModel.load(Path(sys.argv[3])) if len(sys.argv) > 3 else None
+    names = json.loads((data / "index.json").read_text())
+    rows = []
+    for n in names:
+        truth = json.loads((data / f"{n}.truth.json").read_text())
+        r = read_csv(data / f"{n}.csv")
+        p = DirectionPipeline(model=model)
+        for i in range(0, len(r.t), 3000):
+            p.feed(SampleBatch(r.t[i:i + 3000], r.acc[i:i + 3000]))
+        out = p.finish().to_json()
+        rows.append(retro_score.score_session(n, out, truth))
+    tp, fp, fn = (sum(x[k] for x in rows) for k in ("tp", "fp", "fn"))
+    f1 = 2 * tp / max(2 * tp + fp + fn, 1)
+    fwd = sum(x["fwd_ok"] for x in rows) / max(sum(x["fwd_n"] for x in rows), 1)
+    lat = [v for x in rows for v in x["lat"]]
+    sites = {}
+    for site in sorted({x["name"].split("_")[1] for x in rows}):
+        sr = [x for x in rows if f"_{site}_" in x["name"]]
+        t_, f_, n_ = (sum(x[k] for x in sr) for k in ("tp", "fp", "fn"))
+        sites[site] = round(2 * t_ / max(2 * t_ + f_ + n_, 1), 3)
+    mape = [abs(x["retro_steps"] - x["true_retro_steps"]) / x["true_retro_steps"] for x in rows if x["true_retro_steps"]]
+    amape = [abs(x["all_steps"] - x["true_all_steps"]) / x["true_all_steps"] for x in rows if x["true_all_steps"]]
+    hours = sum(x["duration"] for x in rows) / 3600
+    print(json.dumps(dict(f1=round(f1, 3), by_site=sites, fwd_acc=round(fwd, 3),
+                          retro_mape=round(float(np.mean(mape)), 3), step_mape=round(float(np.mean(amape)), 3),
+                          lat_med=round(float(np.median(lat)), 2) if lat else None,
+                          lat_p95=round(float(np.percentile(lat, 95)), 2) if lat else None,
+                          missed=sum(x["missed"] for x in rows), changes=len(lat) + sum(x["missed"] for x in rows),
+                          fa_per_h=round(sum(x["false_alarms"] for x in rows) / hours, 1))))
+
+
+if __name__ == "__main__":
+    main()
