@@ -33,3 +33,27 @@ async def run_session(source: Source, pipeline: DirectionPipeline | None = None,
     for ob in observers:
         await ob.on_end(result)
     return result
+
+
+# Layers that add options and observers to the session commands (analyze, demo, run, replay).
+WIRING_MODULES = ("coach.coaching.wiring", "coach.outputs.wiring")
+
+
+def extend_parser(parser, command: str) -> None:  # noqa: ANN001 - argparse parser
+    """Let each layer add its options (coaching, storage, MQTT, display) to `command`."""
+    import importlib
+
+    for name in WIRING_MODULES:
+        importlib.import_module(name).add_args(parser, command)
+
+
+def observers_for(args, command: str) -> list:  # noqa: ANN001 - argparse namespace
+    """Every layer's observers for one run, with the coach's prompts wired to the sinks."""
+    import importlib
+
+    obs: list = []
+    for name in WIRING_MODULES:
+        obs += importlib.import_module(name).observers(args, command)
+    from coach.outputs.wiring import connect_sinks
+
+    return connect_sinks(obs)

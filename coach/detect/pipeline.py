@@ -92,7 +92,10 @@ class DirectionPipeline:
         """A sensor drop: nothing is known inside it, so it is still time with no steps."""
         t_gap0 = t_resume - dur
         self._close_segment(max(t_gap0, self._cur_since))
-        self._open(t_gap0, "still")
+        self._cur, self._cur_since = "still", t_gap0
+        self._close_segment(t_resume)
+        self._open(t_resume, "still")
+        self._run_new.clear()
         self.windows.reset()
         self._alpha = np.full(len(CLASSES), 1.0 / len(CLASSES))
         self._step_phase = 0.5

@@ -45,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--units", choices=["auto", "g", "m/s2"], default="auto")
     p.add_argument("--placement", default=None, help="sensor placement hint for the detector")
     p.add_argument("--json", action="store_true", help="print the analyze JSON at the end")
-    from coach.outputs.wiring import add_args
-    add_args(p, "replay")
+    from coach.session import extend_parser
+    extend_parser(p, "replay")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("serve", help="run detectors for sensor streams published over MQTT")
@@ -135,16 +135,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from coach.detect.pipeline import DirectionPipeline
-    from coach.outputs.wiring import observers
-    from coach.session import run_session
+    from coach.session import observers_for, run_session
     from coach.sources.csvfile import CsvSource
 
     if args.speed < 0:
         raise CoachError("--speed must be 0 (as fast as possible) or positive")
     source = CsvSource(args.path, units=args.units, speed=args.speed)
     pipeline = DirectionPipeline(source_name=str(args.path), placement=args.placement)
-    obs = observers(args, "replay")
-    with one_thread():
+    obs = observers_for(args, "replay")
+    import contextlib
+
+    # with --json, stdout carries only the JSON: spoken-text fallbacks go to stderr
+    quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with one_thread(), quiet:
         result = asyncio.run(run_session(source, pipeline, obs))
     doc = result.to_json()
     for ob in obs:

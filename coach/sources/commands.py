@@ -104,24 +104,15 @@ class StatusLine:
 
 
 def _extend(p: argparse.ArgumentParser, command: str) -> None:
-    """Options other layers add to run (coaching, storage, MQTT, display), when present."""
-    for mod in ("coach.coaching.wiring", "coach.outputs.wiring"):
-        try:
-            m = __import__(mod, fromlist=["add_args"])
-        except ImportError:
-            continue
-        m.add_args(p, command)
+    from coach.session import extend_parser
+
+    extend_parser(p, command)
 
 
 def _observers(args: argparse.Namespace, command: str) -> list:
-    obs: list = []
-    for mod in ("coach.coaching.wiring", "coach.outputs.wiring"):
-        try:
-            m = __import__(mod, fromlist=["observers"])
-        except ImportError:
-            continue
-        obs += m.observers(args, command)
-    return obs
+    from coach.session import observers_for
+
+    return observers_for(args, command)
 
 
 async def _until_stopped(source: Any, coro: Any) -> Any:

@@ -1,0 +1,206 @@
+"""The detector: resampling, windows, features, the pipeline on simulated sessions, the contract."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from coach.detect.pipeline import DirectionPipeline
+from coach.signal.features import HOP, WIN, Reference, WindowStream, raw_features
+from coach.signal.resample import FS, Resampler
+from coach.sources.base import SampleBatch
+from tests.detect_helpers import interval_session, write_csv
+
+
+def run(t: np.ndarray, acc: np.ndarray, batch: int = 100_000) -> dict:
+    p = DirectionPipeline()
+    for i in range(0, len(t), batch):
+        p.feed(SampleBatch(t[i:i + batch], acc[i:i + batch]))
+    return p.finish().to_json()
+
+
+def backward_overlap(out: dict, truth_labels: list[str], rate: float) -> tuple[float, float]:
+    """(recall, precision) of backward per truth sample."""
+    ts = np.arange(len(truth_labels)) / rate
+    pred = np.full(len(ts), "none", dtype=object)
+    for s in out["segments"]:
+        pred[(ts >= s["start_s"]) & (ts < s["end_s"])] = s["direction"]
+    lab = np.array(truth_labels, dtype=object)
+    tp = np.sum((lab == "backward") & (pred == "backward"))
+    return tp / max(np.sum(lab == "backward"), 1), tp / max(np.sum(pred == "backward"), 1)
+
+
+@pytest.fixture(scope="module")
+def session():
+    return interval_session()
+
+
+@pytest.fixture(scope="module")
+def result(session):
+    return run(session.t, session.acc)
+
+
+def test_resampler_makes_a_uniform_50hz_grid_whatever_the_batching():
+    t = np.cumsum(np.full(1000, 0.01) + np.random.default_rng(0).uniform(-0.001, 0.001, 1000))
+    a = np.stack([np.sin(2 * np.pi * 1.3 * t)] * 3, axis=1)
+    r = Resampler()
+    chunks = [c for i in range(0, 1000, 37) for c in r.push(t[i:i + 37], a[i:i + 37])]
+    g = np.concatenate([c.t for c in chunks])
+    assert np.allclose(np.diff(g), 1 / FS)
+    x = np.concatenate([c.acc for c in chunks])[:, 0]
+    assert np.max(np.abs(x - np.sin(2 * np.pi * 1.3 * g))) < 0.02
+
+
+def test_resampler_reports_a_gap_and_does_not_bridge_it():
+    t = np.concatenate([np.arange(0, 10, 0.02), 13 + np.arange(0, 5, 0.02)])
+    out = Resampler().push(t, np.ones((len(t), 3)))
+    assert [round(c.gap_before, 2) for c in out] == [0.0, 3.02]
+    assert out[1].t[0] >= 13.0
+
+
+def test_windows_do_not_depend_on_batch_size():
+    t = np.arange(1000) / FS
+    a = np.random.default_rng(1).normal(size=(1000, 3))
+    ws = WindowStream()
+    parts = [ws.push(t[i:i + 7], a[i:i + 7]) for i in range(0, 1000, 7)]
+    w1 = np.concatenate([p[0] for p in parts])
+    ws2 = WindowStream()
+    w2, t2 = ws2.push(t, a)
+    assert w1.shape == w2.shape == ((1000 - WIN) // HOP + 1, WIN, 3)
+    assert np.array_equal(w1, w2)
+
+
+def test_time_reversal_flips_the_polarisation_features(session):
+    """The physics the detector stands on: reversing time flips the time-odd features."""
+    i = int(5 * FS)
+    r = Resampler().push(session.t, session.acc)[0]
+    win = r.acc[i:i + WIN][None]
+    f = raw_features(win)
+    b = raw_features(win[:, ::-1].copy())
+    assert np.allclose(f.odd, -b.odd, atol=1e-9)
+    assert np.allclose(f.even[:, :6], b.even[:, :6])
+
+
+def test_reference_learns_forward_from_the_warmup(session):
+    r = Resampler().push(session.t, session.acc)[0]
+    ws = WindowStream()
+    wins, _ = ws.push(r.t, r.acc)
+    ref = Reference()
+    rel = ref.relative(raw_features(wins))
+    assert ref.ready
+    sim = rel[:, 0]
+    # forward walking after the warm-up (10-18 s) looks like the reference, backward (26-42 s) not
+    tl = (np.arange(len(wins)) * HOP + WIN) / FS
+    assert np.median(sim[(tl > 10) & (tl < 18)]) > 0.5
+    assert np.median(sim[(tl > 28) & (tl < 42)]) < -0.3
+
+
+def test_pipeline_finds_the_backward_bouts(session, result):
+    rec, prec = backward_overlap(result, session.labels, session.rate_hz)
+    assert rec > 0.8 and prec > 0.8, (rec, prec)
+    ev = [e for e in result["events"] if e["direction"] == "backward"]
+    starts = [c["t"] for c in session.changes if c["to"] == "backward"]
+    assert len(ev) == len(starts)
+    for e, c in zip(ev, starts):
+        assert c < e["t_s"] < c + 3.0
+
+
+def test_retro_steps_are_counted(session, result):
+    true = sum(1 for s in session.steps if s["direction"] == "backward")
+    assert abs(result["summary"]["retro_steps"] - true) <= 0.15 * true
+    true_all = len(session.steps)
+    assert abs(sum(s["steps"] for s in result["segments"]) - true_all) <= 0.08 * true_all
+
+
+def test_contract_segments_cover_the_recording_and_sum_up(session, result):
+    segs = result["segments"]
+    assert segs[0]["start_s"] == 0.0
+    assert abs(segs[-1]["end_s"] - result["duration_s"]) < 1e-6
+    for a, b in zip(segs, segs[1:]):
+        assert a["end_s"] == b["start_s"] and a["direction"] != b["direction"]
+    assert {s["direction"] for s in segs} <= {"forward", "backward", "still", "other"}
+    back = [s for s in segs if s["direction"] == "backward"]
+    assert result["summary"]["retro_steps"] == sum(s["steps"] for s in back)
+    assert abs(result["summary"]["retro_seconds"] - sum(s["end_s"] - s["start_s"] for s in back)) < 0.02
+    assert result["summary"]["direction_changes"] == len(result["events"])
+    assert abs(result["sample_rate_hz"] - session.rate_hz) < 1.0
+
+
+def test_live_batches_give_the_same_answer_as_one_big_batch(session, result):
+    live = run(session.t, session.acc, batch=10)   # 0.2 s at 50 Hz
+    assert live == result
+
+
+def test_any_mounting_orientation_even_upside_down(session, result):
+    rot = Rotation.from_euler("xyz", [170, 35, -120], degrees=True)
+    out = run(session.t, rot.apply(session.acc))
+    rec, prec = backward_overlap(out, session.labels, session.rate_hz)
+    assert rec > 0.8 and prec > 0.8
+    assert abs(out["summary"]["retro_steps"] - result["summary"]["retro_steps"]) <= 8
+
+
+@pytest.mark.parametrize("placement,rate", [("pocket", 100.0), ("chest", 25.0)])
+def test_other_placements_and_rates(placement, rate):
+    s = interval_session(seed=11, placement=placement, rate=rate)
+    out = run(s.t, s.acc)
+    rec, prec = backward_overlap(out, s.labels, s.rate_hz)
+    assert rec > 0.75 and prec > 0.75, (placement, rec, prec)
+
+
+def test_a_sensor_gap_counts_no_steps_and_does_not_crash(session):
+    t, a = session.t.copy(), session.acc
+    keep = (t < 30) | (t > 36)
+    out = run(t[keep], a[keep])
+    gap = [s for s in out["segments"] if s["start_s"] <= 31 and s["end_s"] >= 35]
+    assert gap and gap[0]["direction"] == "still" and gap[0]["steps"] == 0
+    assert out["segments"][-1]["end_s"] == pytest.approx(t[-1], abs=1e-3)
+
+
+def test_analyze_cli_json_contract_and_units(tmp_path, session, result):
+    p = write_csv(session, tmp_path / "walk.csv")
+    out = subprocess.run([sys.executable, "-m", "coach", "analyze", "--json", str(p)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert set(doc) >= {"source", "duration_s", "sample_rate_hz", "segments", "events", "summary"}
+    assert doc["summary"]["retro_steps"] == result["summary"]["retro_steps"]
+    # the same recording in m/s^2 is detected as such and gives the same answer
+    p2 = write_csv(session, tmp_path / "walk_ms2.csv", scale=9.80665)
+    out2 = subprocess.run([sys.executable, "-m", "coach", "analyze", "--json", str(p2)],
+                          capture_output=True, text=True, timeout=120)
+    doc2 = json.loads(out2.stdout)
+    assert abs(doc2["summary"]["retro_steps"] - doc["summary"]["retro_steps"]) <= 3
+    human = subprocess.run([sys.executable, "-m", "coach", "analyze", str(p)],
+                           capture_output=True, text=True, timeout=120)
+    assert "retro steps" in human.stdout
+
+
+BAD = {
+    "empty.csv": b"",
+    "header_only.csv": b"t,ax,ay,az\n",
+    "missing_col.csv": b"t,ax,ay\n0,0,0\n0.02,0,0\n",
+    "non_numeric.csv": b"t,ax,ay,az\n0,0,0,1\n0.02,abc,0,1\n",
+    "backwards.csv": b"t,ax,ay,az\n0,0,0,1\n0.02,0,0,1\n0.01,0,0,1\n",
+    "all_nan.csv": b"t,ax,ay,az\n0,nan,nan,nan\n0.02,nan,nan,nan\n",
+    "junk.csv": bytes(range(256)) * 10,
+    "ragged.csv": b"t,ax,ay,az\n0,0,0,1\n0.02,0,1\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD) + ["does_not_exist.csv"])
+def test_bad_input_is_one_clear_line(tmp_path, name):
+    p = tmp_path / name
+    if name in BAD:
+        p.write_bytes(BAD[name])
+    out = subprocess.run([sys.executable, "-m", "coach", "analyze", "--json", str(p)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("coach: error:"), out.stderr
+    assert "Traceback" not in out.stderr
