@@ -12,6 +12,7 @@ stream times; the Speaker only plays what it is given.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass, field, replace
@@ -484,6 +485,8 @@ class CoachObserver:
         if set_program is not None:
             p = self.coach.program
             set_program(p.name, p.backward_target_s or None)
+        if getattr(sink, "is_display", False) and hasattr(self.speaker, "text_elsewhere"):
+            self.speaker.text_elsewhere = True   # the display shows each prompt already
         add_renderable = getattr(sink, "add_renderable", None)
         if add_renderable is not None:
             from coach.coaching.display import program_panel
@@ -517,7 +520,10 @@ class CoachObserver:
             if start is not None:
                 start()                      # a SpeechTask runs in this session's event loop
         n = len(self.coach.alerts)
-        await self._emit(self.coach.update(state, events, batch), n)
+        said = self.coach.update(state, events, batch)
+        await self._emit(said, n)
+        if said and self.speaker is not None:
+            await asyncio.sleep(0)           # let the speech task pick it up
 
     async def on_end(self, result: Any) -> None:
         self.result = result

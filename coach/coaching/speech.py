@@ -135,6 +135,7 @@ class SpeechTask:
         self.audio = bool(self._players) and self.s.enabled and not self.s.mute
         self.spoken: list[Prompt] = []
         self.dropped: list[Prompt] = []
+        self.text_elsewhere = False      # a live display shows the text: do not print it
         if self.audio:
             espeak_binary()
 
@@ -223,6 +224,8 @@ class SpeechTask:
         wav.unlink(missing_ok=True)
 
     def _echo(self, prompt: Prompt) -> None:
+        if self.text_elsewhere:
+            return
         print(f"[{prompt.kind}] {prompt.text}", file=self.out or sys.stdout, flush=True)
 
 
