@@ -13,7 +13,7 @@ import pytest
 from coach.cli import main
 from coach.coaching import speech
 from coach.coaching.config import SpeechSettings
-from coach.coaching.prompts import P_CUE, P_INFO, P_LOOK_BACK, Prompt
+from coach.coaching.prompts import P_CUE, P_FALL, P_INFO, P_LOOK_BACK, Prompt
 from coach.coaching.speech import SpeechTask, TextSpeaker, render_wav, speak_blocking
 from coach.errors import CoachError
 
@@ -151,3 +151,32 @@ def test_text_speaker() -> None:
     sp = TextSpeaker(buf)
     asyncio.run(sp.say(_p(1.0, "cue", "Forward", P_CUE)))
     assert buf.getvalue() == "[cue] Forward\n" and sp.said[0].text == "Forward"
+
+
+@needs_espeak
+def test_safety_cuts_off_a_playing_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A player that would take 5 s is stopped when a safety prompt arrives."""
+    import time
+
+    monkeypatch.setattr(speech, "player_candidates", lambda pref="auto": [["sh", "-c", "exec sleep 5", "player"]])
+    s = SpeechSettings(min_gap_s=0.1, echo_text=False)
+
+    async def run() -> tuple[SpeechTask, float]:
+        t0 = time.monotonic()
+        async with SpeechTask(s, out=io.StringIO()) as task:
+            await task.say(_p(0, "info", "A long explanation of the program", P_INFO))
+            await asyncio.sleep(0.5)
+            await task.say(_p(1, "safety", "Look over your shoulder", P_LOOK_BACK))   # cuts the info
+            await asyncio.sleep(0.5)
+            await task.say(_p(2, "safety", "Are you OK?", P_FALL))                   # cuts the look-back
+            await asyncio.sleep(0.5)
+            await task.say(_p(3, "cue", "Forward", P_CUE))        # does not cut a fall check
+            await asyncio.sleep(0.5)
+            assert task._current is not None and task._current.text == "Are you OK?"
+            task._proc.terminate() if task._proc else None
+        return task, time.monotonic() - t0
+
+    task, took = asyncio.run(run())
+    assert [p.text for p in task.spoken] == ["A long explanation of the program", "Look over your shoulder",
+                                             "Are you OK?", "Forward"]
+    assert took < 12 and task.audio     # uncut, the four would take 20 s

@@ -208,20 +208,27 @@ class SpeechTask:
         wav = Path(self._tmp.name) / f"p{next(self._seq)}.wav"
         await asyncio.to_thread(render_wav, prompt.text, wav, self.s)
         while self._players:
+            if self._cut_by_waiting(prompt):
+                break
             cmd = self._players[0]
             self._proc = await asyncio.create_subprocess_exec(
-                *cmd, str(wav), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-            _, err = await self._proc.communicate()
-            rc, self._proc = self._proc.returncode, None
-            if rc == 0 or rc is None or rc < 0:     # done, or cut off by a safety prompt
+                *cmd, str(wav), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            rc = await self._proc.wait()
+            self._proc = None
+            if rc == 0 or rc < 0:            # done, or cut off by a more urgent prompt
                 break
-            log.info("audio player %s failed (%s); trying the next", cmd[0], err.decode(errors="replace").strip())
+            log.info("audio player %s failed (exit %s); trying the next", cmd[0], rc)
             self._players.pop(0)
         if not self._players:
             self.audio = False
             if not self.s.echo_text:
                 self._echo(prompt)
         wav.unlink(missing_ok=True)
+
+    def _cut_by_waiting(self, prompt: Prompt) -> bool:
+        """A prompt queued while this one was being rendered may cut it before it starts."""
+        waiting = getattr(self.queue, "_queue", [])
+        return bool(waiting) and may_cut(waiting[0][3].kind, waiting[0][3].priority, prompt)
 
     def _echo(self, prompt: Prompt) -> None:
         if self.text_elsewhere:
