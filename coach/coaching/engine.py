@@ -66,8 +66,6 @@ class Coach:
         else:
             spec = program if isinstance(program, ProgramSpec) else self.config.program(program)
             self.program = build_program(spec, history, today)
-        self.spec = program if isinstance(program, ProgramSpec) else (
-            self.config.programs.get(self.program.name))
         sp, sf = self.config.speech, self.config.safety
         self.queue = PromptQueue(sp.min_gap_s, sp.pause_s, sp.rate_wpm)
         self.first_run = (not history) if first_run is None else first_run

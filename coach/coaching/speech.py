@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 from coach.coaching.config import SpeechSettings
 from coach.coaching.prompts import Prompt, may_cut
@@ -120,7 +120,7 @@ class SpeechTask:
     """
 
     def __init__(self, settings: SpeechSettings | None = None, out: TextIO | None = None,
-                 clock: callable = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.s = settings or SpeechSettings()
         self.out = out
         self.clock = clock
