@@ -23,11 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("train", help="train the direction model (reproducible from a seed)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--sessions", type=int, default=300, help="simulated sessions")
+    p.add_argument("--sessions", type=int, default=200, help="simulated sessions")
     p.add_argument("--minutes", type=float, default=4.0, help="minutes per simulated session")
     p.add_argument("--recordings", type=Path, nargs="*", default=[],
                    help="real labelled CSVs (t,ax,ay,az,label) to add")
-    p.add_argument("--out", type=Path, default=None, help="model path (default: models/direction.skops)")
+    p.add_argument("--out", type=Path, default=None, help="model path (default: models/direction.npz)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="a simulated interval session through the full pipeline")

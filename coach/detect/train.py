@@ -16,6 +16,7 @@ import numpy as np
 
 from coach import __version__
 from coach.detect.model import CLASSES, MODEL_VERSION, DirectionModel
+from coach.detect.trees import FORMAT, TreeEnsemble
 from coach.signal.features import FEATURE_NAMES, LABEL_POS, WIN, Reference, WindowStream, raw_features
 from coach.signal.resample import FS, Resampler
 from coach.sources.simulator import random_program, simulate
@@ -88,7 +89,7 @@ def fit(ds: Dataset, seed: int) -> object:
 
     counts = np.bincount(ds.y, minlength=len(CLASSES)).astype(float)
     w = (counts.sum() / np.maximum(counts, 1) / len(CLASSES))[ds.y]
-    clf = HistGradientBoostingClassifier(max_iter=250, learning_rate=0.08, max_leaf_nodes=31,
+    clf = HistGradientBoostingClassifier(max_iter=60, learning_rate=0.2, max_leaf_nodes=31,
                                          min_samples_leaf=80, l2_regularization=1.0,
                                          random_state=seed)
     pipe = Pipeline([("clf", clf)])
@@ -99,7 +100,7 @@ def fit(ds: Dataset, seed: int) -> object:
     return pipe
 
 
-def train(seed: int = 1, sessions: int = 300, minutes: float = 4.0,
+def train(seed: int = 1, sessions: int = 200, minutes: float = 4.0,
           recordings: list[Path] | None = None, out: Path | None = None) -> DirectionModel:
     t0 = time.time()
     ds = simulated_dataset(seed, sessions, minutes)
@@ -116,7 +117,8 @@ def train(seed: int = 1, sessions: int = 300, minutes: float = 4.0,
         "name": "retro-coach direction model",
         "model_version": MODEL_VERSION,
         "coach_version": __version__,
-        "estimator": "HistGradientBoostingClassifier (scikit-learn Pipeline), saved with skops",
+        "estimator": "HistGradientBoostingClassifier (scikit-learn Pipeline), its trees saved as arrays",
+        "file_format": FORMAT,
         "classes": list(CLASSES),
         # the classifier was trained with balanced weights: its implied prior is uniform
         "class_prior": [1.0 / len(CLASSES)] * len(CLASSES),
@@ -127,7 +129,7 @@ def train(seed: int = 1, sessions: int = 300, minutes: float = 4.0,
         "seed": seed,
         "train_seconds": round(time.time() - t0, 1),
     }
-    model = DirectionModel(pipe, card)
+    model = DirectionModel(TreeEnsemble.from_sklearn(pipe[-1]), card)
     if out:
         model.save(out)
     return model
