@@ -10,6 +10,7 @@ the result does not depend on how the stream was batched.
 from __future__ import annotations
 
 import logging
+import statistics
 
 import numpy as np
 
@@ -156,7 +157,7 @@ class DirectionPipeline:
             return []
         f = float(raw.step_hz[i])
         self._cad_hist = (self._cad_hist + [f])[-8:]
-        self.state.cadence_spm = 60 * float(np.median(self._cad_hist))
+        self.state.cadence_spm = 60 * statistics.median(self._cad_hist)
         self._step_phase += f * HOP_S
         out = []
         while self._step_phase >= 1.0:

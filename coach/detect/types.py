@@ -71,11 +71,11 @@ class AnalysisResult:
             "duration_s": round(self.duration_s, 3),
             "sample_rate_hz": round(self.sample_rate_hz, 2),
             "segments": [
-                {"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3),
+                {"start_s": round(s.start_s, 3) + 0.0, "end_s": round(s.end_s, 3),
                  "direction": s.direction, "steps": s.steps} for s in self.segments
             ],
             "events": [
-                {"t_s": round(e.t_s, 3), "type": e.type, "direction": e.data["direction"]}
+                {"t_s": round(e.t_s, 3) + 0.0, "type": e.type, "direction": e.data["direction"]}
                 for e in self.events if e.type == "direction_change"
             ],
             "summary": {

@@ -19,6 +19,7 @@ the vertical and of the magnitude, adds a cue that survives when the reference d
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -123,8 +124,9 @@ def raw_features(win: np.ndarray) -> RawFeatures:
     dh = np.diff(hm, axis=1)
 
     def skew(d: np.ndarray) -> np.ndarray:
-        s2 = (d ** 2).mean(axis=1) + 1e-12
-        return (d ** 3).mean(axis=1) / s2 ** 1.5
+        d2 = d * d
+        s2 = d2.mean(axis=1) + 1e-12
+        return (d2 * d).mean(axis=1) / (s2 * np.sqrt(s2))
 
     skews = np.stack([skew(dv), skew(dm), skew(dh)], axis=1)
     jerk = np.sqrt((dv ** 2).mean(axis=1)) * FS / (rms_v * 2 * np.pi * np.maximum(step_hz, 0.5))
@@ -180,73 +182,111 @@ class Reference:
     def ready(self) -> bool:
         return self.n >= self.warmup_windows
 
+    def __post_init__(self) -> None:
+        self.reset()
+
     def reset(self) -> None:
-        self.odd[:] = 0
-        self.skew[:] = 0
+        self._odd = [0.0] * (K_BANDS * 3)
+        self._odd_norm_k = [0.0] * K_BANDS
+        self._odd_norm = 0.0
+        self._skew = [0.0, 0.0, 0.0]
+        self._grav = [0.0, 0.0, 0.0]
         self.step_hz = 0.0
         self.log_rms = 0.0
-        self.gravity = np.zeros(3)
         self.n = 0
         self._moved = 0
-
-    def _blend(self, w: float, odd: np.ndarray, skew: np.ndarray, step_hz: float,
-               log_rms: float, grav: np.ndarray) -> None:
-        self.odd = (1 - w) * self.odd + w * odd
-        self.skew = (1 - w) * self.skew + w * skew
-        self.step_hz = (1 - w) * self.step_hz + w * step_hz
-        self.log_rms = (1 - w) * self.log_rms + w * log_rms
-        gv = (1 - w) * self.gravity + w * grav
-        self.gravity = gv / max(np.linalg.norm(gv), 1e-9)
+        self._sync_arrays()
 
     def relative(self, raw: RawFeatures) -> np.ndarray:
-        """Reference-relative features for each window, updating the reference as it goes."""
+        """Reference-relative features for each window, updating the reference as it goes.
+
+        Sequential by nature (each walking window may teach the reference), so the loop works
+        on Python floats: numpy's per-call overhead on 3-vectors would dominate.
+        """
         nw = len(raw.step_hz)
         out = np.zeros((nw, len(REL_NAMES)))
+        odd_all = raw.odd.reshape(nw, K_BANDS * 3).tolist()
+        znorm_k = np.linalg.norm(raw.odd, axis=2).tolist()
+        znorm = np.linalg.norm(raw.odd.reshape(nw, -1), axis=1).tolist()
+        grav = raw.gravity.tolist()
+        skews = raw.skew.tolist()
+        step_hz = raw.step_hz.tolist()
+        log_rms = raw.even[:, 0].tolist()
+        walk = raw.walk.tolist()
+        nb = K_BANDS
         for i in range(nw):
-            z = raw.odd[i]
-            g = raw.gravity[i]
+            z = odd_all[i]
+            g = grav[i]
+            shift = 0.0
             if self.n > 0:
-                cosg = float(np.clip(np.dot(g, self.gravity), -1, 1))
-                shift = float(np.degrees(np.arccos(cosg)))
+                rg = self._grav
+                cosg = min(1.0, max(-1.0, g[0] * rg[0] + g[1] * rg[1] + g[2] * rg[2]))
+                shift = math.degrees(math.acos(cosg))
                 # the sensor was moved (re-worn, phone put away): after a sustained large shift
                 # of gravity in sensor axes, learn the forward walk again
-                if raw.walk[i]:
+                if walk[i]:
                     self._moved = self._moved + 1 if shift > 50 else 0
                 if self._moved >= self.moved_windows:
                     self.reset()
                     shift = 0.0
-            else:
-                shift = 0.0
-            ready = self.ready
+            ready = self.n >= self.warmup_windows
+            row = out[i]
+            sim_all = 0.0
             if self.n > 0:
-                num = (z * self.odd).sum(axis=1)
-                den = np.linalg.norm(z, axis=1) * np.linalg.norm(self.odd, axis=1) + 1e-9
-                sims = num / den
-                sim_all = float((z * self.odd).sum() / (np.linalg.norm(z) * np.linalg.norm(self.odd) + 1e-9))
-                wts = np.linalg.norm(self.odd, axis=1)
-                wts = wts / (wts.sum() + 1e-9)
-                sk = raw.skew[i]
-                skv = sk[0] * np.sign(self.skew[0]) * min(1.0, abs(self.skew[0]) / 0.3)
-                skm = sk[1] * np.sign(self.skew[1]) * min(1.0, abs(self.skew[1]) / 0.3)
-                cad = raw.step_hz[i] / max(self.step_hz, 0.3)
-                en = raw.even[i, 0] - self.log_rms
-                strength = float(np.linalg.norm(self.odd))
+                r = self._odd
+                rn = self._odd_norm_k
+                rtot = self._odd_norm
+                nums = [z[3 * k] * r[3 * k] + z[3 * k + 1] * r[3 * k + 1] + z[3 * k + 2] * r[3 * k + 2]
+                        for k in range(nb)]
+                zk = znorm_k[i]
+                sim_all = sum(nums) / (znorm[i] * rtot + 1e-9)
+                wsum = sum(rn) + 1e-9
+                sk = skews[i]
+                rs = self._skew
+                row[0] = sim_all
+                for k in range(nb):
+                    row[1 + k] = nums[k] / (zk[k] * rn[k] + 1e-9)
+                    row[1 + nb + k] = rn[k] / wsum
+                j = 1 + 2 * nb
+                row[j] = sk[0] * math.copysign(1.0, rs[0]) * min(1.0, abs(rs[0]) / 0.3) if rs[0] else 0.0
+                row[j + 1] = sk[1] * math.copysign(1.0, rs[1]) * min(1.0, abs(rs[1]) / 0.3) if rs[1] else 0.0
+                row[j + 2] = step_hz[i] / max(self.step_hz, 0.3)
+                row[j + 3] = log_rms[i] - self.log_rms
+                row[j + 5] = rtot
             else:
-                sims = np.zeros(K_BANDS)
-                sim_all, wts, skv, skm, cad, en, strength = 0.0, np.zeros(K_BANDS), 0.0, 0.0, 1.0, 0.0, 0.0
-            out[i] = np.concatenate([[sim_all], sims, wts,
-                                     [skv, skm, cad, en, shift, strength, float(ready)]])
+                row[1 + 2 * nb + 2] = 1.0
+            row[1 + 2 * nb + 4] = shift
+            row[1 + 2 * nb + 6] = float(ready)
             # learn: all walking during the warm-up, then walking that matches the reference
-            if raw.walk[i]:
+            if walk[i]:
                 if not ready:
                     self.n += 1
-                    w = 1.0 / self.n
-                    self._blend(w, z, raw.skew[i], float(raw.step_hz[i]), float(raw.even[i, 0]), g)
+                    self._blend_list(1.0 / self.n, z, skews[i], step_hz[i], log_rms[i], g)
                 elif sim_all > 0.5:
                     self.n += 1
-                    self._blend(self.alpha, z, raw.skew[i], float(raw.step_hz[i]),
-                                float(raw.even[i, 0]), g)
+                    self._blend_list(self.alpha, z, skews[i], step_hz[i], log_rms[i], g)
+        self._sync_arrays()
         return out
+
+    # the reference as Python floats while relative() runs, as arrays for everyone else
+    def _blend_list(self, w: float, z: list, skew: list, step_hz: float, log_rms: float,
+                    g: list) -> None:
+        v = 1.0 - w
+        self._odd = [v * a + w * b for a, b in zip(self._odd, z)]
+        self._odd_norm_k = [math.sqrt(self._odd[3 * k] ** 2 + self._odd[3 * k + 1] ** 2
+                                      + self._odd[3 * k + 2] ** 2) for k in range(K_BANDS)]
+        self._odd_norm = math.sqrt(sum(x * x for x in self._odd))
+        self._skew = [v * a + w * b for a, b in zip(self._skew, skew)]
+        self.step_hz = v * self.step_hz + w * step_hz
+        self.log_rms = v * self.log_rms + w * log_rms
+        gv = [v * a + w * b for a, b in zip(self._grav, g)]
+        gn = max(math.sqrt(gv[0] ** 2 + gv[1] ** 2 + gv[2] ** 2), 1e-9)
+        self._grav = [x / gn for x in gv]
+
+    def _sync_arrays(self) -> None:
+        self.odd = np.array(self._odd).reshape(K_BANDS, 3)
+        self.skew = np.array(self._skew)
+        self.gravity = np.array(self._grav)
 
 
 class WindowStream:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
@@ -44,25 +45,36 @@ def read_csv(path: str | Path, units: str = "auto", need_labels: bool = False) -
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CoachError(f"{p}: not a text CSV file (not UTF-8)") from None
-    lines = text.splitlines()
+    del raw
+    fast = _parse_fast(text)
+    if fast is not None:
+        header, arr = fast
+        body = None
+        lines = [text]
+    else:
+        lines = text.splitlines()
     while lines and not lines[0].strip():
         lines.pop(0)
     if not lines:
         raise CoachError(f"{p}: empty file")
-    header = [h.strip().lower() for h in lines[0].split(",")]
+    if fast is None:
+        header = [h.strip().lower() for h in lines[0].split(",")]
     missing = [c for c in ("t", "ax", "ay", "az") if c not in header]
     if missing:
         raise CoachError(f"{p}: missing column(s) {', '.join(missing)} (header must include t,ax,ay,az)")
     if need_labels and "label" not in header:
         raise CoachError(f"{p}: missing column label (training needs t,ax,ay,az,label)")
-    body = [ln for ln in lines[1:] if ln.strip()]
-    if not body:
-        raise CoachError(f"{p}: no data rows after the header")
     ncol = len(header)
     cols = [header.index(c) for c in ("t", "ax", "ay", "az")]
     lab_i = header.index("label") if "label" in header else None
     num_idx = [i for i in range(ncol) if i != lab_i]
-    if lab_i is None:
+    if fast is None:
+        body = [ln for ln in lines[1:] if ln.strip()]
+        if not body:
+            raise CoachError(f"{p}: no data rows after the header")
+    if fast is not None:
+        labels = None
+    elif lab_i is None:
         flat = ",".join(body).split(",")
         if len(flat) != ncol * len(body):
             for k, ln in enumerate(body):
@@ -113,6 +125,36 @@ def read_csv(path: str | Path, units: str = "auto", need_labels: bool = False) -
     if units == "m/s2":
         acc = acc / G
     return Recording(t - 0.0, acc, labels, units)
+
+
+def _parse_fast(text: str) -> tuple[list[str], np.ndarray] | None:
+    """All-numeric CSV in one C pass (an hour at 100 Hz in ~0.1 s, no per-field objects).
+
+    Returns None for anything irregular (labels, blank lines, a bad field, ragged rows): the
+    strict line-by-line reader then finds and names the problem.
+    """
+    head_end = text.find("\n")
+    if head_end < 0:
+        return None
+    header = [h.strip().lower() for h in text[:head_end].split(",")]
+    if not header[0] or "label" in header:
+        return None
+    body = text[head_end + 1:].replace("\r", "").rstrip()
+    if not body:
+        return None
+    nrows = body.count("\n") + 1
+    ncol = len(header)
+    if body.count(",") != nrows * (ncol - 1):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            arr = np.fromstring(body.replace("\n", ","), sep=",")
+    except (ValueError, DeprecationWarning):
+        return None
+    if arr.size != nrows * ncol:
+        return None
+    return header, arr.reshape(nrows, ncol)
 
 
 def _find_bad(p: Path, body: list[str], num_idx: list[int]) -> None:
