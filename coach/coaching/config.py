@@ -192,10 +192,12 @@ def config_from_dict(data: dict[str, Any]) -> CoachConfig:
 
 
 def load_coach_config(path: str | Path | None = None) -> CoachConfig:
-    """Read config.toml (path None: ./config.toml if it exists, else built-in defaults)."""
+    """Read config.toml (path None: the shared rule of coach.config, else built-in defaults)."""
     if path is None:
-        path = Path("config.toml")
-        if not path.is_file():
+        from coach.config import config_path
+
+        path = config_path()
+        if path is None:
             return CoachConfig()
     path = Path(path)
     try:

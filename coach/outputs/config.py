@@ -14,14 +14,10 @@ APP_NAME = "retro-coach"
 
 
 def config_path() -> Path:
-    """$COACH_CONFIG, else ./config.toml, else config.toml next to the package."""
-    env = os.environ.get("COACH_CONFIG")
-    if env:
-        return Path(env)
-    cwd = Path.cwd() / "config.toml"
-    if cwd.exists():
-        return cwd
-    return Path(__file__).resolve().parents[2] / "config.toml"
+    """The shared rule (coach.config): $COACH_CONFIG, ./config.toml, the checkout's."""
+    from coach.config import REPO_CONFIG, config_path as shared
+
+    return shared() or REPO_CONFIG
 
 
 def load_section(name: str) -> dict[str, Any]:

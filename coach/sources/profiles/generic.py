@@ -43,12 +43,10 @@ DEFAULTS: dict[str, Any] = {
 
 
 def config_file() -> Path | None:
-    """$COACH_CONFIG, else ./config.toml (same rule as the rest of the app)."""
-    env = os.environ.get("COACH_CONFIG")
-    if env:
-        return Path(env)
-    p = Path.cwd() / "config.toml"
-    return p if p.exists() else None
+    """The shared rule (coach.config): $COACH_CONFIG, ./config.toml, the checkout's."""
+    from coach.config import config_path
+
+    return config_path()
 
 
 def load_generic_config(path: Path | None = None) -> dict[str, Any]:
