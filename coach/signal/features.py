@@ -30,6 +30,8 @@ WIN = 100                      # 2 s at 50 Hz
 HOP = 10                       # 0.2 s
 K_BANDS = 4                    # stride harmonics 1..4
 LABEL_POS = 0.7                # a window speaks for the time 70 % of the way through it
+RECENT = 64                    # the window's last 1.28 s: polarisation that reacts sooner
+K_RECENT = 2
 
 EVEN_NAMES = [
     "log_rms", "log_rms_v", "log_rms_h", "vh_ratio", "hf_frac", "lf_frac", "periodicity",
@@ -43,6 +45,7 @@ class RawFeatures:
 
     even: np.ndarray          # (nw, len(EVEN_NAMES))
     odd: np.ndarray           # (nw, K_BANDS, 3) polarisation per band, normalised
+    recent: np.ndarray        # (nw, K_RECENT, 3) the same over the window's last RECENT samples
     skew: np.ndarray          # (nw, 3) jerk skewness: vertical, magnitude, horizontal-main
     gravity: np.ndarray       # (nw, 3) unit gravity direction
     step_hz: np.ndarray       # (nw,)
@@ -140,6 +143,15 @@ def raw_features(win: np.ndarray) -> RawFeatures:
         m = (np.abs(freqs[None, :] - k * stride[:, None]) < 0.5 * stride[:, None])
         odd[:, k - 1] = (cross * m[:, :, None]).sum(axis=1)
     odd /= ptot[:, None, None]
+    # the same over the window's end: a change of direction shows there first
+    tail = win[:, -RECENT:, :]
+    tail = (tail - tail.mean(axis=1, keepdims=True)) * np.hanning(RECENT)[None, :, None]
+    Ar = np.fft.rfft(tail, n=W, axis=1)
+    cross_r = np.imag(np.cross(Ar.conj(), Ar))
+    recent = np.zeros((nw, K_RECENT, 3))
+    for k in range(1, K_RECENT + 1):
+        m = (np.abs(freqs[None, :] - k * stride[:, None]) < 0.5 * stride[:, None])
+        recent[:, k - 1] = (cross_r * m[:, :, None]).sum(axis=1)
     pol_degree = np.linalg.norm(odd, axis=2).sum(axis=1)
 
     even = np.stack([
@@ -148,14 +160,14 @@ def raw_features(win: np.ndarray) -> RawFeatures:
     ], axis=1)
     gait = (rms > 0.03) & (periodicity > 0.3) & (rms_v > 0.015)
     walk = gait & (rms < 1.6) & (step_hz < 2.4)
-    return RawFeatures(even=even, odd=odd, skew=skews, gravity=gu, step_hz=step_hz, gait=gait,
+    return RawFeatures(even=even, odd=odd, recent=recent, skew=skews, gravity=gu, step_hz=step_hz, gait=gait,
                        walk=walk)
 
 
 REL_NAMES = (["sim_all"] + [f"sim_{k}" for k in range(1, K_BANDS + 1)]
              + [f"w_{k}" for k in range(1, K_BANDS + 1)]
              + ["skew_v_rel", "skew_m_rel", "cad_ratio", "energy_ratio", "grav_shift_deg",
-                "ref_strength", "ref_ready"])
+                "ref_strength", "ref_ready", "sim_recent", "sim_recent_1", "sim_recent_2"])
 FEATURE_NAMES = EVEN_NAMES + REL_NAMES
 
 
@@ -208,6 +220,9 @@ class Reference:
         odd_all = raw.odd.reshape(nw, K_BANDS * 3).tolist()
         znorm_k = np.linalg.norm(raw.odd, axis=2).tolist()
         znorm = np.linalg.norm(raw.odd.reshape(nw, -1), axis=1).tolist()
+        rec_all = raw.recent.reshape(nw, K_RECENT * 3).tolist()
+        rec_norm_k = np.linalg.norm(raw.recent, axis=2).tolist()
+        rec_norm = np.linalg.norm(raw.recent.reshape(nw, -1), axis=1).tolist()
         grav = raw.gravity.tolist()
         skews = raw.skew.tolist()
         step_hz = raw.step_hz.tolist()
@@ -253,6 +268,13 @@ class Reference:
                 row[j + 2] = step_hz[i] / max(self.step_hz, 0.3)
                 row[j + 3] = log_rms[i] - self.log_rms
                 row[j + 5] = rtot
+                rz, rk = rec_all[i], rec_norm_k[i]
+                rnums = [rz[3 * k] * r[3 * k] + rz[3 * k + 1] * r[3 * k + 1] + rz[3 * k + 2] * r[3 * k + 2]
+                         for k in range(K_RECENT)]
+                rtot_r = math.sqrt(sum(x * x for x in rn[:K_RECENT]))
+                row[j + 7] = sum(rnums) / (rec_norm[i] * rtot_r + 1e-9)
+                for k in range(K_RECENT):
+                    row[j + 8 + k] = rnums[k] / (rk[k] * rn[k] + 1e-9)
             else:
                 row[1 + 2 * nb + 2] = 1.0
             row[1 + 2 * nb + 4] = shift
