@@ -57,3 +57,13 @@ def observers_for(args, command: str) -> list:  # noqa: ANN001 - argparse namesp
     from coach.outputs.wiring import connect_sinks
 
     return connect_sinks(obs)
+
+
+def result_document(result, observers: list) -> dict:  # noqa: ANN001 - AnalysisResult
+    """The analyze/replay JSON: the detector's contract plus what each observer adds to it."""
+    doc = result.to_json()
+    for ob in observers:
+        extra = getattr(ob, "json_extra", None)
+        if extra:
+            doc.update(extra())
+    return doc

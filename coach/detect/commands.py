@@ -55,7 +55,7 @@ def _observers(args: argparse.Namespace, command: str) -> list:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from coach.detect.model import DirectionModel
     from coach.detect.pipeline import DirectionPipeline
-    from coach.session import run_session
+    from coach.session import result_document, run_session
     from coach.sources.csvfile import CsvSource
 
     source = CsvSource(args.path, units=args.units)
@@ -63,11 +63,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     pipeline = DirectionPipeline(source_name=str(args.path), model=model, placement=args.placement)
     observers = _observers(args, "analyze")
     result = asyncio.run(run_session(source, pipeline, observers))
-    doc = result.to_json()
-    for ob in observers:
-        extra = getattr(ob, "json_extra", None)
-        if extra:
-            doc.update(extra())
+    doc = result_document(result, observers)
     if args.json:
         sys.stdout.write(json.dumps(doc) + "\n")
     else:

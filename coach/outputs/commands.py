@@ -135,7 +135,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from coach.detect.pipeline import DirectionPipeline
-    from coach.session import observers_for, run_session
+    from coach.session import observers_for, result_document, run_session
     from coach.sources.csvfile import CsvSource
 
     if args.speed < 0:
@@ -149,11 +149,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     with one_thread(), quiet:
         result = asyncio.run(run_session(source, pipeline, obs))
-    doc = result.to_json()
-    for ob in obs:
-        extra = getattr(ob, "json_extra", None)
-        if extra:
-            doc.update(extra())
+    doc = result_document(result, obs)
     undelivered = [o for o in obs if getattr(o, "delivered", None) is False]
     if args.json:
         sys.stdout.write(json.dumps(doc) + "\n")
