@@ -16,3 +16,12 @@ def config_path() -> Path | None:
     if cwd.is_file():
         return cwd
     return REPO_CONFIG if REPO_CONFIG.is_file() else None
+
+
+APP_NAME = "retro-coach"
+
+
+def data_dir() -> Path:
+    """The user's data directory: $XDG_DATA_HOME/retro-coach or ~/.local/share/retro-coach."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / APP_NAME

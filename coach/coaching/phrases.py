@@ -86,7 +86,7 @@ def intro(title: str, warmup_s: float, forward_s: float, backward_s: float, tota
 
 def summary(retro_seconds: float, retro_steps: int, changes: int, stumbles: int) -> str:
     m, s = divmod(int(round(retro_seconds)), 60)
-    back = f"{number(m)} minute{'s' if m != 1 else ''}" + (f" {number(s)}" if m and s else "")
+    back = f"{number(m)} minute{'s' if m != 1 else ''}" + (f" {number(s)} seconds" if m and s else "")
     if m == 0:
         back = f"{number(s)} seconds"
     text = f"Session done: {back} backward, {retro_steps} retro steps"

@@ -39,13 +39,21 @@ class DirectionPipeline:
     """Streaming detector. feed() batches, read .state, call finish() for the analysis."""
 
     def __init__(self, source_name: str = "stream", model: DirectionModel | None = None,
-                 placement: str | None = None) -> None:
+                 placement: str | None = None, device_key: str | None = None) -> None:
+        """device_key: remember the forward reference for this device and placement across
+        sessions (live sensors); None for recordings, which stand on their own."""
         self.source_name = source_name
         self.placement = placement
         self.model = model or _default_model()
         self.resampler = Resampler()
         self.windows = WindowStream()
         self.reference = Reference()
+        self.device_key = device_key
+        self._told_verdict = False
+        if device_key:
+            from coach.signal.reference_store import load_reference
+
+            self.reference.prior = load_reference(device_key)
         self.state = LiveState()
         k = len(CLASSES)
         self._trans = np.full((k, k), (1 - STAY) / (k - 1))
@@ -116,6 +124,12 @@ class DirectionPipeline:
             out += self._filter_step(proba[i], t_lab, float(tend[i]))
             out += self._count_steps(raw, i, t_lab)
         self.state.calibrated = self.reference.ready
+        if self.reference.verdict and not self._told_verdict:
+            self._told_verdict = True
+            self.state.mounting = self.reference.verdict
+            log.info({"same": "sensor worn as last time: last session's forward reference reused",
+                      "changed": "sensor worn differently from last time: learning forward afresh",
+                      "new": "forward reference learnt from the warm-up"}[self.reference.verdict])
         if self.reference.ready:
             self.state.forward_cadence_spm = 60 * self.reference.step_hz
         return out
@@ -222,6 +236,10 @@ class DirectionPipeline:
             merged[int(np.searchsorted(bounds, ts, side="right"))].steps += 1
         self.segments = merged
         self._cur_since = end
+        if self.device_key and self.reference.ready:
+            from coach.signal.reference_store import save_reference
+
+            save_reference(self.device_key, self.reference)
         self._update_tallies()
         dur = end - t0
         rate = (self._n_raw - 1) / max(end - (self._t_first or 0.0), 1e-9) if self._n_raw > 1 else 0.0

@@ -41,6 +41,7 @@ class LiveState:
     forward_cadence_spm: float = 0.0  # the wearer's usual forward cadence (from warm-up)
     confidence: float = 0.0
     calibrated: bool = False        # forward axis learnt from the warm-up
+    mounting: str = ""              # vs the last session on this device: same, changed or new
     tallies: Tallies = field(default_factory=Tallies)
     jolt_g: float = 0.0             # largest |acc - gravity| in the last batch (stumble/fall cues)
     motion_g: float = 0.0           # RMS movement in the last second

@@ -33,9 +33,10 @@ def load_section(name: str) -> dict[str, Any]:
 
 
 def data_dir() -> Path:
-    """The user's data directory: $XDG_DATA_HOME/retro-coach or ~/.local/share/retro-coach."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / APP_NAME
+    """The user's data directory (coach.config.data_dir)."""
+    from coach.config import data_dir as shared
+
+    return shared()
 
 
 def default_db_path() -> Path:

@@ -189,6 +189,10 @@ class Reference:
     alpha: float = 0.03
     moved_windows: int = 40        # 8 s of walking with gravity far from the reference
     _moved: int = 0
+    # the same device and placement's reference from an earlier session, if any
+    prior: "Reference | None" = None
+    prior_check_windows: int = 5   # warm-up windows after which it is compared with this one
+    verdict: str = ""              # "same" (prior reused), "changed" or "new" once decided
 
     @property
     def ready(self) -> bool:
@@ -208,6 +212,46 @@ class Reference:
         self.n = 0
         self._moved = 0
         self._sync_arrays()
+
+    def to_dict(self) -> dict:
+        """What is kept per device and placement between sessions."""
+        return {"odd": list(self._odd), "skew": list(self._skew), "gravity": list(self._grav),
+                "step_hz": self.step_hz, "log_rms": self.log_rms, "n": self.n}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Reference":
+        ref = cls()
+        odd, skew, grav = (list(map(float, d[k])) for k in ("odd", "skew", "gravity"))
+        if len(odd) != K_BANDS * 3 or len(skew) != 3 or len(grav) != 3:
+            raise ValueError("reference of another shape")
+        ref._blend_list(1.0, odd, skew, float(d["step_hz"]), float(d["log_rms"]), grav)
+        ref.n = int(d["n"])
+        ref._sync_arrays()
+        return ref
+
+    def agreement(self, other: "Reference") -> tuple[float, float]:
+        """(cosine of the two polarisation references, angle between their gravities in deg)."""
+        a, b = self._odd, other._odd
+        cos = sum(x * y for x, y in zip(a, b)) / (self._odd_norm * other._odd_norm + 1e-12)
+        g = sum(x * y for x, y in zip(self._grav, other._grav))
+        return cos, math.degrees(math.acos(min(1.0, max(-1.0, g))))
+
+    def _check_prior(self) -> None:
+        """Early in the warm-up: is the sensor worn as last time? Then reuse that reference.
+
+        Only a clear match is reused (the same sense of turning and gravity within 20 deg);
+        anything else is learnt afresh from this warm-up, which is always forward walking.
+        """
+        prior, self.prior = self.prior, None
+        cos, angle = self.agreement(prior)
+        if cos > 0.8 and angle < 20:
+            n = self.n
+            self._blend_list(0.75, prior._odd, prior._skew, prior.step_hz, prior.log_rms,
+                             prior._grav)
+            self.n = max(n, self.warmup_windows)
+            self.verdict = "same"
+        else:
+            self.verdict = "changed"
 
     def relative(self, raw: RawFeatures) -> np.ndarray:
         """Reference-relative features for each window, updating the reference as it goes.
@@ -284,6 +328,10 @@ class Reference:
                 if not ready:
                     self.n += 1
                     self._blend_list(1.0 / self.n, z, skews[i], step_hz[i], log_rms[i], g)
+                    if self.prior is not None and self.n >= self.prior_check_windows:
+                        self._check_prior()
+                    elif self.n >= self.warmup_windows and not self.verdict:
+                        self.verdict = "new"
                 elif sim_all > 0.5:
                     self.n += 1
                     self._blend_list(self.alpha, z, skews[i], step_hz[i], log_rms[i], g)

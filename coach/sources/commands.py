@@ -241,7 +241,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     log.debug("on_notice failed: %s", e)
 
     source = build_source(args, notify=tell)     # bad options fail here, before anything opens
-    pipeline = DirectionPipeline(source_name=source.name, placement=args.placement)
+    pipeline = DirectionPipeline(source_name=source.name, placement=args.placement,
+                                 device_key=f"{source.name}|{args.placement or 'unknown'}")
     observers = _observers(args, "run")
     if args.json:   # stdout is for the JSON: no live panel
         observers = [o for o in observers if not getattr(o, "is_display", False)]

@@ -1,0 +1,59 @@
+"""The forward reference kept per device and placement, between sessions.
+
+A sensor worn the same way as last time needs only about a second of the warm-up to be
+recognised (then last session's reference is reused); one worn differently is learnt afresh.
+Kept as a small JSON file in the user's data directory, written atomically.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from coach.config import data_dir
+from coach.signal.features import Reference
+
+log = logging.getLogger(__name__)
+
+
+def store_path() -> Path:
+    return data_dir() / "references.json"
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        log.warning("ignoring unreadable %s: %s", path, e)
+        return {}
+
+
+def load_reference(key: str) -> Reference | None:
+    """The reference last saved for this device and placement, if any (and if sound)."""
+    entry = _read(store_path()).get(key)
+    if not isinstance(entry, dict):
+        return None
+    try:
+        return Reference.from_dict(entry)
+    except (KeyError, TypeError, ValueError) as e:
+        log.warning("ignoring the stored reference for %s: %s", key, e)
+        return None
+
+
+def save_reference(key: str, ref: Reference) -> None:
+    """Keep this session's reference for the next session of the same device and placement."""
+    path = store_path()
+    data = _read(path)
+    data[key] = {**ref.to_dict(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+    except OSError as e:
+        log.warning("could not keep the forward reference in %s: %s", path, e)
