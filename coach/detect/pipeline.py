@@ -26,6 +26,7 @@ HOP_S = HOP / FS
 LAG_S = (1 - LABEL_POS) * WIN / FS     # a window's decision speaks for this long before its end
 STAY = 0.96                            # HMM: probability to stay in a state from one hop to the next
 SWITCH_P = 0.6                         # hysteresis: posterior needed to change the reported state
+CADENCE_MEDIAN = 5                     # windows whose median cadence the step count integrates
 _MODEL_CACHE: dict[str, DirectionModel] = {}
 
 
@@ -169,9 +170,10 @@ class DirectionPipeline:
         if not raw.gait[i]:
             self._step_phase = 0.5   # a new bout's first step comes half a period in
             return []
-        f = float(raw.step_hz[i])
-        self._cad_hist = (self._cad_hist + [f])[-8:]
+        self._cad_hist = (self._cad_hist + [float(raw.step_hz[i])])[-8:]
         self.state.cadence_spm = 60 * statistics.median(self._cad_hist)
+        # a single window's cadence can be off by a harmonic: integrate the recent median
+        f = statistics.median(self._cad_hist[-CADENCE_MEDIAN:])
         self._step_phase += f * HOP_S
         out = []
         while self._step_phase >= 1.0:
