@@ -177,7 +177,7 @@ class Coach:
             now_ev = pending if last else [e for e in pending if e.t_s <= tc]
             pending = [] if last else [e for e in pending if e.t_s > tc]
             for e in now_ev:
-                if e.type == "direction_change":
+                if e.type in ("direction_change", "state"):
                     d, since = str(e.data.get("direction", d)), float(e.data.get("since_s", e.t_s))
             if state.since_s > since and tc >= state.since_s + 1.0:
                 d, since = state.direction, float(state.since_s)

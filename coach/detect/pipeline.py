@@ -155,6 +155,9 @@ class DirectionPipeline:
         onset = max(onset, self._cur_since)
         self._close_segment(onset)
         self._open(onset, cand)
+        # every change of the reported state (still and other too), for observers that get
+        # long batches (a file): they rebuild the live state timeline from these
+        out = [Event(t_now, "state", {"direction": cand, "since_s": onset})]
         if cand in ("forward", "backward") and cand != self._walk_dir:
             first = self._walk_dir is None
             self._walk_dir = cand
@@ -162,8 +165,8 @@ class DirectionPipeline:
                 ev = Event(t_now, "direction_change", {"direction": cand, "since_s": onset})
                 self.events.append(ev)
                 self.state.tallies.direction_changes += 1
-                return [ev]
-        return []
+                out.append(ev)
+        return out
 
     def _count_steps(self, raw, i: int, t_lab: float) -> list[Event]:
         """Steps by integrating cadence over periodic (gait) windows: robust to placement."""

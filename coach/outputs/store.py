@@ -331,7 +331,11 @@ class SessionStore:
     def _close_recovered(self, row: sqlite3.Row) -> None:
         sid = int(row["id"])
         end = float(row["last_t_s"] or 0.0)
+        # the live state timeline ('state' events: still and other too); sessions stored
+        # before those existed have only their direction changes
         events = self.conn.execute(
+            "SELECT t_s, data_json FROM events WHERE session_id=? AND type='state' "
+            "ORDER BY t_s", (sid,)).fetchall() or self.conn.execute(
             "SELECT t_s, data_json FROM events WHERE session_id=? AND type='direction_change' "
             "ORDER BY t_s", (sid,)).fetchall()
         steps = self.conn.execute("SELECT t_s FROM steps WHERE session_id=? ORDER BY t_s",
