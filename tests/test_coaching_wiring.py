@@ -84,3 +84,26 @@ def test_big_batches_keep_cues_and_look_backs() -> None:
         assert any(p.text == "Look over your shoulder" and start <= p.t_s <= end for p in ps)
     for a, b in zip(ps, ps[1:]):
         assert b.t_s - a.t_s >= 1.5 - 1e-9
+
+
+def test_analyze_re_cues_backward_walking_resumed_after_a_pause(tmp_path) -> None:
+    """A file is read in 30 s batches; the pause inside one must still be heard by the coach."""
+    import json
+    import subprocess
+    import sys
+
+    from coach.sources.simulator import Bout
+    from coach.sources.simulator import simulate as simulate_gait
+    from tests.detect_helpers import write_csv
+
+    s = simulate_gait(np.random.default_rng(21), [Bout("forward", 20), Bout("backward", 14),
+                                                 Bout("still", 5), Bout("backward", 14),
+                                                 Bout("forward", 8)],
+                      placement="chest", rate_hz=50.0, mounting="upright")
+    path = write_csv(s, tmp_path / "pause.csv")
+    out = subprocess.run([sys.executable, "-m", "coach", "analyze", "--json", "--coach", str(path)],
+                         capture_output=True, text=True, check=True)
+    cues = [p["t_s"] for p in json.loads(out.stdout)["prompts"]
+            if p["kind"] == "cue" and p["text"] == "Backward"]
+    assert any(20 <= t <= 23 for t in cues), cues
+    assert any(39 <= t <= 42 for t in cues), cues

@@ -204,3 +204,18 @@ def test_bad_input_is_one_clear_line(tmp_path, name):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("coach: error:"), out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_state_events_trace_every_reported_change(session, result):
+    """Observers fed long batches rebuild the live timeline from 'state' events."""
+    p = DirectionPipeline()
+    states = []
+    for i in range(0, len(session.t), 1500):
+        for e in p.feed(SampleBatch(session.t[i:i + 1500], session.acc[i:i + 1500])):
+            if e.type == "state":
+                assert e.t_s >= e.data["since_s"]
+                states.append((e.data["since_s"], e.data["direction"]))
+    p.finish()
+    segs = result["segments"]
+    assert [d for _, d in states] == [s["direction"] for s in segs[1:]]
+    assert np.allclose([t for t, _ in states], [s["start_s"] for s in segs[1:]], atol=1e-3)
