@@ -26,8 +26,25 @@ HOP_S = HOP / FS
 LAG_S = (1 - LABEL_POS) * WIN / FS     # a window's decision speaks for this long before its end
 STAY = 0.96                            # HMM: probability to stay in a state from one hop to the next
 SWITCH_P = 0.6                         # hysteresis: posterior needed to change the reported state
+BACK_SWITCH_P = 0.75                   # ... to change to backward (a false "Backward" costs more)
 CADENCE_MEDIAN = 5                     # windows whose median cadence the step count integrates
+FB_DIRECT = 0.2                        # a reversal mostly passes through a stop or a turn:
+                                       # forward<->backward directly is this much rarer
 _MODEL_CACHE: dict[str, DirectionModel] = {}
+
+
+def transition_matrix() -> np.ndarray:
+    """HMM transitions per hop over CLASSES (forward, backward, still, other)."""
+    k = len(CLASSES)
+    T = np.full((k, k), (1 - STAY) / (k - 1))
+    np.fill_diagonal(T, STAY)
+    f, b, still, other = (CLASSES.index(c) for c in ("forward", "backward", "still", "other"))
+    for i, j in ((f, b), (b, f)):
+        moved = T[i, j] * (1 - FB_DIRECT)
+        T[i, j] -= moved
+        T[i, still] += moved / 2
+        T[i, other] += moved / 2
+    return T
 
 
 def _default_model() -> DirectionModel:
@@ -57,8 +74,7 @@ class DirectionPipeline:
             self.reference.prior = load_reference(device_key)
         self.state = LiveState()
         k = len(CLASSES)
-        self._trans = np.full((k, k), (1 - STAY) / (k - 1))
-        np.fill_diagonal(self._trans, STAY)
+        self._trans = transition_matrix()
         self._prior = np.array(self.model.card.get("class_prior", [0.25] * k))
         self._alpha = np.full(k, 1.0 / k)
         self._cur = "still"
@@ -149,7 +165,7 @@ class DirectionPipeline:
         self.state.confidence = float(self._alpha.max())
         k = int(np.argmax(self._alpha))
         cand = CLASSES[k]
-        if cand == self._cur or self._alpha[k] < SWITCH_P:
+        if cand == self._cur or self._alpha[k] < (BACK_SWITCH_P if cand == "backward" else SWITCH_P):
             return []
         onset = min(self._run_new.get(cand, t_lab), t_lab)
         onset = max(onset, self._cur_since)
