@@ -219,3 +219,25 @@ def test_state_events_trace_every_reported_change(session, result):
     segs = result["segments"]
     assert [d for _, d in states] == [s["direction"] for s in segs[1:]]
     assert np.allclose([t for t, _ in states], [s["start_s"] for s in segs[1:]], atol=1e-3)
+
+
+def test_csv_fast_and_strict_readers_agree(tmp_path):
+    """The one-pass reader and the line-by-line one give the same samples; errors name the line."""
+    from coach.errors import CoachError
+    from coach.sources.csvfile import read_csv
+
+    rows = [f"{i * 0.01:.2f},{0.01 * i:.3f},-0.02,{1 + 0.001 * i:.4f}" for i in range(300)]
+    plain = tmp_path / "plain.csv"
+    plain.write_text("t,ax,ay,az\n" + "\n".join(rows) + "\n")
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(("t,ax,ay,az\r\n" + "\r\n".join(rows) + "\r\n").encode())
+    labelled = tmp_path / "labelled.csv"          # a label column takes the strict path
+    labelled.write_text("t,ax,ay,az,label\n" + "\n".join(r + ",forward" for r in rows) + "\n")
+    a, b, c = read_csv(plain), read_csv(crlf), read_csv(labelled, need_labels=True)
+    for r in (b, c):
+        assert np.array_equal(a.t, r.t) and np.array_equal(a.acc, r.acc)
+    assert c.labels == ["forward"] * 300
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("t,ax,ay,az\n" + "\n".join(rows[:3] + [rows[3] + ",7"] + rows[4:]) + "\n")
+    with pytest.raises(CoachError, match="line 5: expected 4 fields, got 5"):
+        read_csv(ragged)

@@ -49,56 +49,11 @@ def read_csv(path: str | Path, units: str = "auto", need_labels: bool = False) -
     fast = _parse_fast(text)
     if fast is not None:
         header, arr = fast
-        body = None
-        lines = [text]
-    else:
-        lines = text.splitlines()
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    if not lines:
-        raise CoachError(f"{p}: empty file")
-    if fast is None:
-        header = [h.strip().lower() for h in lines[0].split(",")]
-    missing = [c for c in ("t", "ax", "ay", "az") if c not in header]
-    if missing:
-        raise CoachError(f"{p}: missing column(s) {', '.join(missing)} (header must include t,ax,ay,az)")
-    if need_labels and "label" not in header:
-        raise CoachError(f"{p}: missing column label (training needs t,ax,ay,az,label)")
-    ncol = len(header)
-    cols = [header.index(c) for c in ("t", "ax", "ay", "az")]
-    lab_i = header.index("label") if "label" in header else None
-    num_idx = [i for i in range(ncol) if i != lab_i]
-    if fast is None:
-        body = [ln for ln in lines[1:] if ln.strip()]
-        if not body:
-            raise CoachError(f"{p}: no data rows after the header")
-    if fast is not None:
+        _check_header(p, header, need_labels)
         labels = None
-    elif lab_i is None:
-        flat = ",".join(body).split(",")
-        if len(flat) != ncol * len(body):
-            for k, ln in enumerate(body):
-                if ln.count(",") != ncol - 1:
-                    raise CoachError(f"{p}: line {k + 2}: expected {ncol} fields, got {ln.count(',') + 1}")
-        try:
-            arr = np.array(flat, dtype=np.float64).reshape(len(body), ncol)
-        except ValueError:
-            _find_bad(p, body, num_idx)
-            raise
-        labels = None
+        cols = [header.index(c) for c in ("t", "ax", "ay", "az")]
     else:
-        rows = [ln.split(",") for ln in body]
-        for k, r in enumerate(rows):
-            if len(r) != ncol:
-                raise CoachError(f"{p}: line {k + 2}: expected {ncol} fields, got {len(r)}")
-        try:
-            arr = np.array([[r[i] for i in num_idx] for r in rows], dtype=np.float64)
-        except ValueError:
-            _find_bad(p, body, num_idx)
-            raise
-        labels = [r[lab_i].strip() for r in rows]
-        remap = {h: j for j, h in enumerate(num_idx)}
-        cols = [remap[c] for c in cols]
+        arr, labels, cols = _parse_strict(p, text, need_labels)
     t = arr[:, cols[0]]
     acc = arr[:, cols[1:4]]
     if not np.isfinite(t).all():
@@ -125,6 +80,56 @@ def read_csv(path: str | Path, units: str = "auto", need_labels: bool = False) -
     if units == "m/s2":
         acc = acc / G
     return Recording(t - 0.0, acc, labels, units)
+
+
+def _check_header(p: Path, header: list[str], need_labels: bool) -> None:
+    missing = [c for c in ("t", "ax", "ay", "az") if c not in header]
+    if missing:
+        raise CoachError(f"{p}: missing column(s) {', '.join(missing)} (header must include t,ax,ay,az)")
+    if need_labels and "label" not in header:
+        raise CoachError(f"{p}: missing column label (training needs t,ax,ay,az,label)")
+
+
+def _parse_strict(p: Path, text: str, need_labels: bool) -> tuple[np.ndarray, list[str] | None, list[int]]:
+    """Line by line: slower, but names the line and field that is wrong."""
+    lines = text.splitlines()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if not lines:
+        raise CoachError(f"{p}: empty file")
+    header = [h.strip().lower() for h in lines[0].split(",")]
+    _check_header(p, header, need_labels)
+    ncol = len(header)
+    cols = [header.index(c) for c in ("t", "ax", "ay", "az")]
+    lab_i = header.index("label") if "label" in header else None
+    num_idx = [i for i in range(ncol) if i != lab_i]
+    body = [ln for ln in lines[1:] if ln.strip()]
+    if not body:
+        raise CoachError(f"{p}: no data rows after the header")
+    if lab_i is None:
+        flat = ",".join(body).split(",")
+        if len(flat) != ncol * len(body):
+            for k, ln in enumerate(body):
+                if ln.count(",") != ncol - 1:
+                    raise CoachError(f"{p}: line {k + 2}: expected {ncol} fields, got {ln.count(',') + 1}")
+        try:
+            arr = np.array(flat, dtype=np.float64).reshape(len(body), ncol)
+        except ValueError:
+            _find_bad(p, body, num_idx)
+            raise
+        return arr, None, cols
+    rows = [ln.split(",") for ln in body]
+    for k, r in enumerate(rows):
+        if len(r) != ncol:
+            raise CoachError(f"{p}: line {k + 2}: expected {ncol} fields, got {len(r)}")
+    try:
+        arr = np.array([[r[i] for i in num_idx] for r in rows], dtype=np.float64)
+    except ValueError:
+        _find_bad(p, body, num_idx)
+        raise
+    labels = [r[lab_i].strip() for r in rows]
+    remap = {h: j for j, h in enumerate(num_idx)}
+    return arr, labels, [remap[c] for c in cols]
 
 
 def _parse_fast(text: str) -> tuple[list[str], np.ndarray] | None:
