@@ -1,6 +1,6 @@
 """The direction pipeline: samples in, direction, steps and tallies out, in real time.
 
-resample (50 Hz) -> windows (2.56 s every 0.24 s) -> orientation-free features relative to the
+resample (50 Hz) -> windows (2 s every 0.2 s) -> orientation-free features relative to the
 warm-up reference -> classifier -> HMM filter with hysteresis -> segments, events, steps.
 
 The same object serves live sensors (small batches) and `coach analyze` (large batches):
