@@ -32,6 +32,7 @@ K_BANDS = 4                    # stride harmonics 1..4
 LABEL_POS = 0.7                # a window speaks for the time 70 % of the way through it
 RECENT = 64                    # the window's last 1.28 s: polarisation that reacts sooner
 K_RECENT = 2
+TREND_ALPHA = 0.1              # per hop: the trend of the similarity spans about 2 s more
 
 EVEN_NAMES = [
     "log_rms", "log_rms_v", "log_rms_h", "vh_ratio", "hf_frac", "lf_frac", "periodicity",
@@ -167,7 +168,7 @@ def raw_features(win: np.ndarray) -> RawFeatures:
 REL_NAMES = (["sim_all"] + [f"sim_{k}" for k in range(1, K_BANDS + 1)]
              + [f"w_{k}" for k in range(1, K_BANDS + 1)]
              + ["skew_v_rel", "skew_m_rel", "cad_ratio", "energy_ratio", "grav_shift_deg",
-                "ref_strength", "ref_ready", "sim_recent", "sim_recent_1", "sim_recent_2"])
+                "ref_strength", "ref_ready", "sim_recent", "sim_recent_1", "sim_recent_2", "sim_trend"])
 FEATURE_NAMES = EVEN_NAMES + REL_NAMES
 
 
@@ -211,6 +212,7 @@ class Reference:
         self.log_rms = 0.0
         self.n = 0
         self._moved = 0
+        self._trend = 0.0
         self._sync_arrays()
 
     def to_dict(self) -> dict:
@@ -272,6 +274,7 @@ class Reference:
         step_hz = raw.step_hz.tolist()
         log_rms = raw.even[:, 0].tolist()
         walk = raw.walk.tolist()
+        gait = raw.gait.tolist()
         nb = K_BANDS
         for i in range(nw):
             z = odd_all[i]
@@ -319,6 +322,11 @@ class Reference:
                 row[j + 7] = sum(rnums) / (rec_norm[i] * rtot_r + 1e-9)
                 for k in range(K_RECENT):
                     row[j + 8 + k] = rnums[k] / (rk[k] * rn[k] + 1e-9)
+                # the similarity's trend over the bout: weak but steady evidence adds up
+                # (backward walking that is only roughly forward walking reversed in time)
+                self._trend = (self._trend + TREND_ALPHA * (sim_all - self._trend) if gait[i]
+                               else 0.5 * self._trend)
+                row[j + 8 + K_RECENT] = self._trend
             else:
                 row[1 + 2 * nb + 2] = 1.0
             row[1 + 2 * nb + 4] = shift
