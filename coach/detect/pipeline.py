@@ -28,7 +28,7 @@ STAY = 0.96                            # HMM: probability to stay in a state fro
 SWITCH_P = 0.6                         # hysteresis: posterior needed to change the reported state
 BACK_SWITCH_P = 0.75                   # ... to change to backward (a false "Backward" costs more)
 CADENCE_MEDIAN = 5                     # windows whose median cadence the step count integrates
-FB_DIRECT = 0.2                        # a reversal mostly passes through a stop or a turn:
+FB_DIRECT = 0.1                        # a reversal mostly passes through a stop or a turn:
                                        # forward<->backward directly is this much rarer
 _MODEL_CACHE: dict[str, DirectionModel] = {}
 
