@@ -53,7 +53,6 @@ def test_reference_round_trips_through_a_dict():
     r = Reference()
     r._blend_list(1.0, list(np.arange(12.0)), [0.1, -0.2, 0.3], 1.8, -1.5, [0.0, 0.6, 0.8])
     r.n = 33
-    r._sync_arrays()
     back = Reference.from_dict(json.loads(json.dumps(r.to_dict())))
     assert np.allclose(back.odd.ravel(), np.arange(12.0)) and np.allclose(back.gravity, r.gravity)
     assert back.n == 33 and back.step_hz == 1.8

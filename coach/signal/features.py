@@ -20,7 +20,7 @@ the vertical and of the magnitude, adds a cue that survives when the reference d
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -138,21 +138,18 @@ def raw_features(win: np.ndarray) -> RawFeatures:
 
     # polarisation pseudo-vectors per stride harmonic band
     stride = step_hz / 2
-    cross = np.imag(np.cross(A.conj(), A))               # (nw, nf, 3)
-    odd = np.zeros((nw, K_BANDS, 3))
-    for k in range(1, K_BANDS + 1):
-        m = (np.abs(freqs[None, :] - k * stride[:, None]) < 0.5 * stride[:, None])
-        odd[:, k - 1] = (cross * m[:, :, None]).sum(axis=1)
-    odd /= ptot[:, None, None]
+    bands = [(np.abs(freqs[None, :] - k * stride[:, None]) < 0.5 * stride[:, None])[:, :, None]
+             for k in range(1, K_BANDS + 1)]         # (nw, nf, 1) per harmonic
+
+    def polarisation(spec: np.ndarray, n_bands: int) -> np.ndarray:
+        cross = np.imag(np.cross(spec.conj(), spec))     # (nw, nf, 3)
+        return np.stack([(cross * m).sum(axis=1) for m in bands[:n_bands]], axis=1)
+
+    odd = polarisation(A, K_BANDS) / ptot[:, None, None]
     # the same over the window's end: a change of direction shows there first
     tail = win[:, -RECENT:, :]
     tail = (tail - tail.mean(axis=1, keepdims=True)) * np.hanning(RECENT)[None, :, None]
-    Ar = np.fft.rfft(tail, n=W, axis=1)
-    cross_r = np.imag(np.cross(Ar.conj(), Ar))
-    recent = np.zeros((nw, K_RECENT, 3))
-    for k in range(1, K_RECENT + 1):
-        m = (np.abs(freqs[None, :] - k * stride[:, None]) < 0.5 * stride[:, None])
-        recent[:, k - 1] = (cross_r * m[:, :, None]).sum(axis=1)
+    recent = polarisation(np.fft.rfft(tail, n=W, axis=1), K_RECENT)
     pol_degree = np.linalg.norm(odd, axis=2).sum(axis=1)
 
     even = np.stack([
@@ -180,11 +177,8 @@ class Reference:
     followed) and restarts when gravity in sensor axes moves far (the sensor was re-worn).
     """
 
-    odd: np.ndarray = field(default_factory=lambda: np.zeros((K_BANDS, 3)))
-    skew: np.ndarray = field(default_factory=lambda: np.zeros(3))
     step_hz: float = 0.0
     log_rms: float = 0.0
-    gravity: np.ndarray = field(default_factory=lambda: np.zeros(3))
     n: int = 0
     warmup_windows: int = 20       # about 4 s of walking
     alpha: float = 0.03
@@ -213,7 +207,6 @@ class Reference:
         self.n = 0
         self._moved = 0
         self._trend = 0.0
-        self._sync_arrays()
 
     def to_dict(self) -> dict:
         """What is kept per device and placement between sessions."""
@@ -228,7 +221,6 @@ class Reference:
             raise ValueError("reference of another shape")
         ref._blend_list(1.0, odd, skew, float(d["step_hz"]), float(d["log_rms"]), grav)
         ref.n = int(d["n"])
-        ref._sync_arrays()
         return ref
 
     def agreement(self, other: "Reference") -> tuple[float, float]:
@@ -343,10 +335,10 @@ class Reference:
                 elif sim_all > 0.5:
                     self.n += 1
                     self._blend_list(self.alpha, z, skews[i], step_hz[i], log_rms[i], g)
-        self._sync_arrays()
         return out
 
-    # the reference as Python floats while relative() runs, as arrays for everyone else
+    # the reference is kept as Python floats (relative() runs on them); odd/skew/gravity
+    # below give it as arrays
     def _blend_list(self, w: float, z: list, skew: list, step_hz: float, log_rms: float,
                     g: list) -> None:
         v = 1.0 - w
@@ -361,10 +353,17 @@ class Reference:
         gn = max(math.sqrt(gv[0] ** 2 + gv[1] ** 2 + gv[2] ** 2), 1e-9)
         self._grav = [x / gn for x in gv]
 
-    def _sync_arrays(self) -> None:
-        self.odd = np.array(self._odd).reshape(K_BANDS, 3)
-        self.skew = np.array(self._skew)
-        self.gravity = np.array(self._grav)
+    @property
+    def odd(self) -> np.ndarray:
+        return np.array(self._odd).reshape(K_BANDS, 3)
+
+    @property
+    def skew(self) -> np.ndarray:
+        return np.array(self._skew)
+
+    @property
+    def gravity(self) -> np.ndarray:
+        return np.array(self._grav)
 
 
 class WindowStream:
