@@ -9,6 +9,7 @@ numpy, they give the same probabilities as scikit-learn (tested) at a fraction o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -107,10 +108,11 @@ class TreeEnsemble:
 
     def _sum_leaves(self, node: np.ndarray, n: int) -> np.ndarray:
         leaf_val = self.value[node].reshape(n, len(self.roots))
-        out = leaf_val @ self._class_onehot()
-        return out + self.baseline[None, :]
+        return leaf_val @ self._class_onehot + self.baseline[None, :]
 
+    @cached_property
     def _class_onehot(self) -> np.ndarray:
+        """(n_trees, n_classes): which class each tree's leaf value adds to."""
         m = np.zeros((len(self.roots), len(self.baseline)))
         m[np.arange(len(self.roots)), self.tree_class] = 1.0
         return m
