@@ -10,8 +10,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-APP_NAME = "retro-coach"
-
 
 def config_path() -> Path:
     """The shared rule (coach.config): $COACH_CONFIG, ./config.toml, the checkout's."""
