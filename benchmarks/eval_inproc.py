@@ -25,6 +25,7 @@ def main() -> None:
     model = DirectionModel.load(Path(sys.argv[3])) if len(sys.argv) > 3 else None
     names = json.loads((data / "index.json").read_text())
     rows = []
+    conf: dict[str, dict[str, int]] = {}
     for n in names:
         truth = json.loads((data / f"{n}.truth.json").read_text())
         r = read_csv(data / f"{n}.csv")
@@ -33,6 +34,15 @@ def main() -> None:
             p.feed(SampleBatch(r.t[i:i + 3000], r.acc[i:i + 3000]))
         out = p.finish().to_json()
         rows.append(retro_score.score_session(n, out, truth))
+        rate = truth["label_rate_hz"]
+        segs = out["segments"]
+        bounds = np.array([sg["start_s"] for sg in segs[1:]])
+        lab = truth["labels"]
+        idx = np.searchsorted(bounds, np.arange(len(lab)) / rate, side="right")
+        for li, k in zip(lab, idx):
+            c = conf.setdefault(li, {})
+            d = segs[k]["direction"]
+            c[d] = c.get(d, 0) + 1
     tp, fp, fn = (sum(x[k] for x in rows) for k in ("tp", "fp", "fn"))
     f1 = 2 * tp / max(2 * tp + fp + fn, 1)
     fwd = sum(x["fwd_ok"] for x in rows) / max(sum(x["fwd_n"] for x in rows), 1)
@@ -51,6 +61,12 @@ def main() -> None:
                           lat_p95=round(float(np.percentile(lat, 95)), 2) if lat else None,
                           missed=sum(x["missed"] for x in rows), changes=len(lat) + sum(x["missed"] for x in rows),
                           fa_per_h=round(sum(x["false_alarms"] for x in rows) / hours, 1))))
+    walk_s = sum(x["fwd_n"] for x in rows)
+    print("phantom backward (share of forward-walking samples called backward):",
+          round(conf.get("forward", {}).get("backward", 0) / max(walk_s, 1), 4))
+    for li, c in sorted(conf.items()):
+        tot = sum(c.values())
+        print(f"  true {li:9s}", " ".join(f"{d}={v / tot:.2f}" for d, v in sorted(c.items())))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import numpy as np
 
 from coach.detect.model import CLASSES, DirectionModel
 from coach.detect.types import AnalysisResult, Event, LiveState, Segment, Tallies
+from coach.signal.calibration import Calibration
 from coach.signal.features import HOP, LABEL_POS, WIN, Reference, WindowStream, raw_features
 from coach.signal.resample import FS, Resampler
 from coach.sources.base import SampleBatch
@@ -27,6 +28,9 @@ LAG_S = (1 - LABEL_POS) * WIN / FS     # a window's decision speaks for this lon
 STAY = 0.96                            # HMM: probability to stay in a state from one hop to the next
 SWITCH_P = 0.6                         # hysteresis: posterior needed to change the reported state
 BACK_SWITCH_P = 0.75                   # ... to change to backward (a false "Backward" costs more)
+CENTRE_LEAD_S = (LABEL_POS - 0.5) * WIN / FS   # label point -> window centre
+MOVING_LEAD_S = 0.5                    # measured on simulated sessions (benchmarks/)
+ONSET_WINDOWS = 25                     # how far back (windows, 0.2 s each) an onset is sought
 CADENCE_MEDIAN = 5                     # windows whose median cadence the step count integrates
 FB_DIRECT = 0.1                        # a reversal mostly passes through a stop or a turn:
                                        # forward<->backward directly is this much rarer
@@ -57,18 +61,22 @@ class DirectionPipeline:
     """Streaming detector. feed() batches, read .state, call finish() for the analysis."""
 
     def __init__(self, source_name: str = "stream", model: DirectionModel | None = None,
-                 placement: str | None = None, device_key: str | None = None) -> None:
+                 placement: str | None = None, device_key: str | None = None,
+                 calibration: "Calibration | None" = None) -> None:
         """device_key: remember the forward reference for this device and placement across
-        sessions (live sensors); None for recordings, which stand on their own."""
+        sessions (live sensors); None for recordings, which stand on their own.
+        calibration: the wearer's own forward and backward walking (coach calibrate); the
+        warm-up is then not needed to learn the reference."""
         self.source_name = source_name
         self.placement = placement
         self.model = model or _default_model()
         self.resampler = Resampler()
         self.windows = WindowStream()
-        self.reference = Reference()
+        self.reference = calibration.reference() if calibration else Reference()
+        self.calibration = calibration
         self.device_key = device_key
         self._told_verdict = False
-        if device_key:
+        if device_key and not calibration:
             from coach.signal.reference_store import load_reference
 
             self.reference.prior = load_reference(device_key)
@@ -81,6 +89,7 @@ class DirectionPipeline:
         self._cur_since = 0.0
         self._walk_dir: str | None = None      # last walking direction (forward/backward)
         self._run_new: dict[str, float] = {}   # first label time of the current streak per class
+        self._recent_p: list[tuple[float, np.ndarray]] = []   # (label time, raw p), last few s
         self.segments: list[Segment] = []
         self.events: list[Event] = []
         self.steps: list[tuple[float, str]] = []
@@ -122,6 +131,7 @@ class DirectionPipeline:
         self._close_segment(t_resume)
         self._open(t_resume, "still")
         self._run_new.clear()
+        self._recent_p.clear()
         self.windows.reset()
         self._alpha = np.full(len(CLASSES), 1.0 / len(CLASSES))
         self._step_phase = 0.5
@@ -146,7 +156,8 @@ class DirectionPipeline:
             self.state.mounting = self.reference.verdict
             log.info({"same": "sensor worn as last time: last session's forward reference reused",
                       "changed": "sensor worn differently from last time: learning forward afresh",
-                      "new": "forward reference learnt from the warm-up"}[self.reference.verdict])
+                      "new": "forward reference learnt from the warm-up",
+                      "calibrated": "using the wearer's calibration"}[self.reference.verdict])
         if self.reference.ready:
             self.state.forward_cadence_spm = 60 * self.reference.step_hz
         return out
@@ -155,6 +166,9 @@ class DirectionPipeline:
         emis = p / np.maximum(self._prior, 1e-3)
         a = (self._trans.T @ self._alpha) * emis
         self._alpha = a / max(a.sum(), 1e-12)
+        self._recent_p.append((t_lab, p))
+        if len(self._recent_p) > ONSET_WINDOWS:
+            del self._recent_p[0]
         best = CLASSES[int(np.argmax(p))]
         # remember where the current streak of each raw winner began (for back-dating)
         for c in CLASSES:
@@ -167,7 +181,16 @@ class DirectionPipeline:
         cand = CLASSES[k]
         if cand == self._cur or self._alpha[k] < (BACK_SWITCH_P if cand == "backward" else SWITCH_P):
             return []
-        onset = min(self._run_new.get(cand, t_lab), t_lab)
+        onset = min(self._run_new.get(cand, t_lab), t_lab, self._evidence_onset(k))
+        if cand in ("forward", "backward"):
+            # walking features average the whole window: the first window to favour the new
+            # walking has about half of it behind the change, so the change sits near its centre
+            onset -= CENTRE_LEAD_S
+            if self._cur == "other" or (cand == "backward" and self._cur == "forward"):
+                # out of other motion (a turn) or forward walking, whose polarisation partly
+                # cancels the new walking's (backward walking is the weaker of the two), the
+                # window must be mostly new before it favours it
+                onset -= MOVING_LEAD_S
         onset = max(onset, self._cur_since)
         self._close_segment(onset)
         self._open(onset, cand)
@@ -183,6 +206,19 @@ class DirectionPipeline:
                 self.state.tallies.direction_changes += 1
                 out.append(ev)
         return out
+
+    def _evidence_onset(self, k: int) -> float:
+        """Where the evidence for class k over the reported state began: the start of the
+        latest run of windows in which k was more likely than the current state. Windows
+        straddling a change often favour neither (a stop, a turn), so this reaches further
+        back than the run of outright winners and puts the segment where the walking changed."""
+        cur = CLASSES.index(self._cur)
+        onset = self._recent_p[-1][0] if self._recent_p else 0.0
+        for t, p in reversed(self._recent_p):
+            if p[k] <= p[cur]:
+                break
+            onset = t
+        return onset
 
     def _count_steps(self, raw, i: int, t_lab: float) -> list[Event]:
         """Steps by integrating cadence over periodic (gait) windows: robust to placement."""
@@ -257,7 +293,7 @@ class DirectionPipeline:
             merged[int(np.searchsorted(bounds, ts, side="right"))].steps += 1
         self.segments = merged
         self._cur_since = end
-        if self.device_key and self.reference.ready:
+        if self.device_key and self.reference.ready and not self.calibration:
             from coach.signal.reference_store import save_reference
 
             save_reference(self.device_key, self.reference)

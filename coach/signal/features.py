@@ -37,7 +37,10 @@ TREND_ALPHA = 0.1              # per hop: the trend of the similarity spans abou
 EVEN_NAMES = [
     "log_rms", "log_rms_v", "log_rms_h", "vh_ratio", "hf_frac", "lf_frac", "periodicity",
     "ac_step", "ac_stride", "step_hz", "jerk_ratio", "peak_ratio", "grav_norm", "pol_degree",
+    "tail_energy", "head_energy",
 ]
+EDGE = 30                      # samples (0.6 s) at each end of the window: has the motion stopped
+                               # or started there? (leave walking within about a second)
 
 
 @dataclass(slots=True)
@@ -152,9 +155,12 @@ def raw_features(win: np.ndarray) -> RawFeatures:
     recent = polarisation(np.fft.rfft(tail, n=W, axis=1), K_RECENT)
     pol_degree = np.linalg.norm(odd, axis=2).sum(axis=1)
 
+    rms_tail = np.sqrt((lin[:, -EDGE:] ** 2).sum(axis=2).mean(axis=1)) + 1e-6
+    rms_head = np.sqrt((lin[:, :EDGE] ** 2).sum(axis=2).mean(axis=1)) + 1e-6
     even = np.stack([
         np.log(rms), np.log(rms_v), np.log(rms_h), np.log(rms_v / rms_h), hf, lf, periodicity,
         val_s, val_st, step_hz, jerk, peak_ratio, gn, pol_degree,
+        np.log(rms_tail / rms), np.log(rms_head / rms),
     ], axis=1)
     gait = (rms > 0.03) & (periodicity > 0.3) & (rms_v > 0.015)
     walk = gait & (rms < 1.6) & (step_hz < 2.4)
@@ -167,6 +173,20 @@ REL_NAMES = (["sim_all"] + [f"sim_{k}" for k in range(1, K_BANDS + 1)]
              + ["skew_v_rel", "skew_m_rel", "cad_ratio", "energy_ratio", "grav_shift_deg",
                 "ref_strength", "ref_ready", "sim_recent", "sim_recent_1", "sim_recent_2", "sim_trend"])
 FEATURE_NAMES = EVEN_NAMES + REL_NAMES
+# Two stages. Walking or not (still, other) must not depend on the direction: it sees the
+# time-even statistics and only the size of the time-odd ones (|similarity|: walking like the
+# warm-up, either way round, vs something else). The direction of walking sees everything.
+SIGNED_FEATURES = {"sim_all", "sim_1", "sim_2", "sim_3", "sim_4", "skew_v_rel", "skew_m_rel",
+           "sim_recent", "sim_recent_1", "sim_recent_2", "sim_trend"}
+ACTIVITY_FEATURES = [f"abs_{n}" if n in SIGNED_FEATURES else n for n in FEATURE_NAMES]
+_ABS_COLS = np.array([i for i, n in enumerate(FEATURE_NAMES) if n in SIGNED_FEATURES])
+
+
+def activity_view(X: np.ndarray) -> np.ndarray:
+    """The activity stage's features (ACTIVITY_FEATURES) from the full feature rows."""
+    Xa = X.copy()
+    Xa[:, _ABS_COLS] = np.abs(Xa[:, _ABS_COLS])
+    return Xa
 
 
 @dataclass
@@ -187,7 +207,8 @@ class Reference:
     # the same device and placement's reference from an earlier session, if any
     prior: "Reference | None" = None
     prior_check_windows: int = 5   # warm-up windows after which it is compared with this one
-    verdict: str = ""              # "same" (prior reused), "changed" or "new" once decided
+    verdict: str = ""              # "same" (prior reused), "changed", "new" or "calibrated"
+    frozen: bool = False           # a personal calibration: do not adapt
 
     @property
     def ready(self) -> bool:
@@ -207,6 +228,7 @@ class Reference:
         self.n = 0
         self._moved = 0
         self._trend = 0.0
+        self.frozen = False
 
     def to_dict(self) -> dict:
         """What is kept per device and placement between sessions."""
@@ -324,7 +346,7 @@ class Reference:
             row[1 + 2 * nb + 4] = shift
             row[1 + 2 * nb + 6] = float(ready)
             # learn: all walking during the warm-up, then walking that matches the reference
-            if walk[i]:
+            if walk[i] and not self.frozen:
                 if not ready:
                     self.n += 1
                     self._blend_list(1.0 / self.n, z, skews[i], step_hz[i], log_rms[i], g)
