@@ -83,8 +83,10 @@ class DirectionPipeline:
         self.state = LiveState()
         k = len(CLASSES)
         self._trans = transition_matrix()
+        self._trans_l: list[list[float]] = self._trans.tolist()
         self._prior = np.array(self.model.card.get("class_prior", [0.25] * k))
-        self._alpha = np.full(k, 1.0 / k)
+        self._prior_l: list[float] = np.maximum(self._prior, 1e-3).tolist()
+        self._alpha: list[float] = [1.0 / k] * k
         self._cur = "still"
         self._cur_since = 0.0
         self._walk_dir: str | None = None      # last walking direction (forward/backward)
@@ -133,7 +135,7 @@ class DirectionPipeline:
         self._run_new.clear()
         self._recent_p.clear()
         self.windows.reset()
-        self._alpha = np.full(len(CLASSES), 1.0 / len(CLASSES))
+        self._alpha = [1.0 / len(CLASSES)] * len(CLASSES)
         self._step_phase = 0.5
         ev = Event(t_resume, "gap", {"duration_s": dur, "direction": "still"})
         self.events.append(ev)
@@ -144,12 +146,14 @@ class DirectionPipeline:
         raw = raw_features(wins)
         rel = self.reference.relative(raw)
         X = np.hstack([raw.even, rel])
-        proba = self.model.predict_proba(X)
+        proba = self.model.predict_proba(X).tolist()
+        tends = tend.tolist()
+        gait, step_hz = raw.gait.tolist(), raw.step_hz.tolist()
         out: list[Event] = []
-        for i in range(len(tend)):
-            t_lab = float(tend[i]) - LAG_S
-            out += self._filter_step(proba[i], t_lab, float(tend[i]))
-            out += self._count_steps(raw, i, t_lab)
+        for i in range(len(tends)):
+            t_lab = tends[i] - LAG_S
+            out += self._filter_step(proba[i], t_lab, tends[i])
+            out += self._count_steps(gait[i], step_hz[i], t_lab)
         self.state.calibrated = self.reference.ready
         if self.reference.verdict and not self._told_verdict:
             self._told_verdict = True
@@ -162,24 +166,28 @@ class DirectionPipeline:
             self.state.forward_cadence_spm = 60 * self.reference.step_hz
         return out
 
-    def _filter_step(self, p: np.ndarray, t_lab: float, t_now: float) -> list[Event]:
-        emis = p / np.maximum(self._prior, 1e-3)
-        a = (self._trans.T @ self._alpha) * emis
-        self._alpha = a / max(a.sum(), 1e-12)
+    def _filter_step(self, p: list[float], t_lab: float, t_now: float) -> list[Event]:
+        # the forward filter on Python floats: numpy's per-call cost dominates 4-vectors
+        al, tr, pri = self._alpha, self._trans_l, self._prior_l
+        a = [(al[0] * tr[0][j] + al[1] * tr[1][j] + al[2] * tr[2][j] + al[3] * tr[3][j])
+             * p[j] / pri[j] for j in range(4)]
+        tot = max(a[0] + a[1] + a[2] + a[3], 1e-12)
+        self._alpha = al = [x / tot for x in a]
         self._recent_p.append((t_lab, p))
         if len(self._recent_p) > ONSET_WINDOWS:
             del self._recent_p[0]
-        best = CLASSES[int(np.argmax(p))]
+        best = CLASSES[p.index(max(p))]
         # remember where the current streak of each raw winner began (for back-dating)
         for c in CLASSES:
             if c == best:
                 self._run_new.setdefault(c, t_lab)
             else:
                 self._run_new.pop(c, None)
-        self.state.confidence = float(self._alpha.max())
-        k = int(np.argmax(self._alpha))
+        amax = max(al)
+        self.state.confidence = amax
+        k = al.index(amax)
         cand = CLASSES[k]
-        if cand == self._cur or self._alpha[k] < (BACK_SWITCH_P if cand == "backward" else SWITCH_P):
+        if cand == self._cur or amax < (BACK_SWITCH_P if cand == "backward" else SWITCH_P):
             return []
         onset = min(self._run_new.get(cand, t_lab), t_lab, self._evidence_onset(k))
         if cand in ("forward", "backward"):
@@ -220,12 +228,12 @@ class DirectionPipeline:
             onset = t
         return onset
 
-    def _count_steps(self, raw, i: int, t_lab: float) -> list[Event]:
+    def _count_steps(self, gait: bool, step_hz: float, t_lab: float) -> list[Event]:
         """Steps by integrating cadence over periodic (gait) windows: robust to placement."""
-        if not raw.gait[i]:
+        if not gait:
             self._step_phase = 0.5   # a new bout's first step comes half a period in
             return []
-        self._cad_hist = (self._cad_hist + [float(raw.step_hz[i])])[-8:]
+        self._cad_hist = (self._cad_hist + [step_hz])[-8:]
         self.state.cadence_spm = 60 * statistics.median(self._cad_hist)
         # a single window's cadence can be off by a harmonic: integrate the recent median
         f = statistics.median(self._cad_hist[-CADENCE_MEDIAN:])
