@@ -27,7 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes", type=float, default=4.0, help="minutes per simulated session")
     p.add_argument("--recordings", type=Path, nargs="*", default=[],
                    help="real labelled CSVs (t,ax,ay,az,label) to add")
-    p.add_argument("--out", type=Path, default=None, help="model path (default: models/direction.npz)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="where to write the model (and its card beside it); never the shipped one "
+                        "unless --replace-shipped")
+    p.add_argument("--replace-shipped", action="store_true",
+                   help="allow --out to be the shipped model (maintainers rebuilding models/)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="a simulated interval session through the full pipeline")
@@ -84,7 +88,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CoachError(f"{r}: no such file")
     if args.sessions < 2:
         raise CoachError("--sessions must be at least 2")
-    out = args.out or find_default_model()
+    out = args.out
+    if out.resolve() == find_default_model().resolve() and not args.replace_shipped:
+        raise CoachError(f"{out} is the shipped model; name another path "
+                         "(or pass --replace-shipped to rebuild it on purpose)")
     model = train(seed=args.seed, sessions=args.sessions, minutes=args.minutes,
                   recordings=list(args.recordings), out=out)
     print(f"trained on {model.card['windows']} windows in {model.card['train_seconds']} s -> {out}")

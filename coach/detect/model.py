@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +69,15 @@ class DirectionModel:
 
 
 def find_default_model() -> Path:
-    """The shipped model: models/ at the root of the checkout, or $COACH_MODEL."""
+    """The shipped model: $COACH_MODEL, else the package data `coach.models` (the checkout's
+    top-level models/ folder, installed into the wheel as coach/models/)."""
     env = os.environ.get("COACH_MODEL")
     if env:
         return Path(env)
+    try:
+        packaged = resources.files("coach.models") / MODEL_FILE
+    except ModuleNotFoundError:  # a checkout used without installing it
+        packaged = None
+    if packaged is not None and packaged.is_file():
+        return Path(str(packaged))
     return Path(__file__).resolve().parents[2] / "models" / MODEL_FILE
