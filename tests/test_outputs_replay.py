@@ -38,7 +38,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _analyze(path: Path) -> dict:
     from coach.detect.pipeline import DirectionPipeline
-    from coach.outputs.commands import one_thread
+    from coach.detect.model import one_thread
     from coach.session import run_session
     from coach.sources.csvfile import CsvSource
     with one_thread():

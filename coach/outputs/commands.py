@@ -11,6 +11,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from coach.detect.model import one_thread
 from coach.errors import CoachError
 from coach.outputs.mqtt import add_mqtt_args
 from coach.outputs.store import add_store_args
@@ -57,17 +58,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="close a stream after this many seconds without samples")
     add_store_args(p)
     p.set_defaults(func=cmd_serve)
-
-
-def one_thread():  # noqa: ANN201
-    """Keep native thread pools (OpenMP in the classifier) to one thread: per-window predictions
-    are tiny, and spinning up a pool for each costs far more than it saves."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        import contextlib
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1)
 
 
 def _store(args: argparse.Namespace):  # noqa: ANN202
