@@ -14,7 +14,7 @@ __all__ = ["Observer", "extend_parser", "observers_for", "result_document", "run
 
 
 # Layers that add options and observers to the session commands (analyze, demo, run, replay).
-WIRING_MODULES = ("coach.coaching.wiring", "coach.outputs.wiring")
+WIRING_MODULES = ("coach.cli.coach_options", "coach.cli.output_options")
 
 
 def extend_parser(parser, command: str) -> None:  # noqa: ANN001 - argparse parser
@@ -32,7 +32,7 @@ def observers_for(args, command: str) -> list:  # noqa: ANN001 - argparse namesp
     obs: list = []
     for name in WIRING_MODULES:
         obs += importlib.import_module(name).observers(args, command)
-    from coach.outputs.wiring import connect_sinks
+    from coach.cli.output_options import connect_sinks
 
     return connect_sinks(obs)
 

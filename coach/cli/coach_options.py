@@ -1,4 +1,4 @@
-"""How analyze/demo/run pick up the coach (see coach.detect.commands._extend/_observers).
+"""How analyze/demo/run pick up the coach (see coach.cli.analyze._extend/_observers).
 
     add_args(parser, command)        # analyze: --coach, --config, --program
                                      # demo/run/replay: --program, --config, --mute, --no-coach

@@ -45,13 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _extend(p: argparse.ArgumentParser, command: str) -> None:
-    from coach.session import extend_parser
+    from coach.cli.wiring import extend_parser
 
     extend_parser(p, command)
 
 
 def _observers(args: argparse.Namespace, command: str) -> list:
-    from coach.session import observers_for
+    from coach.cli.wiring import observers_for
 
     return observers_for(args, command)
 
@@ -59,7 +59,7 @@ def _observers(args: argparse.Namespace, command: str) -> list:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from coach.detect.model import DirectionModel
     from coach.detect.pipeline import DirectionPipeline
-    from coach.session import result_document, run_session
+    from coach.cli.wiring import result_document, run_session
     from coach.sources.csvfile import CsvSource
 
     source = CsvSource(args.path, units=args.units)
@@ -100,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from coach.detect.pipeline import DirectionPipeline
-    from coach.session import run_session
+    from coach.cli.wiring import run_session
     from coach.sources.simulator import SimulatedWalker
 
     speed = 0.0 if args.fast else args.speed

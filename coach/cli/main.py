@@ -16,10 +16,10 @@ from coach.errors import CoachError
 # Modules that expose `register(subparsers)`; each adds its sub-commands with
 # `set_defaults(func=callable(args) -> int)`.
 COMMAND_MODULES = [
-    "coach.detect.commands",      # analyze, train, demo
-    "coach.sources.commands",     # scan, run, devices, decode, record
-    "coach.coaching.commands",    # say
-    "coach.outputs.commands",     # history, report, export, replay, serve
+    "coach.cli.analyze",      # analyze, train, demo
+    "coach.cli.live",     # scan, run, devices, decode, record
+    "coach.cli.say",    # say
+    "coach.cli.sessions",     # history, report, export, replay, serve
 ]
 
 

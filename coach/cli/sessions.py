@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--units", choices=["auto", "g", "m/s2"], default="auto")
     p.add_argument("--placement", default=None, help="sensor placement hint for the detector")
     p.add_argument("--json", action="store_true", help="print the analyze JSON at the end")
-    from coach.session import extend_parser
+    from coach.cli.wiring import extend_parser
     extend_parser(p, "replay")
     p.set_defaults(func=cmd_replay)
 
@@ -125,7 +125,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from coach.detect.pipeline import DirectionPipeline
-    from coach.session import observers_for, result_document, run_session
+    from coach.cli.wiring import observers_for, result_document, run_session
     from coach.sources.csvfile import CsvSource
 
     if args.speed < 0:
