@@ -13,8 +13,7 @@ from typing import Any
 
 from coach.detect.model import one_thread
 from coach.errors import CoachError
-from coach.outputs.mqtt import add_mqtt_args
-from coach.outputs.store import add_store_args
+from coach.cli.output_options import add_mqtt_args, add_store_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
