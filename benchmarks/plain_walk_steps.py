@@ -16,7 +16,7 @@ import numpy as np
 
 from coach.detect.pipeline import DirectionPipeline
 from coach.sources.base import SampleBatch
-from coach.sources.simulator import Bout, simulate
+from coach.simulate.gait import Bout, simulate
 
 PLACES = ["chest", "waist", "pocket", "hand", "bag", "wrist"]
 

@@ -35,7 +35,7 @@ main()
 
 
 def make_recording(minutes: float, rate: float, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    from coach.sources.simulator import Bout, simulate
+    from coach.simulate.gait import Bout, simulate
 
     rng = np.random.default_rng(42)
     bouts = [Bout("forward", 60.0)]

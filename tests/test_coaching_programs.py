@@ -9,7 +9,7 @@ import pytest
 from coach.coaching.config import CoachConfig, ProgramSpec, config_from_dict, load_coach_config
 from coach.coaching.engine import Coach, prompts_for
 from coach.coaching.programs import build_program, plan_progression
-from coach.coaching.sim import Seg, simulate
+from coach.simulate.coaching import Seg, simulate
 from coach.errors import CoachError
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from coach.coaching.config import CoachConfig, config_from_dict
 from coach.coaching.engine import Coach, CoachObserver, prompts_for
-from coach.coaching.sim import Seg, bouts, simulate
+from coach.simulate.coaching import Seg, bouts, simulate
 from coach.coaching.speech import TextSpeaker
 
 

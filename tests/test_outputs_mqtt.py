@@ -156,7 +156,7 @@ def test_broker_restart_mid_replay_loses_nothing(broker: Broker) -> None:
 def test_serve_workers_share_streams(broker: Broker) -> None:
     import paho.mqtt.client as mqtt
 
-    from coach.outputs.serve import StreamWorker
+    from coach.cli.serve import StreamWorker
     settings = MqttSettings.from_url(broker.url)
     col = Collector(broker.port)
     sensors = [f"s{i}" for i in range(5)]   # odd: round-robin spreads each stream over both

@@ -19,7 +19,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         from coach.detect.pipeline import DirectionPipeline
         DirectionPipeline(source_name="probe")
-        from coach.sources.simulator import Bout, simulate
+        from coach.simulate.gait import Bout, simulate
     except Exception as e:  # noqa: BLE001
         pytest.skip(f"detector not available: {e}")
     bouts = [Bout("still", 5), Bout("forward", 20), Bout("backward", 20), Bout("still", 4),

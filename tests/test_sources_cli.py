@@ -9,7 +9,7 @@ import pytest
 
 from coach.cli import main
 from coach.sources import ble
-from coach.sources.fake_ble import FakeDevice, FakeWorld
+from coach.simulate.ble import FakeDevice, FakeWorld
 
 
 @pytest.fixture

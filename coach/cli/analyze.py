@@ -101,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from coach.detect.pipeline import DirectionPipeline
     from coach.cli.wiring import run_session
-    from coach.sources.simulator import SimulatedWalker
+    from coach.simulate.gait import SimulatedWalker
 
     speed = 0.0 if args.fast else args.speed
     source = SimulatedWalker(seed=args.seed, minutes=args.minutes, placement=args.placement,

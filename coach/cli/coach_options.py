@@ -42,7 +42,7 @@ def add_args(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def demo_program(minutes: float) -> Any:
-    """Intervals that match the simulated walker of `coach demo` (coach.sources.simulator)."""
+    """Intervals that match the simulated walker of `coach demo` (coach.simulate.gait)."""
     from coach.coaching.programs import interval_program
 
     return interval_program("demo", "Demo intervals", warmup_s=31.0, forward_s=61.0,

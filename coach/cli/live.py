@@ -39,8 +39,8 @@ def _sim_world(spec: str, minutes: float | None, drop_at: float | None) -> Any:
     """`sim:PROFILE`: a simulated walker inside a simulated sensor (no hardware needed)."""
     import numpy as np
 
-    from coach.sources.fake_ble import MODELS, FakeDevice, FakeWorld
-    from coach.sources.simulator import demo_program, simulate
+    from coach.simulate.ble import MODELS, FakeDevice, FakeWorld
+    from coach.simulate.gait import demo_program, simulate
 
     prof = spec.split(":", 1)[1] or "polar_h10"
     if prof not in MODELS:

@@ -155,7 +155,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from coach.outputs.config import load_section
     from coach.outputs.mqtt import MqttSettings
-    from coach.outputs.serve import StreamWorker
+    from coach.cli.serve import StreamWorker
     from coach.outputs.store import SessionStore
 
     settings = MqttSettings.from_url(args.mqtt or None,

@@ -8,7 +8,7 @@ batch after a drop has gap_before=True, its times continue in stream time after 
 the wearer is told (the `notify` callback and batch.meta["notice"]).
 
 Everything bleak-specific goes through `Backend`, so tests swap in a scanner/client double
-(coach.sources.fake_ble) and a virtual clock.
+(coach.simulate.ble) and a virtual clock.
 """
 from __future__ import annotations
 
