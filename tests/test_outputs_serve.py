@@ -10,7 +10,8 @@ import pytest
 
 from coach.simulate.bench import NullLink
 from coach.outputs.mqtt import MqttSettings
-from coach.cli.serve import StreamWorker, parse_samples
+from coach.cli.serve import StreamWorker
+from coach.sources.mqtt_ingest import parse_samples
 from tests.outputs_broker import FakePipeline
 
 
