@@ -12,7 +12,7 @@ from coach.outputs.mqtt import MqttLink, MqttSettings, sanitize_id
 
 @pytest.fixture(autouse=True)
 def no_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COACH_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.delenv("COACH_CONFIG", raising=False)
     for k in ("COACH_MQTT_USERNAME", "COACH_MQTT_PASSWORD", "COACH_DB"):
         monkeypatch.delenv(k, raising=False)
 

@@ -231,7 +231,7 @@ def test_tls_with_ca_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert pub.settings.tls and pub.topics.state == "tlscoach/tina/state"
         asyncio.run(replay(pub, duration_s=4))
         assert pub.delivered and pub.link.connects == 1
-        monkeypatch.setenv("COACH_CONFIG", str(tmp_path / "none.toml"))   # no CA: refused
+        monkeypatch.delenv("COACH_CONFIG")   # no CA: refused
         pub = MqttPublisher(MqttSettings.from_url(f"mqtts://127.0.0.1:{b.port}", drain_timeout_s=1.0),
                             device_id="tom")
         asyncio.run(replay(pub, duration_s=2))

@@ -160,7 +160,7 @@ def test_history_cli_json_and_text(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_default_db_in_xdg_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("COACH_DB", raising=False)
-    monkeypatch.setenv("COACH_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.delenv("COACH_CONFIG", raising=False)
     store = SessionStore()
     assert store.path == tmp_path / "xdg" / "retro-coach" / "sessions.sqlite3"
     store.close()

@@ -11,7 +11,7 @@ import pytest
 from coach.errors import CoachError
 from coach.sources.phone import SensorLoggerParser, SensorLoggerSource
 
-G = 9.80665
+from coach.constants import G
 T0 = 1698501144401773000
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from coach.constants import DEMO_PLACEMENTS, WORN_PLACEMENTS
 from coach.errors import CoachError
 
 
@@ -17,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--units", choices=["auto", "g", "m/s2"], default="auto",
                    help="acceleration units (default: detected from gravity)")
     p.add_argument("--model", type=Path, help="a model file (default: the shipped one)")
-    p.add_argument("--placement", choices=["chest", "waist", "pocket", "wrist"], default=None)
+    p.add_argument("--placement", choices=WORN_PLACEMENTS, default=None)
     _extend(p, "analyze")
     p.set_defaults(func=cmd_analyze)
 
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
     p.add_argument("--speed", type=float, default=1.0, help="x real time (default 1)")
     p.add_argument("--minutes", type=float, default=6.0)
-    p.add_argument("--placement", choices=["chest", "waist", "pocket"], default="chest")
+    p.add_argument("--placement", choices=DEMO_PLACEMENTS, default="chest")
     p.add_argument("--seed", type=int, default=7)
     _extend(p, "demo")
     p.set_defaults(func=cmd_demo)

@@ -33,8 +33,8 @@ def add_args(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--mute", action="store_true", help="coach in text only (no audio)")
     if not _has(parser, "--config"):
         parser.add_argument("--config", metavar="FILE",
-                            help="config.toml ([coach], [safety], [speech], [programs.*]); "
-                                 "default ./config.toml if present")
+                            help="config.toml (default: $COACH_CONFIG, else "
+                                 "$XDG_CONFIG_HOME/retro-coach/config.toml)")
     if not _has(parser, "--program"):
         parser.add_argument("--program", metavar="NAME",
                             help="classic, progression, free, treadmill or a [programs.NAME] "

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from coach.constants import WORN_PLACEMENTS
 from coach.errors import CoachError
 
 log = logging.getLogger(__name__)
-PLACEMENTS = ("chest", "waist", "pocket", "wrist")
 
 
 def _err(msg: str) -> None:
@@ -338,7 +338,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("run", help="stream a sensor live into the coach")
     _device_args(p)
-    p.add_argument("--placement", choices=PLACEMENTS, default="chest",
+    p.add_argument("--placement", choices=WORN_PLACEMENTS, default="chest",
                    help="where the sensor is worn (default chest)")
     p.add_argument("--json", action="store_true", help="print the session result as JSON")
     _extend(p, "run")

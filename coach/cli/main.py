@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from coach import config
+
+    config.select(getattr(args, "config", None))  # --config, for every layer
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

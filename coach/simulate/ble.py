@@ -20,7 +20,8 @@ from typing import Any, Callable
 import numpy as np
 
 from coach.sources.ble import Backend
-from coach.sources.profiles.base import BATTERY_LEVEL_UUID, G
+from coach.constants import G
+from coach.sources.profiles.base import BATTERY_LEVEL_UUID
 from coach.sources.profiles import generic, microbit, movesense, polar, thingy52, witmotion
 
 

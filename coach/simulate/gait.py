@@ -31,11 +31,10 @@ from typing import AsyncIterator
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from coach.constants import G, PLACEMENTS  # noqa: F401 - PLACEMENTS re-exported
 from coach.sources.base import SampleBatch
 
-G = 9.80665
 FS_SIM = 200.0  # internal simulation rate, Hz
-PLACEMENTS = ("chest", "waist", "pocket", "wrist", "hand", "bag")
 ACTIVITIES = ("forward", "backward", "still", "turn", "sidestep", "run", "torso", "gesture")
 LABEL_OF = {"forward": "forward", "backward": "backward", "still": "still", "turn": "other",
             "sidestep": "other", "run": "run", "torso": "other", "gesture": "other"}

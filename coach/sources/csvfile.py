@@ -14,10 +14,10 @@ from typing import AsyncIterator
 
 import numpy as np
 
+from coach.constants import G
 from coach.errors import CoachError
 from coach.sources.base import SampleBatch
 
-G = 9.80665
 
 
 @dataclass

@@ -25,7 +25,7 @@ import numpy as np
 
 from coach.errors import CoachError
 from coach.sources.base import SampleBatch
-from coach.sources.profiles.base import G
+from coach.constants import G
 from coach.sources.timing import LinkStats
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ from typing import Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
+from coach.constants import G
 from coach.errors import CoachError
 
 BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
-G = 9.80665
 
 
 class DecodeError(CoachError):
