@@ -15,8 +15,8 @@ import json
 import numpy as np
 
 from coach.detect.pipeline import DirectionPipeline
-from coach.sources.base import SampleBatch
 from coach.simulate.gait import Bout, simulate
+from coach.sources.base import SampleBatch
 
 PLACES = ["chest", "waist", "pocket", "hand", "bag", "wrist"]
 

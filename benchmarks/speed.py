@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 HWM_PROBE = """
 import atexit, sys
 def hwm():

@@ -9,8 +9,8 @@ import pytest
 from coach.coaching.config import CoachConfig, ProgramSpec, config_from_dict, load_coach_config
 from coach.coaching.engine import Coach, prompts_for
 from coach.coaching.programs import build_program, plan_progression
-from coach.simulate.coaching import Seg, simulate
 from coach.errors import CoachError
+from coach.simulate.coaching import Seg, simulate
 
 
 def _contiguous(prog) -> None:

@@ -37,9 +37,9 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _analyze(path: Path) -> dict:
-    from coach.detect.pipeline import DirectionPipeline
-    from coach.detect.model import one_thread
     from coach.cli.wiring import run_session
+    from coach.detect.model import one_thread
+    from coach.detect.pipeline import DirectionPipeline
     from coach.sources.csvfile import CsvSource
     with one_thread():
         r = asyncio.run(run_session(CsvSource(path), DirectionPipeline(source_name=str(path)), []))

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from coach.simulate.bench import NullLink
-from coach.outputs.mqtt import MqttSettings
 from coach.cli.serve import StreamWorker
+from coach.outputs.mqtt import MqttSettings
+from coach.simulate.bench import NullLink
 from coach.sources.mqtt_ingest import parse_samples
 from tests.outputs_broker import FakePipeline
 

@@ -61,11 +61,11 @@ def test_live_observer_writes_as_it_goes(tmp_path: Path) -> None:
     class Peek:
         seen: list[float] = []
 
-        async def on_batch(self, b, state, ev):  # noqa: ANN001
+        async def on_batch(self, b, state, ev):
             row = reader.execute("SELECT last_t_s FROM sessions WHERE id=?", (obs.session_id,)).fetchone()
             self.seen.append(row[0])
 
-        async def on_end(self, r):  # noqa: ANN001
+        async def on_end(self, r):
             pass
 
     obs.publish_prompt({"t_s": 7.0, "kind": "cue", "text": "Small steps"})

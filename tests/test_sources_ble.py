@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from coach.errors import CoachError
-from coach.sources.ble import BleSource, scan
 from coach.simulate.ble import MODELS, FakeDevice, FakeWorld
+from coach.sources.ble import BleSource, scan
 
 START = 1000.0   # the virtual clock's start
 

@@ -11,8 +11,13 @@ import numpy as np
 import pytest
 
 from coach.sources.profiles import DecodeError, get_profile
-from coach.sources.profiles.polar import (PolarAccDecoder, acc_start_request, parse_cp_response,
-                                          parse_delta_frames, parse_settings)
+from coach.sources.profiles.polar import (
+    PolarAccDecoder,
+    acc_start_request,
+    parse_cp_response,
+    parse_delta_frames,
+    parse_settings,
+)
 
 H = bytes.fromhex
 

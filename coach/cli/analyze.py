@@ -58,9 +58,9 @@ def _observers(args: argparse.Namespace, command: str) -> list:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from coach.cli.wiring import result_document, run_session
     from coach.detect.model import DirectionModel
     from coach.detect.pipeline import DirectionPipeline
-    from coach.cli.wiring import result_document, run_session
     from coach.sources.csvfile import CsvSource
 
     source = CsvSource(args.path, units=args.units)
@@ -100,8 +100,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from coach.detect.pipeline import DirectionPipeline
     from coach.cli.wiring import run_session
+    from coach.detect.pipeline import DirectionPipeline
     from coach.simulate.gait import SimulatedWalker
 
     speed = 0.0 if args.fast else args.speed

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as e:  # noqa: BLE001 - last resort: never a traceback for the user
+    except Exception as e:
         if args.verbose:
             raise
         print(f"coach: error: {type(e).__name__}: {e}", file=sys.stderr)

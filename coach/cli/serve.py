@@ -26,21 +26,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import logging
 import os
 import socket
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
-
+from coach.detect.batching import BatchingModel
 from coach.detect.model import one_thread
 from coach.detect.types import AnalysisResult
 from coach.outputs.mqtt import DeviceChannel, DeviceTopics, MqttLink, MqttSettings, sanitize_id
-from coach.detect.batching import BatchingModel
 from coach.sources.mqtt_ingest import parse_samples
 from coach.types import SampleBatch
 
@@ -308,7 +305,7 @@ class StreamWorker:
                     self.model.done()
 
         if self.model is not None and len(work) > 1:
-            if self._pool is None or self._pool._max_workers < len(work):  # noqa: SLF001
+            if self._pool is None or self._pool._max_workers < len(work):
                 if self._pool is not None:
                     self._pool.shutdown(wait=False)
                 self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -375,7 +372,7 @@ class StreamWorker:
             while not stop.is_set():
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=self.tick_s)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 # detectors run off the event loop, which keeps receiving meanwhile
                 self.promote_claims()

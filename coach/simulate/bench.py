@@ -65,9 +65,9 @@ def recordings(n: int, seconds: float, seed: int = 5) -> list[tuple[np.ndarray, 
 
 def run(streams: int, seconds: float, batch_s: float = 0.5, tick_s: float = 0.1,
         batching: bool = True, distinct: int = 8, pin: bool = True) -> dict[str, Any]:
+    from coach.cli.serve import StreamWorker
     from coach.detect.model import one_thread
     from coach.outputs.mqtt import MqttSettings
-    from coach.cli.serve import StreamWorker
 
     if pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from coach.constants import G, PLACEMENTS  # noqa: F401 - PLACEMENTS re-exported
+from coach.constants import PLACEMENTS, G  # noqa: F401 - PLACEMENTS re-exported
 from coach.sources.base import SampleBatch
 
 FS_SIM = 200.0  # internal simulation rate, Hz

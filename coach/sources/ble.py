@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import numpy as np
 
@@ -142,7 +143,7 @@ class _Link:
         await self.write(uuid, data, True)
         try:
             return await asyncio.wait_for(q.get(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise CoachError(f"no answer from the device's control point {uuid[:8]}") from None
 
 
@@ -304,7 +305,7 @@ class BleSource:
                 stalled = False
                 try:
                     item = await asyncio.wait_for(self._queue.get(), self.stall_timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     item, stalled = _DROP, True
                     self._say(f"no data for {self.stall_timeout:g} s; reconnecting")
                     await self._disconnect()
@@ -399,7 +400,7 @@ class BleSource:
         try:
             if self.profile is not None:
                 await asyncio.wait_for(self.profile.stop(self._link or _Link(c)), 2.0)
-        except (asyncio.TimeoutError, CoachError, *self.backend.errors):
+        except (TimeoutError, CoachError, *self.backend.errors):
             pass
         try:
             await c.disconnect()

@@ -19,7 +19,6 @@ no configuration at all. Layouts are Python struct format strings.
 """
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
