@@ -397,10 +397,11 @@ class BleSource:
         if c is None:
             return
         self._closing = True
+        quiet: tuple[type[BaseException], ...] = (TimeoutError, CoachError, *self.backend.errors)
         try:
             if self.profile is not None:
                 await asyncio.wait_for(self.profile.stop(self._link or _Link(c)), 2.0)
-        except (TimeoutError, CoachError, *self.backend.errors):
+        except quiet:
             pass
         try:
             await c.disconnect()
