@@ -26,7 +26,7 @@ from make_sessions import mocap_like  # noqa: E402
 from coach.detect.pipeline import DirectionPipeline  # noqa: E402
 from coach.signal.calibration import calibrate  # noqa: E402
 from coach.sources.base import SampleBatch  # noqa: E402
-from coach.sources.simulator import Bout, Person, Realism, random_program, simulate  # noqa: E402
+from coach.simulate.gait import Bout, Person, Realism, random_program, simulate  # noqa: E402
 
 CAL_S = 45.0
 

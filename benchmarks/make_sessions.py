@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.sources.simulator import Realism, random_program, simulate
+from coach.simulate.gait import Realism, random_program, simulate
 
 
 def mocap_like(rng: np.random.Generator) -> Realism:

@@ -15,17 +15,32 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from coach.coaching import phrases as say
 from coach.coaching.config import CoachConfig, ProgramSpec
 from coach.coaching.programs import Interval, Program, build_program
-from coach.coaching.prompts import (P_CAP, P_COMPLIANCE, P_CUE, P_FALL, P_FIRST_RUN, P_INFO,
-                                    P_INTERVAL, P_LOOK_BACK, P_PROGRESS, P_SLOW_DOWN, P_STUMBLE,
-                                    P_SUMMARY, Pending, Prompt, PromptQueue)
+from coach.coaching.prompts import (
+    P_CAP,
+    P_COMPLIANCE,
+    P_CUE,
+    P_FALL,
+    P_FIRST_RUN,
+    P_INFO,
+    P_INTERVAL,
+    P_LOOK_BACK,
+    P_PROGRESS,
+    P_SLOW_DOWN,
+    P_STUMBLE,
+    P_SUMMARY,
+    Pending,
+    Prompt,
+    PromptQueue,
+)
 from coach.coaching.safety import FallDetector, StumbleDetector
 from coach.detect.types import Event, LiveState, Tallies
 
@@ -358,7 +373,7 @@ class Coach:
         if i is not None and i != self._iv_index:
             iv = p.intervals[i]
             rec = {"index": i, "label": iv.label, "direction": iv.direction,
-                   "planned_s": round(iv.duration_s, 3), "start_s": round(self.t0 + iv.start_s, 3),
+                   "planned_s": round(iv.duration_s, 3), "start_s": round((self.t0 or 0.0) + iv.start_s, 3),
                    "end_s": None, "done_s": 0.0, "steps": 0, "status": "running",
                    "_steps0": self._steps_of(iv.direction, state)}
             self.intervals_done.append(rec)
@@ -484,7 +499,7 @@ class CoachObserver:
             p = self.coach.program
             set_program(p.name, p.backward_target_s or None)
         if getattr(sink, "is_display", False) and hasattr(self.speaker, "text_elsewhere"):
-            self.speaker.text_elsewhere = True   # the display shows each prompt already
+            setattr(self.speaker, "text_elsewhere", True)   # noqa: B010 - the display shows each prompt already
         add_renderable = getattr(sink, "add_renderable", None)
         if add_renderable is not None:
             from coach.coaching.display import program_panel

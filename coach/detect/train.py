@@ -20,7 +20,7 @@ from coach.detect.trees import FORMAT, TreeEnsemble
 from coach.signal.features import (ACTIVITY_FEATURES, FEATURE_NAMES, LABEL_POS, WIN, Reference,
                                    WindowStream, activity_view, raw_features)
 from coach.signal.resample import FS, Resampler
-from coach.sources.simulator import Realism, random_program, simulate
+from coach.simulate.gait import Realism, random_program, simulate
 
 CLASS_OF = {"forward": 0, "backward": 1, "still": 2, "other": 3, "run": 3}
 

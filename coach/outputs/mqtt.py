@@ -26,8 +26,9 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from coach.detect.types import AnalysisResult, Event, LiveState
@@ -210,8 +211,8 @@ class MqttLink:
     # -- connection loop ----------------------------------------------------------------
     def _client(self) -> Any:
         import aiomqtt
-        from paho.mqtt.properties import Properties
         from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
 
         s = self.settings
         will = None
@@ -267,7 +268,7 @@ class MqttLink:
             backoff = min(backoff * 2, 2.0)
 
     async def _send_loop(self, client: Any, reader: asyncio.Task[None] | None) -> None:
-        disconnected = client._disconnected  # noqa: SLF001 - fail fast when the link drops
+        disconnected = client._disconnected
         while True:
             if not self.queue:
                 self._wakeup.clear()
@@ -578,22 +579,3 @@ class MqttPublisher:
         if not self.delivered:
             log.error("MQTT: %d messages could not be delivered to %s", self.link.pending,
                       self.settings.redacted())
-
-
-def add_mqtt_args(parser: Any) -> None:
-    """Add --mqtt [URL] and --device-id to an argparse parser."""
-    parser.add_argument("--mqtt", metavar="URL", nargs="?", const="", default=None,
-                        help="publish state/events to an MQTT broker: mqtt[s]://[user:pass@]host[:port] "
-                             "(no URL: [mqtt] url from config.toml)")
-    parser.add_argument("--device-id", metavar="ID", default=None,
-                        help="topic id under the base topic (default: [mqtt] device_id or host name)")
-    parser.add_argument("--base-topic", metavar="TOPIC", default=None,
-                        help="MQTT base topic (default: [mqtt] base_topic or 'coach')")
-
-
-def publisher_from_args(args: Any) -> MqttPublisher | None:
-    """An MqttPublisher if --mqtt was given, else None."""
-    if getattr(args, "mqtt", None) is None:
-        return None
-    return MqttPublisher(args.mqtt or None, getattr(args, "device_id", None),
-                         getattr(args, "base_topic", None))

@@ -18,10 +18,11 @@ import os
 import socket
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from coach.detect.types import AnalysisResult, Event, LiveState
 from coach.errors import CoachError
@@ -110,16 +111,16 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def parse_iso(s: str) -> datetime:
     dt = datetime.fromisoformat(s)
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -232,6 +233,7 @@ class SessionStore:
             (meta.kind, meta.source, dev, meta.placement, meta.program, meta.session_goal_s,
              meta.weekly_goal_s, iso(started_at), status, meta.sample_rate_hz, iso(utcnow()),
              os.getpid(), socket.gethostname(), json.dumps(meta.extra, default=str)))
+        assert cur.lastrowid is not None   # an INSERT just ran
         return int(cur.lastrowid)
 
     def open_session(self, meta: SessionMeta | dict[str, Any] | None = None,
@@ -370,7 +372,7 @@ class SessionStore:
             args.append(session_id)
         if since is not None:
             if not isinstance(since, datetime):
-                since = datetime(since.year, since.month, since.day, tzinfo=timezone.utc)
+                since = datetime(since.year, since.month, since.day, tzinfo=UTC)
             q += " AND s.started_at >= ?"
             args.append(iso(since))
         q += " ORDER BY s.started_at, s.id"
@@ -395,7 +397,7 @@ class SessionStore:
                 try:
                     session_id = int(session_id)
                 except ValueError:
-                    raise CoachError(f"session id must be a number or 'last', not {session_id!r}")
+                    raise CoachError(f"session id must be a number or 'last', not {session_id!r}") from None
         rows = self.sessions(session_id=session_id)
         if not rows:
             raise CoachError(f"no session {session_id} in {self.path}")
@@ -576,15 +578,6 @@ class StoreObserver:
     def _commit(self) -> None:
         if self.conn.in_transaction:
             self.conn.execute("COMMIT")
-
-
-def add_store_args(parser: Any, save_flag: bool = True) -> None:
-    """Add --db (and --save unless save_flag is False) to an argparse parser."""
-    if save_flag:
-        parser.add_argument("--save", action="store_true", help="store the session (adds session_id)")
-    parser.add_argument("--db", metavar="PATH", default=None,
-                        help="session store (default: [store] path in config.toml, else the user's "
-                             "data directory)")
 
 
 def session_json(s: dict[str, Any]) -> dict[str, Any]:

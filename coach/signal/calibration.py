@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from coach.errors import CoachError
-from coach.signal.features import HOP, K_BANDS, WIN, Reference, WindowStream, raw_features
+from coach.signal.features import HOP, K_BANDS, Reference, WindowStream, raw_features
 from coach.signal.resample import FS, Resampler
 
 MIN_SECONDS = 5.0          # of each direction (about 8 steps)
 MIN_WALK_WINDOWS = 10      # walking windows of each direction (2 s long, 0.2 s apart)
-MIN_SIGN_SHARE = 0.75      # share of each direction's windows on its own side of the axis
+MIN_SIGN_SHARE = 0.6       # share of each direction's windows on its own side of the axis
 MIN_GAP = 0.4              # mean similarity forward minus mean similarity backward
 
 
@@ -161,14 +161,4 @@ def calibrate(t: np.ndarray, acc: np.ndarray, labels: list[str]) -> Calibration:
     return Calibration(fs, bs, sep)
 
 
-def calibrate_file(path: str) -> Calibration:
-    """A calibration from a CSV with header t,ax,ay,az,label."""
-    from coach.sources.csvfile import read_csv
-
-    rec = read_csv(path, need_labels=True)
-    if rec.labels is None:
-        raise CoachError(f"{path}: a calibration file needs a 'label' column (forward/backward)")
-    return calibrate(rec.t, rec.acc, rec.labels)
-
-
-__all__ = ["Calibration", "DirectionStats", "calibrate", "calibrate_file", "WIN"]
+__all__ = ["Calibration", "DirectionStats", "calibrate"]

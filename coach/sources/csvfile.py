@@ -8,16 +8,15 @@ import asyncio
 import math
 import time
 import warnings
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator
 
 import numpy as np
 
+from coach.constants import G
 from coach.errors import CoachError
 from coach.sources.base import SampleBatch
-
-G = 9.80665
 
 
 @dataclass

@@ -4,16 +4,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
-from datetime import date, datetime, timezone
-from pathlib import Path
-from typing import Any
+from datetime import UTC, date, datetime
 
+from coach.cli.output_options import add_mqtt_args, add_store_args
+from coach.detect.model import one_thread
 from coach.errors import CoachError
-from coach.outputs.mqtt import add_mqtt_args
-from coach.outputs.store import add_store_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--units", choices=["auto", "g", "m/s2"], default="auto")
     p.add_argument("--placement", default=None, help="sensor placement hint for the detector")
     p.add_argument("--json", action="store_true", help="print the analyze JSON at the end")
-    from coach.session import extend_parser
+    from coach.cli.wiring import extend_parser
     extend_parser(p, "replay")
     p.set_defaults(func=cmd_replay)
 
@@ -59,18 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_serve)
 
 
-def one_thread():  # noqa: ANN201
-    """Keep native thread pools (OpenMP in the classifier) to one thread: per-window predictions
-    are tiny, and spinning up a pool for each costs far more than it saves."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        import contextlib
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1)
-
-
-def _store(args: argparse.Namespace):  # noqa: ANN202
+def _store(args: argparse.Namespace):
     from coach.outputs.store import SessionStore
     return SessionStore(getattr(args, "db", None))
 
@@ -82,10 +68,10 @@ def _since(text: str | None) -> datetime | None:
         d = date.fromisoformat(text)
     except ValueError:
         try:
-            return datetime.fromisoformat(text).astimezone(timezone.utc)
+            return datetime.fromisoformat(text).astimezone(UTC)
         except ValueError:
             raise CoachError(f"--since must be a date YYYY-MM-DD, not {text!r}") from None
-    return datetime(d.year, d.month, d.day).astimezone(timezone.utc)
+    return datetime(d.year, d.month, d.day).astimezone(UTC)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -134,8 +120,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from coach.cli.wiring import observers_for, result_document, run_session
     from coach.detect.pipeline import DirectionPipeline
-    from coach.session import observers_for, result_document, run_session
     from coach.sources.csvfile import CsvSource
 
     if args.speed < 0:
@@ -164,9 +150,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from coach.cli.serve import StreamWorker
     from coach.outputs.config import load_section
     from coach.outputs.mqtt import MqttSettings
-    from coach.outputs.serve import StreamWorker
     from coach.outputs.store import SessionStore
 
     settings = MqttSettings.from_url(args.mqtt or None,

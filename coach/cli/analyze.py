@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from coach.constants import DEMO_PLACEMENTS, WORN_PLACEMENTS
 from coach.errors import CoachError
 
 
@@ -17,7 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--units", choices=["auto", "g", "m/s2"], default="auto",
                    help="acceleration units (default: detected from gravity)")
     p.add_argument("--model", type=Path, help="a model file (default: the shipped one)")
-    p.add_argument("--placement", choices=["chest", "waist", "pocket", "wrist"], default=None)
+    p.add_argument("--placement", choices=WORN_PLACEMENTS, default=None)
+    p.add_argument("--calibration", type=Path, metavar="CAL.csv",
+                   help="your own forward and backward walking with the same sensor worn the same "
+                        "way (header t,ax,ay,az,label; at least 5 s of each; see coach calibrate)")
     _extend(p, "analyze")
     p.set_defaults(func=cmd_analyze)
 
@@ -27,40 +31,51 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes", type=float, default=4.0, help="minutes per simulated session")
     p.add_argument("--recordings", type=Path, nargs="*", default=[],
                    help="real labelled CSVs (t,ax,ay,az,label) to add")
-    p.add_argument("--out", type=Path, default=None, help="model path (default: models/direction.npz)")
+    p.add_argument("--sessions-dir", type=Path, nargs="*", default=[], metavar="DIR",
+                   help="folders of labelled real sessions in the benchmark format (index.json, "
+                        "NAME.csv[.gz], NAME.truth.json) to add, e.g. ../shared/data/oxford-optimisation")
+    p.add_argument("--out", type=Path, required=True,
+                   help="where to write the model (and its card beside it); never the shipped one "
+                        "unless --replace-shipped")
+    p.add_argument("--replace-shipped", action="store_true",
+                   help="allow --out to be the shipped model (maintainers rebuilding models/)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="a simulated interval session through the full pipeline")
     p.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
     p.add_argument("--speed", type=float, default=1.0, help="x real time (default 1)")
     p.add_argument("--minutes", type=float, default=6.0)
-    p.add_argument("--placement", choices=["chest", "waist", "pocket"], default="chest")
+    p.add_argument("--placement", choices=DEMO_PLACEMENTS, default="chest")
     p.add_argument("--seed", type=int, default=7)
     _extend(p, "demo")
     p.set_defaults(func=cmd_demo)
 
 
 def _extend(p: argparse.ArgumentParser, command: str) -> None:
-    from coach.session import extend_parser
+    from coach.cli.wiring import extend_parser
 
     extend_parser(p, command)
 
 
 def _observers(args: argparse.Namespace, command: str) -> list:
-    from coach.session import observers_for
+    from coach.cli.wiring import observers_for
 
     return observers_for(args, command)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from coach.cli.wiring import result_document, run_session
     from coach.detect.model import DirectionModel
     from coach.detect.pipeline import DirectionPipeline
-    from coach.session import result_document, run_session
     from coach.sources.csvfile import CsvSource
 
     source = CsvSource(args.path, units=args.units)
+    from coach.detect.session import load_calibration
+
+    cal = load_calibration(args.calibration, units=args.units) if args.calibration else None
     model = DirectionModel.load(args.model) if args.model else None
-    pipeline = DirectionPipeline(source_name=str(args.path), model=model, placement=args.placement)
+    pipeline = DirectionPipeline(source_name=str(args.path), model=model, placement=args.placement,
+                                 calibration=cal)
     observers = _observers(args, "analyze")
     result = asyncio.run(run_session(source, pipeline, observers))
     doc = result_document(result, observers)
@@ -84,17 +99,23 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CoachError(f"{r}: no such file")
     if args.sessions < 2:
         raise CoachError("--sessions must be at least 2")
-    out = args.out or find_default_model()
+    out = args.out
+    if out.resolve() == find_default_model().resolve() and not args.replace_shipped:
+        raise CoachError(f"{out} is the shipped model; name another path "
+                         "(or pass --replace-shipped to rebuild it on purpose)")
+    for d in args.sessions_dir:
+        if not (d / "index.json").exists():
+            raise CoachError(f"{d}: not a session folder (no index.json)")
     model = train(seed=args.seed, sessions=args.sessions, minutes=args.minutes,
-                  recordings=list(args.recordings), out=out)
+                  recordings=list(args.recordings), out=out, folders=list(args.sessions_dir) or None)
     print(f"trained on {model.card['windows']} windows in {model.card['train_seconds']} s -> {out}")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from coach.cli.wiring import run_session
     from coach.detect.pipeline import DirectionPipeline
-    from coach.session import run_session
-    from coach.sources.simulator import SimulatedWalker
+    from coach.simulate.gait import SimulatedWalker
 
     speed = 0.0 if args.fast else args.speed
     source = SimulatedWalker(seed=args.seed, minutes=args.minutes, placement=args.placement,

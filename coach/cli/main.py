@@ -9,6 +9,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 from coach import __version__
 from coach.errors import CoachError
@@ -16,15 +17,16 @@ from coach.errors import CoachError
 # Modules that expose `register(subparsers)`; each adds its sub-commands with
 # `set_defaults(func=callable(args) -> int)`.
 COMMAND_MODULES = [
-    "coach.detect.commands",      # analyze, train, demo
-    "coach.sources.commands",     # scan, run, devices, decode, record
-    "coach.coaching.commands",    # say
-    "coach.outputs.commands",     # history, report, export, replay, serve
+    "coach.cli.analyze",      # analyze, train, demo
+    "coach.cli.live",     # scan, run, devices, decode, record
+    "coach.cli.calibrate",  # calibrate
+    "coach.cli.say",    # say
+    "coach.cli.sessions",     # history, report, export, replay, serve
 ]
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like every other error
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like every other error
         print(f"coach: error: {message}", file=sys.stderr)
         raise SystemExit(2)
 
@@ -40,10 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from coach.detect.model import one_thread
+
+    one_thread()  # the CLI process predicts a few windows at a time: one native thread
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from coach import config
+
+    config.select(getattr(args, "config", None))  # --config, for every layer
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -57,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as e:  # noqa: BLE001 - last resort: never a traceback for the user
+    except Exception as e:
         if args.verbose:
             raise
         print(f"coach: error: {type(e).__name__}: {e}", file=sys.stderr)

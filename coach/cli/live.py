@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from coach.constants import WORN_PLACEMENTS
 from coach.errors import CoachError
 
 log = logging.getLogger(__name__)
-PLACEMENTS = ("chest", "waist", "pocket", "wrist")
 
 
 def _err(msg: str) -> None:
@@ -39,8 +39,8 @@ def _sim_world(spec: str, minutes: float | None, drop_at: float | None) -> Any:
     """`sim:PROFILE`: a simulated walker inside a simulated sensor (no hardware needed)."""
     import numpy as np
 
-    from coach.sources.fake_ble import MODELS, FakeDevice, FakeWorld
-    from coach.sources.simulator import demo_program, simulate
+    from coach.simulate.ble import MODELS, FakeDevice, FakeWorld
+    from coach.simulate.gait import demo_program, simulate
 
     prof = spec.split(":", 1)[1] or "polar_h10"
     if prof not in MODELS:
@@ -104,13 +104,13 @@ class StatusLine:
 
 
 def _extend(p: argparse.ArgumentParser, command: str) -> None:
-    from coach.session import extend_parser
+    from coach.cli.wiring import extend_parser
 
     extend_parser(p, command)
 
 
 def _observers(args: argparse.Namespace, command: str) -> list:
-    from coach.session import observers_for
+    from coach.cli.wiring import observers_for
 
     return observers_for(args, command)
 
@@ -219,7 +219,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from coach.session import run_session
+    from coach.cli.wiring import run_session
     from coach.detect.pipeline import DirectionPipeline
 
     observers: list = []
@@ -241,8 +241,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                     log.debug("on_notice failed: %s", e)
 
     source = build_source(args, notify=tell)     # bad options fail here, before anything opens
+    from coach.detect.reference_store import load_calibration
+
+    key = f"{source.name}|{args.placement or 'unknown'}"
+    cal = load_calibration(key)
+    if cal is not None:
+        _err(f"using your calibration for {source.name} at the {args.placement}")
     pipeline = DirectionPipeline(source_name=source.name, placement=args.placement,
-                                 device_key=f"{source.name}|{args.placement or 'unknown'}")
+                                 device_key=key, calibration=cal)
     observers = _observers(args, "run")
     if args.json:   # stdout is for the JSON: no live panel
         observers = [o for o in observers if not getattr(o, "is_display", False)]
@@ -258,11 +264,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = asyncio.run(_until_stopped(source, run_session(source, pipeline, observers)))
     stats = getattr(source, "stats", None)
     if args.json:
-        out = result.to_json()
-        for ob in observers:
-            extra = getattr(ob, "json_extra", None)
-            if extra:
-                out.update(extra())
+        from coach.cli.wiring import result_document
+
+        out = result_document(result, observers)
         out["link"] = stats.to_dict() if stats else {}
         print(json.dumps(out))
     else:
@@ -338,7 +342,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("run", help="stream a sensor live into the coach")
     _device_args(p)
-    p.add_argument("--placement", choices=PLACEMENTS, default="chest",
+    p.add_argument("--placement", choices=WORN_PLACEMENTS, default="chest",
                    help="where the sensor is worn (default chest)")
     p.add_argument("--json", action="store_true", help="print the session result as JSON")
     _extend(p, "run")

@@ -1,0 +1,46 @@
+"""Run one session: a source streams through the detector, observers react.
+
+The same loop serves `coach analyze` (a CSV replayed as fast as it reads), `coach demo`
+(the simulator), `coach run` (a BLE sensor) and `coach replay`, so what analyze reports is
+what a wearer gets live. Observers (the spoken coach, the display, MQTT, the store) see each
+batch with the detector's state and new events, and the finished result.
+"""
+from __future__ import annotations
+
+from coach.detect.session import run_session
+from coach.types import JsonExtra, Observer
+
+__all__ = ["Observer", "extend_parser", "observers_for", "result_document", "run_session"]
+
+
+# Layers that add options and observers to the session commands (analyze, demo, run, replay).
+WIRING_MODULES = ("coach.cli.coach_options", "coach.cli.output_options")
+
+
+def extend_parser(parser, command: str) -> None:
+    """Let each layer add its options (coaching, storage, MQTT, display) to `command`."""
+    import importlib
+
+    for name in WIRING_MODULES:
+        importlib.import_module(name).add_args(parser, command)
+
+
+def observers_for(args, command: str) -> list:
+    """Every layer's observers for one run, with the coach's prompts wired to the sinks."""
+    import importlib
+
+    obs: list = []
+    for name in WIRING_MODULES:
+        obs += importlib.import_module(name).observers(args, command)
+    from coach.cli.output_options import connect_sinks
+
+    return connect_sinks(obs)
+
+
+def result_document(result, observers: list) -> dict:
+    """The analyze/replay JSON: the detector's contract plus what each observer adds to it."""
+    doc = result.to_json()
+    for ob in observers:
+        if isinstance(ob, JsonExtra):
+            doc.update(ob.json_extra())
+    return doc

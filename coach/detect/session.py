@@ -1,0 +1,64 @@
+"""Run one session: a source streams through the detector, observers react.
+
+The same loop serves `coach analyze` (a CSV replayed as fast as it reads), `coach demo`
+(the simulator), `coach run` (a BLE sensor) and `coach replay`, so what analyze reports is
+what a wearer gets live. Observers (the spoken coach, the display, MQTT, the store) see each
+batch with the detector's state and new events, and the finished result.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+from coach.detect.model import DirectionModel
+from coach.errors import CoachError
+from coach.signal.calibration import Calibration, calibrate
+from coach.detect.pipeline import DirectionPipeline
+from coach.types import AnalysisResult, Observer, Source
+
+
+async def run_session(source: Source, pipeline: DirectionPipeline | None = None,
+                      observers: Sequence[Observer] | None = None) -> AnalysisResult:
+    """Stream `source` through `pipeline`, telling `observers`; return the analysis."""
+    pipeline = pipeline or DirectionPipeline(source_name=source.name)
+    observers = observers or []
+    async for batch in source.stream():
+        events = pipeline.feed(batch)
+        for ob in observers:
+            await ob.on_batch(batch, pipeline.state, events)
+    result = pipeline.finish()
+    for ob in observers:
+        await ob.on_end(result)
+    return result
+
+
+def load_calibration(path: str | Path, units: str = "auto") -> Calibration:
+    """A personal calibration from a recording with header t,ax,ay,az,label (label forward or
+    backward, at least 5 s of each, the same sensor worn the same way as the sessions)."""
+    from coach.sources.csvfile import read_csv
+
+    rec = read_csv(path, units=units, need_labels=True)
+    if rec.labels is None:
+        raise CoachError(f"{path}: a calibration needs a 'label' column (forward/backward)")
+    try:
+        return calibrate(rec.t, rec.acc, rec.labels)
+    except CoachError as e:
+        raise CoachError(f"{path}: {e}") from None
+
+
+def analyze_file(path: str | Path, *, calibration: Calibration | str | Path | None = None,
+                 units: str = "auto", model: DirectionModel | None = None,
+                 placement: str | None = None,
+                 observers: Sequence[Observer] | None = None) -> AnalysisResult:
+    """Replay a recording (CSV `t,ax,ay,az`) through the live detector: what `coach analyze`
+    reports. `result.to_json()` is the `coach analyze --json` document. calibration: the
+    wearer's own forward and backward walking (a Calibration or a CAL.csv path)."""
+    from coach.sources.csvfile import CsvSource
+
+    if calibration is not None and not isinstance(calibration, Calibration):
+        calibration = load_calibration(calibration)
+    source = CsvSource(path, units=units)
+    pipeline = DirectionPipeline(source_name=str(path), model=model, placement=placement,
+                                 calibration=calibration)
+    return asyncio.run(run_session(source, pipeline, observers))
