@@ -20,7 +20,7 @@ from coach.detect.trees import FORMAT, TreeEnsemble
 from coach.signal.features import (ACTIVITY_FEATURES, FEATURE_NAMES, LABEL_POS, WIN, Reference,
                                    WindowStream, activity_view, raw_features)
 from coach.signal.resample import FS, Resampler
-from coach.simulate.gait import Realism, random_program, simulate
+from coach.simulate.gait import Person, Realism, random_program, simulate
 
 CLASS_OF = {"forward": 0, "backward": 1, "still": 2, "other": 3, "run": 3}
 
@@ -57,7 +57,10 @@ def labels_at(t_lab: np.ndarray, t: np.ndarray, labels: list[str]) -> np.ndarray
     return np.array([CLASS_OF.get(labels[i], 3) for i in idx])
 
 
-def simulated_dataset(seed: int, sessions: int, minutes: float = 4.0) -> Dataset:
+def simulated_dataset(seed: int, sessions: int, minutes: float = 4.0,
+                      styles: list[str] | None = None,
+                      placements: list[str] | None = None) -> Dataset:
+    """Simulated sessions; styles/placements restrict the population (leave-one-out tests)."""
     rng = np.random.default_rng(seed)
     Xs, ys, gs = [], [], []
     for k in range(sessions):
@@ -65,8 +68,10 @@ def simulated_dataset(seed: int, sessions: int, minutes: float = 4.0) -> Dataset
         short = rng.random() < 0.35
         # most sessions carry what real sensors and mountings do differently (Realism)
         real = Realism.random(rng) if rng.random() < 0.75 else None
+        person = Person.random(rng, styles=styles)
+        place = str(rng.choice(placements)) if placements else None
         s = simulate(rng, random_program(rng, minutes, forward_only=r < 0.2, short=short),
-                     realism=real)
+                     realism=real, person=person, placement=place)
         X, tl = stream_features(s.t, s.acc)
         Xs.append(X)
         ys.append(labels_at(tl, s.t, s.labels))
@@ -150,9 +155,10 @@ def fit(ds: Dataset, seed: int) -> tuple[object, object]:
 
 def train(seed: int = 1, sessions: int = 200, minutes: float = 4.0,
           recordings: list[Path] | None = None, out: Path | None = None,
-          folders: list[Path] | None = None) -> DirectionModel:
+          folders: list[Path] | None = None, styles: list[str] | None = None,
+          placements: list[str] | None = None) -> DirectionModel:
     t0 = time.time()
-    ds = simulated_dataset(seed, sessions, minutes)
+    ds = simulated_dataset(seed, sessions, minutes, styles=styles, placements=placements)
     sources = [f"simulated: {sessions} sessions x {minutes:g} min, seed {seed}"]
     if folders:
         fd = folder_dataset(folders)

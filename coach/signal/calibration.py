@@ -20,12 +20,14 @@ from typing import Any
 import numpy as np
 
 from coach.errors import CoachError
-from coach.signal.features import HOP, K_BANDS, Reference, WindowStream, raw_features
+from coach.signal.features import EVEN_NAMES, HOP, K_BANDS, Reference, WindowStream, raw_features
 from coach.signal.resample import FS, Resampler
 
 MIN_SECONDS = 5.0          # of each direction (about 8 steps)
 MIN_WALK_WINDOWS = 10      # walking windows of each direction (2 s long, 0.2 s apart)
 MIN_SIGN_SHARE = 0.6       # share of each direction's windows on its own side of the axis
+MIN_PERIODICITY = 0.6      # autocorrelation at the stride of a steady walk
+MIN_RMS_G = 0.08           # movement (g, RMS) of even a slow walk
 MIN_GAP = 0.4              # mean similarity forward minus mean similarity backward
 
 
@@ -104,7 +106,10 @@ def _stats(name: str, t: np.ndarray, acc: np.ndarray) -> tuple[DirectionStats, n
         raise CoachError(f"calibration: {seconds:.1f} s of {name} walking; record at least "
                          f"{MIN_SECONDS:g} s (about 8 steps) of each direction")
     raw = _direction_windows(t, acc)
-    walk = raw.walk if raw is not None else np.zeros(0, bool)
+    # steady walking: clearly periodic and clearly moving (stricter than the detector's own
+    # walking flag, which must also catch the first and last steps of a bout)
+    walk = (raw.walk & (raw.even[:, EVEN_NAMES.index("periodicity")] > MIN_PERIODICITY)
+            & (raw.even[:, 0] > np.log(MIN_RMS_G))) if raw is not None else np.zeros(0, bool)
     if raw is None or walk.sum() < MIN_WALK_WINDOWS:
         got = int(walk.sum()) * HOP / FS
         raise CoachError(f"calibration: the {name} part is not steady walking (about {got:.0f} s "

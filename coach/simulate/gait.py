@@ -83,14 +83,18 @@ class Person:
     style: str
 
     @staticmethod
-    def random(rng: np.random.Generator, wide: bool = True) -> "Person":
+    def random(rng: np.random.Generator, wide: bool = True,
+               styles: list[str] | None = None) -> "Person":
         """A random walker. wide=True draws from the broad population the model is trained on
-        (cadence 0.8-2.4 steps/s, long strides, lean, bounce, sway, asymmetry, limp)."""
-        styles = ["normal", "normal", "slow", "elderly", "tired", "brisk", "shuffle", "exaggerated"]
+        (cadence 0.8-2.4 steps/s, long strides, lean, bounce, sway, asymmetry, limp);
+        styles: draw only from these (leave-one-style-out validation)."""
+        pool = ["normal", "normal", "slow", "elderly", "tired", "brisk", "shuffle", "exaggerated"]
         if wide:
-            styles += ["long", "bouncy", "stooped", "swagger", "limp", "sad", "proud", "dragging",
-                       "normal", "brisk"]
-        style = str(rng.choice(styles))
+            pool += ["long", "bouncy", "stooped", "swagger", "limp", "sad", "proud", "dragging",
+                     "normal", "brisk"]
+        if styles is not None:
+            pool = [x for x in pool if x in styles]
+        style = str(rng.choice(pool))
         step_hz = {"normal": rng.uniform(1.65, 2.05), "slow": rng.uniform(1.2, 1.7),
                    "elderly": rng.uniform(1.0, 1.75), "tired": rng.uniform(1.2, 1.8),
                    "brisk": rng.uniform(1.9, 2.4), "shuffle": rng.uniform(1.3, 2.1),
@@ -516,7 +520,10 @@ def _changes(ts: np.ndarray, labels: list[str]) -> list[dict]:
 
 
 def _mounting(rng: np.random.Generator, mode: str, placement: str) -> Rotation:
-    """How the sensor sits on its segment: any rotation, or upright at any yaw with tilt."""
+    """How the sensor sits on its segment: any rotation, upright at any yaw with tilt, or
+    "aligned" with the segment's axes (the caller rotates it: the same mounting every session)."""
+    if mode == "aligned":
+        return Rotation.identity()
     if mode == "upright":
         return Rotation.from_euler("ZYX", [rng.uniform(-np.pi, np.pi), *np.deg2rad(rng.uniform(-20, 20, 2))])
     return Rotation.random(random_state=int(rng.integers(2**31)))
