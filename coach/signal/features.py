@@ -142,12 +142,17 @@ def raw_features(win: np.ndarray) -> RawFeatures:
 
     # polarisation pseudo-vectors per stride harmonic band
     stride = step_hz / 2
-    bands = [(np.abs(freqs[None, :] - k * stride[:, None]) < 0.5 * stride[:, None])[:, :, None]
-             for k in range(1, K_BANDS + 1)]         # (nw, nf, 1) per harmonic
+    harm = np.arange(1, K_BANDS + 1)
+    bands = (np.abs(freqs[None, :, None] - harm[None, None, :] * stride[:, None, None])
+             < 0.5 * stride[:, None, None]).astype(float)          # (nw, nf, K) per harmonic
 
     def polarisation(spec: np.ndarray, n_bands: int) -> np.ndarray:
-        cross = np.imag(np.cross(spec.conj(), spec))     # (nw, nf, 3)
-        return np.stack([(cross * m).sum(axis=1) for m in bands[:n_bands]], axis=1)
+        # Im(conj(A) x A) = 2 Re(A) x Im(A): one real cross product, written out
+        x, y = spec.real, spec.imag
+        cross = 2 * np.stack([x[..., 1] * y[..., 2] - x[..., 2] * y[..., 1],
+                              x[..., 2] * y[..., 0] - x[..., 0] * y[..., 2],
+                              x[..., 0] * y[..., 1] - x[..., 1] * y[..., 0]], axis=-1)
+        return np.einsum("nfc,nfk->nkc", cross, bands[:, :, :n_bands])
 
     odd = polarisation(A, K_BANDS) / ptot[:, None, None]
     # the same over the window's end: a change of direction shows there first
