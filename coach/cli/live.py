@@ -247,8 +247,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     cal = load_calibration(key)
     if cal is not None:
         _err(f"using your calibration for {source.name} at the {args.placement}")
+    # a live coached walk: its first backward bout may refine the wearer's backward reference
     pipeline = DirectionPipeline(source_name=source.name, placement=args.placement,
-                                 device_key=key, calibration=cal)
+                                 device_key=key, calibration=cal, refine_backward=True)
     observers = _observers(args, "run")
     if args.json:   # stdout is for the JSON: no live panel
         observers = [o for o in observers if not getattr(o, "is_display", False)]

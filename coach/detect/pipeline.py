@@ -17,7 +17,8 @@ import numpy as np
 from coach.detect.model import CLASSES, DirectionModel
 from coach.detect.types import AnalysisResult, Event, LiveState, Segment, Tallies
 from coach.signal.calibration import Calibration
-from coach.signal.features import HOP, LABEL_POS, WIN, Reference, WindowStream, raw_features
+from coach.signal.features import (HOP, K_BANDS, LABEL_POS, WIN, RawFeatures, Reference, WindowStream,
+                                   raw_features)
 from coach.signal.resample import FS, Resampler
 from coach.sources.base import SampleBatch
 
@@ -30,6 +31,9 @@ SWITCH_P = 0.6                         # hysteresis: posterior needed to change 
 BACK_SWITCH_P = 0.75                   # ... to change to backward (a false "Backward" costs more)
 CENTRE_LEAD_S = (LABEL_POS - 0.5) * WIN / FS   # label point -> window centre
 MOVING_LEAD_S = 0.5                    # measured on simulated sessions (benchmarks/)
+REFINE_WINDOWS = 25                    # clear backward windows (5 s) that refine the reference
+REFINE_CONF = 0.9                      # ... reported with at least this confidence
+REFINE_AGREE = 0.3                     # ... whose mean points at least this much against forward
 ONSET_WINDOWS = 25                     # how far back (windows, 0.2 s each) an onset is sought
 CADENCE_MEDIAN = 5                     # windows whose median cadence the step count integrates
 FB_DIRECT = 0.1                        # a reversal mostly passes through a stop or a turn:
@@ -62,11 +66,15 @@ class DirectionPipeline:
 
     def __init__(self, source_name: str = "stream", model: DirectionModel | None = None,
                  placement: str | None = None, device_key: str | None = None,
-                 calibration: "Calibration | None" = None) -> None:
+                 calibration: "Calibration | None" = None,
+                 refine_backward: bool = False) -> None:
         """device_key: remember the forward reference for this device and placement across
         sessions (live sensors); None for recordings, which stand on their own.
         calibration: the wearer's own forward and backward walking (coach calibrate); the
-        warm-up is then not needed to learn the reference."""
+        warm-up is then not needed to learn the reference.
+        refine_backward: a coached session's first backward bout (its confident, walking
+        windows) teaches the wearer's own backward walk, as a calibration would, where it agrees
+        that backward is roughly forward reversed."""
         self.source_name = source_name
         self.placement = placement
         self.model = model or _default_model()
@@ -74,6 +82,10 @@ class DirectionPipeline:
         self.windows = WindowStream()
         self.reference = calibration.reference() if calibration else Reference()
         self.calibration = calibration
+        self.refine_backward = refine_backward and calibration is None
+        self._back_sum = np.zeros((K_BANDS, 3))
+        self._back_n = 0
+        self.refined = False
         self.device_key = device_key
         self._told_verdict = False
         if device_key and not calibration:
@@ -154,6 +166,8 @@ class DirectionPipeline:
             t_lab = tends[i] - LAG_S
             out += self._filter_step(proba[i], t_lab, tends[i])
             out += self._count_steps(gait[i], step_hz[i], t_lab)
+            if self.refine_backward and not self.refined:
+                self._learn_backward(raw, rel, i)
         self.state.calibrated = self.reference.ready
         if self.reference.verdict and not self._told_verdict:
             self._told_verdict = True
@@ -214,6 +228,32 @@ class DirectionPipeline:
                 self.state.tallies.direction_changes += 1
                 out.append(ev)
         return out
+
+    def _learn_backward(self, raw: RawFeatures, rel: np.ndarray, i: int) -> None:
+        """Collect the first backward bout's clear windows; then use the axis between the two
+        directions (as a calibration does), if the bout agrees that it is reversed walking."""
+        if not (self._cur == "backward" and self.state.confidence > REFINE_CONF and raw.walk[i]
+                and rel[i, 0] < -0.3 and self.reference.ready):
+            return
+        self._back_sum += raw.odd[i]
+        self._back_n += 1
+        if self._back_n < REFINE_WINDOWS:
+            return
+        self.refined = True
+        rb = self._back_sum / self._back_n
+        rf = self.reference.odd
+        cos = float((rb * rf).sum() / (np.linalg.norm(rb) * np.linalg.norm(rf) + 1e-12))
+        if cos > -REFINE_AGREE:
+            log.info("first backward bout does not agree with the forward reference (cos %.2f): "
+                     "reference kept", cos)
+            return
+        # rescale the backward mean to the forward reference's size so neither dominates
+        rb *= np.linalg.norm(rf) / (np.linalg.norm(rb) + 1e-12)
+        ref = self.reference
+        ref._blend_list(1.0, ((rf - rb) / 2).reshape(-1).tolist(), ref.skew.tolist(), ref.step_hz,
+                        ref.log_rms, ref.gravity.tolist())
+        ref.frozen = True
+        log.info("backward reference refined from the first backward bout (cos %.2f)", cos)
 
     def _evidence_onset(self, k: int) -> float:
         """Where the evidence for class k over the reported state began: the start of the
