@@ -35,7 +35,7 @@ REFINE_WINDOWS = 25                    # clear backward windows (5 s) that refin
 REFINE_CONF = 0.9                      # ... reported with at least this confidence
 REFINE_AGREE = 0.3                     # ... whose mean points at least this much against forward
 ONSET_WINDOWS = 25                     # how far back (windows, 0.2 s each) an onset is sought
-CADENCE_MEDIAN = 5                     # windows whose median cadence the step count integrates
+CADENCE_MEDIAN = 15                     # windows whose median cadence the step count integrates
 FB_DIRECT = 0.1                        # a reversal mostly passes through a stop or a turn:
                                        # forward<->backward directly is this much rarer
 _MODEL_CACHE: dict[str, DirectionModel] = {}
@@ -273,7 +273,7 @@ class DirectionPipeline:
         if not gait:
             self._step_phase = 0.5   # a new bout's first step comes half a period in
             return []
-        self._cad_hist = (self._cad_hist + [step_hz])[-8:]
+        self._cad_hist = (self._cad_hist + [step_hz])[-max(8, CADENCE_MEDIAN):]
         self.state.cadence_spm = 60 * statistics.median(self._cad_hist)
         # a single window's cadence can be off by a harmonic: integrate the recent median
         f = statistics.median(self._cad_hist[-CADENCE_MEDIAN:])
