@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("path", metavar="FILE", help="CSV with header t,ax,ay,az")
     p.add_argument("--speed", type=float, default=1.0,
                    help="x real time (default 1; 0 = as fast as possible)")
-    p.add_argument("--units", choices=["auto", "g", "m/s2"], default="auto")
+    p.add_argument("--units", choices=["auto", "g", "m/s2", "mg"], default="auto")
     p.add_argument("--placement", default=None, help="sensor placement hint for the detector")
     p.add_argument("--json", action="store_true", help="print the analyze JSON at the end")
     from coach.session import extend_parser

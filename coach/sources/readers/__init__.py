@@ -25,7 +25,7 @@ G = 9.80665
 MIN_RATE_HZ = 22.0        # the supported 25 Hz, less what uneven sampling takes off a median
 UNIT_SCALE = {"g": 1.0, "m/s2": G, "mg": 1000.0}
 # median |a| (gravity's size) expected in each unit
-GRAVITY_RANGE = {"g": (0.4, 3.5), "m/s2": (3.5, 25.0), "mg": (300.0, 2500.0)}
+GRAVITY_RANGE = {"g": (0.5, 3.5), "m/s2": (3.5, 25.0), "mg": (300.0, 2500.0)}
 
 
 @dataclass
@@ -49,9 +49,12 @@ class RecordingReader:
         self.allow_rate = allow_rate
         self.need_labels = need_labels
         self.fmt, self._parser, rows = header_and_rows(sources[0][1], self.name, sources[0][0],
-                                                      need_labels)
+                                                      need_labels, paired=len(sources) > 1)
         if len(sources) > 1:        # Sensor Logger: acceleration without g, plus gravity
-            gfmt, _, grows = header_and_rows(sources[1][1], self.name, "Gravity.csv")
+            gfmt, _, grows = header_and_rows(sources[1][1], self.name, "Gravity.csv", paired=True)
+            if gfmt.kind != "sensorlogger" or self.fmt.kind != "sensorlogger":
+                raise CoachError(f"{self.name}: Accelerometer.csv and Gravity.csv are not a Sensor "
+                                 "Logger export (expected time,seconds_elapsed,z,y,x)")
             rows = _add_gravity(rows, grows)
             self.fmt.gravity = True
         self.timebase = TimeBase(self.name, self.fmt.time_unit)
@@ -128,7 +131,7 @@ class RecordingReader:
                 raise CoachError(
                     f"{self.name}: acceleration is neither g nor m/s^2 (gravity's size, the median "
                     f"|a|, is {m:.3g}; expected about 1 or 9.8)"
-                    + (": there is no gravity in it (linear acceleration?)" if m < 0.4 else
+                    + (": there is no gravity in it (linear acceleration?)" if m < 0.5 else
                        "; say the unit with --units g|m/s2|mg"))
             if found == "mg":
                 raise CoachError(f"{self.name}: acceleration looks like milli-g (gravity's size "
@@ -185,6 +188,36 @@ class RecordingReader:
             bl = bl[j:] if bl is not None else None
 
 
+def parse_start(text: str) -> datetime:
+    """--start: an ISO 8601 date-time; without a zone it is local time."""
+    try:
+        d = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise CoachError(f"--start {text!r}: not an ISO 8601 date-time "
+                         "(for example 2026-05-01T07:30:00+02:00)") from None
+    return d if d.tzinfo else d.astimezone()
+
+
+def add_reader_args(p) -> None:  # noqa: ANN001 - argparse parser
+    """The options every command that reads a recording offers."""
+    import argparse
+
+    def start(text: str) -> datetime:
+        try:
+            return parse_start(text)
+        except CoachError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    p.add_argument("--units", choices=["auto", "g", "m/s2", "mg"], default="auto",
+                   help="acceleration units (default: from the format, or from gravity's size; "
+                        "anything else is refused unless said here)")
+    p.add_argument("--allow-rate", action="store_true",
+                   help="analyse a recording sampled below the supported 25 Hz anyway")
+    p.add_argument("--start", type=start, default=None, metavar="ISO8601",
+                   help="the recording's real start (default: from the file where the format "
+                        "has it, else now minus its duration)")
+
+
 def _add_gravity(acc_rows: Iterator[Rows], grav_rows: Iterator[Rows]) -> Iterator[Rows]:
     """Sensor Logger's Accelerometer.csv (without g) plus Gravity.csv, gravity interpolated at
     the accelerometer's times: total acceleration, streamed."""
@@ -212,4 +245,5 @@ def _add_gravity(acc_rows: Iterator[Rows], grav_rows: Iterator[Rows]) -> Iterato
         gt, ga = gt[keep:], ga[keep:]
 
 
-__all__ = ["RecordingReader", "Chunk", "Format", "G", "GRAVITY_RANGE", "MIN_RATE_HZ"]
+__all__ = ["RecordingReader", "Chunk", "Format", "G", "GRAVITY_RANGE", "MIN_RATE_HZ", "add_reader_args",
+           "parse_start"]

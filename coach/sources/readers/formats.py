@@ -142,6 +142,10 @@ def text_chunks(f: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
         except (OSError, EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile) as e:
             raise CoachError(f"{name}: cannot read (corrupt compressed data: {e})") from None
         eof = not block
+        nul = block.find(b"\x00")
+        if nul >= 0:
+            at = line + carry.count(b"\n") + block[:nul].count(b"\n")
+            raise CoachError(f"{name}: not a text CSV file (binary data at line {at})")
         buf = carry + block
         if not buf:
             return
@@ -155,10 +159,6 @@ def text_chunks(f: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
                 carry = buf
                 continue
         piece, carry = buf[:cut], buf[cut:]
-        nul = piece.find(b"\x00")
-        if nul >= 0:
-            at = line + piece[:nul].count(b"\n")
-            raise CoachError(f"{name}: not a text CSV file (binary data at line {at})")
         try:
             text = piece.decode("utf-8-sig" if first else "utf-8")
         except UnicodeDecodeError as e:
@@ -176,7 +176,8 @@ def _clean(h: str) -> str:
     return h.strip().strip('"').strip("'").strip().lower().replace("²", "^2").replace("m/s2", "m/s^2")
 
 
-def sniff(name: str, member: str, header_line: str, first_row: str | None) -> Format:
+def sniff(name: str, member: str, header_line: str, first_row: str | None,
+          paired: bool = False) -> Format:
     """The format of a file from its header line (and the first data row, for decimal commas)."""
     counts = {s: header_line.count(s) for s in (",", ";", "\t")}
     sep = max(counts, key=lambda s: counts[s]) if any(counts.values()) else ","
@@ -208,11 +209,11 @@ def sniff(name: str, member: str, header_line: str, first_row: str | None) -> Fo
     if {"time", "x", "y", "z"} <= set(h) and ("seconds_elapsed" in h or member.lower() in
                                               (SL_TOTAL, SL_ACC, SL_GRAV)):
         m = member.lower()
-        if m == SL_ACC:
+        if m == SL_ACC and not paired:
             raise CoachError(f"{name}: Sensor Logger's Accelerometer.csv has no gravity, which the "
                              "detector needs: analyze the whole export (its folder or zip, with "
                              "Gravity.csv) or TotalAcceleration.csv")
-        if m == SL_GRAV:
+        if m == SL_GRAV and not paired:
             raise CoachError(f"{name}: Sensor Logger's Gravity.csv holds gravity only: analyze the "
                              "whole export (its folder or zip) or TotalAcceleration.csv")
         return Format("sensorlogger", sep, len(h), h.index("time"),
@@ -354,7 +355,8 @@ def _fast(text: str, ncol: int) -> np.ndarray | None:
 
 
 def header_and_rows(opener: Callable[[], BinaryIO], name: str, member: str,
-                    need_labels: bool = False) -> tuple[Format, RowParser, Iterator[Rows]]:
+                    need_labels: bool = False, paired: bool = False
+                    ) -> tuple[Format, RowParser, Iterator[Rows]]:
     """Open one stream: its format (from the header) and an iterator of parsed row chunks."""
     try:
         f = opener()
@@ -377,7 +379,7 @@ def header_and_rows(opener: Callable[[], BinaryIO], name: str, member: str,
         f.close()
         raise CoachError(f"{name}: empty file")
     first_row = next((ln for ln in first_text.split("\n") if ln.strip()), None)
-    fmt = sniff(name, member, header, first_row)
+    fmt = sniff(name, member, header, first_row, paired)
     parser = RowParser(fmt, name, need_labels)
 
     def rows() -> Iterator[Rows]:

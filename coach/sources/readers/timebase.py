@@ -48,8 +48,9 @@ class TimeStats:
     def warning(self) -> str | None:
         parts = []
         if self.repeats:
-            parts.append(f"dropped {self.repeats} row{'s' * (self.repeats != 1)} that repeat "
-                         "the previous timestamp")
+            one = self.repeats == 1
+            parts.append(f"dropped {self.repeats} row{'' if one else 's'} that "
+                         f"repeat{'s' if one else ''} the previous timestamp")
         if self.outliers:
             parts.append(f"dropped {self.outliers} sample{'s' * (self.outliers != 1)} far outside "
                          "the recording's clock")
