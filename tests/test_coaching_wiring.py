@@ -6,7 +6,7 @@ import asyncio
 
 import numpy as np
 
-from coach.coaching import wiring
+from coach.cli import coach_options as wiring
 from coach.coaching.config import config_from_dict
 from coach.coaching.engine import Coach, CoachObserver
 from coach.coaching.sim import Seg, bouts, simulate

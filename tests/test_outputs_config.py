@@ -67,7 +67,7 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_connect_sinks_hands_publishers_to_the_coach(tmp_path: Path) -> None:
     from coach.outputs.display import LiveDisplay
-    from coach.outputs.wiring import connect_sinks
+    from coach.cli.output_options import connect_sinks
 
     class Coach:
         def __init__(self) -> None:

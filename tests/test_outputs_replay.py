@@ -38,8 +38,8 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _analyze(path: Path) -> dict:
     from coach.detect.pipeline import DirectionPipeline
-    from coach.outputs.commands import one_thread
-    from coach.session import run_session
+    from coach.detect.model import one_thread
+    from coach.cli.wiring import run_session
     from coach.sources.csvfile import CsvSource
     with one_thread():
         r = asyncio.run(run_session(CsvSource(path), DirectionPipeline(source_name=str(path)), []))

@@ -170,7 +170,7 @@ def test_default_db_in_xdg_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_analyze_save_observer_adds_session_id(tmp_path: Path) -> None:
-    from coach.outputs.wiring import SaveOnEnd
+    from coach.cli.output_options import SaveOnEnd
     obs = SaveOnEnd(str(tmp_path / "s.db"), SessionMeta(source="x.csv"))
     asyncio.run(_run([obs]))
     assert obs.json_extra() == {"session_id": 1}

@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("cue", "interval", "safety", "info")
+from coach.types import PROMPT_KINDS, Prompt, PromptKind
+
+KINDS = PROMPT_KINDS
 
 # Priorities: higher goes first. Safety pre-empts everything.
 P_FALL = 100
@@ -28,21 +30,6 @@ P_COMPLIANCE = 45
 P_SUMMARY = 30
 P_PROGRESS = 20
 P_INFO = 10
-
-
-@dataclass(slots=True)
-class Prompt:
-    """One thing the coach says at stream time t_s."""
-
-    t_s: float
-    kind: str            # "cue" | "interval" | "safety" | "info"
-    text: str
-    priority: int = P_INFO
-    key: str = ""        # what rule produced it ("cue", "look_back", "fall" ...)
-
-
-    def to_json(self) -> dict[str, Any]:
-        return {"t_s": round(self.t_s, 3), "kind": self.kind, "text": self.text}
 
 
 @dataclass(slots=True)

@@ -6,8 +6,10 @@ a model can never run code, and needs neither scikit-learn nor a second of impor
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,9 +69,43 @@ class DirectionModel:
         return DirectionModel(trees, card)
 
 
+_DEFAULT: list[DirectionModel] = []
+
+
+def load_model(path: Path | str | None = None) -> DirectionModel:
+    """A model file, or (no path) the shipped model, read once per process."""
+    if path is not None:
+        return DirectionModel.load(Path(path))
+    if not _DEFAULT:
+        _DEFAULT.append(DirectionModel.load())
+    return _DEFAULT[0]
+
+
+def one_thread() -> contextlib.AbstractContextManager[object]:
+    """The one-thread rule, in one place: the classifier predicts a few windows at a time, and
+    starting a native thread pool (OpenMP, BLAS) per call costs far more than the work (a live
+    coach must answer within milliseconds). Sets OMP_NUM_THREADS for libraries not loaded yet
+    (call it early: the CLI does, as it starts) and limits those already loaded, in the calling
+    thread (OpenMP's setting is per thread; worker threads call it too). As a context manager
+    it restores the loaded libraries' limits on exit. `coach train` raises the limit for fitting."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - an optimisation only
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
 def find_default_model() -> Path:
-    """The shipped model: models/ at the root of the checkout, or $COACH_MODEL."""
+    """The shipped model: $COACH_MODEL, else the package data `coach.models` (the checkout's
+    top-level models/ folder, installed into the wheel as coach/models/)."""
     env = os.environ.get("COACH_MODEL")
     if env:
         return Path(env)
+    try:
+        packaged = resources.files("coach.models") / MODEL_FILE
+    except ModuleNotFoundError:  # a checkout used without installing it
+        packaged = None
+    if packaged is not None and packaged.is_file():
+        return Path(str(packaged))
     return Path(__file__).resolve().parents[2] / "models" / MODEL_FILE

@@ -65,8 +65,7 @@ def recordings(n: int, seconds: float, seed: int = 5) -> list[tuple[np.ndarray, 
 
 def run(streams: int, seconds: float, batch_s: float = 0.5, tick_s: float = 0.1,
         batching: bool = True, distinct: int = 8, pin: bool = True) -> dict[str, Any]:
-    from threadpoolctl import threadpool_limits
-
+    from coach.detect.model import one_thread
     from coach.outputs.mqtt import MqttSettings
     from coach.outputs.serve import StreamWorker
 
@@ -92,7 +91,7 @@ def run(streams: int, seconds: float, batch_s: float = 0.5, tick_s: float = 0.1,
     worker = StreamWorker(MqttSettings(), worker_id="bench", link=link,  # type: ignore[arg-type]
                           batching=batching, tick_s=tick_s, claim_grace_s=0.0)
     link.worker = worker
-    with threadpool_limits(limits=1):
+    with one_thread():
         cpu0, wall0 = time.process_time(), time.perf_counter()
         k = 0
         worst = 0.0

@@ -578,22 +578,3 @@ class MqttPublisher:
         if not self.delivered:
             log.error("MQTT: %d messages could not be delivered to %s", self.link.pending,
                       self.settings.redacted())
-
-
-def add_mqtt_args(parser: Any) -> None:
-    """Add --mqtt [URL] and --device-id to an argparse parser."""
-    parser.add_argument("--mqtt", metavar="URL", nargs="?", const="", default=None,
-                        help="publish state/events to an MQTT broker: mqtt[s]://[user:pass@]host[:port] "
-                             "(no URL: [mqtt] url from config.toml)")
-    parser.add_argument("--device-id", metavar="ID", default=None,
-                        help="topic id under the base topic (default: [mqtt] device_id or host name)")
-    parser.add_argument("--base-topic", metavar="TOPIC", default=None,
-                        help="MQTT base topic (default: [mqtt] base_topic or 'coach')")
-
-
-def publisher_from_args(args: Any) -> MqttPublisher | None:
-    """An MqttPublisher if --mqtt was given, else None."""
-    if getattr(args, "mqtt", None) is None:
-        return None
-    return MqttPublisher(args.mqtt or None, getattr(args, "device_id", None),
-                         getattr(args, "base_topic", None))

@@ -36,6 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from coach.detect.model import one_thread
 from coach.detect.types import AnalysisResult
 from coach.outputs.mqtt import DeviceChannel, DeviceTopics, MqttLink, MqttSettings, sanitize_id
 from coach.sources.base import SampleBatch
@@ -382,7 +383,7 @@ class StreamWorker:
                     self._pool.shutdown(wait=False)
                 self._pool = concurrent.futures.ThreadPoolExecutor(
                     max_workers=max(64, 2 * len(work)), thread_name_prefix="detector",
-                    initializer=one_native_thread)
+                    initializer=one_thread)
             self.model.begin(len(work))
             futures = [self._pool.submit(feed, st) for st in work]
             results = [f.result() for f in futures]
@@ -438,7 +439,7 @@ class StreamWorker:
         self.link.start()
         loop = asyncio.get_running_loop()
         compute = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="round",
-                                                        initializer=one_native_thread)
+                                                        initializer=one_thread)
         last_reap = time.monotonic()
         try:
             while not stop.is_set():
@@ -463,16 +464,6 @@ class StreamWorker:
                 self._pool.shutdown(wait=False)
             self.link.publish(self.availability, b"offline", 1, True)
             await self.link.stop(drain=True)
-
-
-def one_native_thread() -> None:
-    """Limit OpenMP/BLAS pools to one thread in the calling thread (OpenMP's setting is per
-    thread): tiny per-round predictions only lose time to a pool."""
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(limits=1)
-    except Exception:  # noqa: BLE001 - an optimisation only
-        pass
 
 
 def _run_sync(coro: Any) -> None:

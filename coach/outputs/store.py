@@ -578,15 +578,6 @@ class StoreObserver:
             self.conn.execute("COMMIT")
 
 
-def add_store_args(parser: Any, save_flag: bool = True) -> None:
-    """Add --db (and --save unless save_flag is False) to an argparse parser."""
-    if save_flag:
-        parser.add_argument("--save", action="store_true", help="store the session (adds session_id)")
-    parser.add_argument("--db", metavar="PATH", default=None,
-                        help="session store (default: [store] path in config.toml, else the user's "
-                             "data directory)")
-
-
 def session_json(s: dict[str, Any]) -> dict[str, Any]:
     """A stored session in the analyze JSON shape (plus session_id)."""
     return {

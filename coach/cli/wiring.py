@@ -7,36 +7,14 @@ batch with the detector's state and new events, and the finished result.
 """
 from __future__ import annotations
 
-from typing import Protocol
+from coach.detect.session import run_session
+from coach.types import JsonExtra, Observer
 
-from coach.detect.pipeline import DirectionPipeline
-from coach.detect.types import AnalysisResult, Event, LiveState
-from coach.sources.base import SampleBatch, Source
-
-
-class Observer(Protocol):
-    async def on_batch(self, batch: SampleBatch, state: LiveState, events: list[Event]) -> None: ...
-
-    async def on_end(self, result: AnalysisResult) -> None: ...
-
-
-async def run_session(source: Source, pipeline: DirectionPipeline | None = None,
-                      observers: list[Observer] | None = None) -> AnalysisResult:
-    """Stream `source` through `pipeline`, telling `observers`; return the analysis."""
-    pipeline = pipeline or DirectionPipeline(source_name=source.name)
-    observers = observers or []
-    async for batch in source.stream():
-        events = pipeline.feed(batch)
-        for ob in observers:
-            await ob.on_batch(batch, pipeline.state, events)
-    result = pipeline.finish()
-    for ob in observers:
-        await ob.on_end(result)
-    return result
+__all__ = ["Observer", "extend_parser", "observers_for", "result_document", "run_session"]
 
 
 # Layers that add options and observers to the session commands (analyze, demo, run, replay).
-WIRING_MODULES = ("coach.coaching.wiring", "coach.outputs.wiring")
+WIRING_MODULES = ("coach.cli.coach_options", "coach.cli.output_options")
 
 
 def extend_parser(parser, command: str) -> None:  # noqa: ANN001 - argparse parser
@@ -54,7 +32,7 @@ def observers_for(args, command: str) -> list:  # noqa: ANN001 - argparse namesp
     obs: list = []
     for name in WIRING_MODULES:
         obs += importlib.import_module(name).observers(args, command)
-    from coach.outputs.wiring import connect_sinks
+    from coach.cli.output_options import connect_sinks
 
     return connect_sinks(obs)
 
@@ -63,7 +41,6 @@ def result_document(result, observers: list) -> dict:  # noqa: ANN001 - Analysis
     """The analyze/replay JSON: the detector's contract plus what each observer adds to it."""
     doc = result.to_json()
     for ob in observers:
-        extra = getattr(ob, "json_extra", None)
-        if extra:
-            doc.update(extra())
+        if isinstance(ob, JsonExtra):
+            doc.update(ob.json_extra())
     return doc

@@ -104,13 +104,13 @@ class StatusLine:
 
 
 def _extend(p: argparse.ArgumentParser, command: str) -> None:
-    from coach.session import extend_parser
+    from coach.cli.wiring import extend_parser
 
     extend_parser(p, command)
 
 
 def _observers(args: argparse.Namespace, command: str) -> list:
-    from coach.session import observers_for
+    from coach.cli.wiring import observers_for
 
     return observers_for(args, command)
 
@@ -219,7 +219,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from coach.session import run_session
+    from coach.cli.wiring import run_session
     from coach.detect.pipeline import DirectionPipeline
 
     observers: list = []

@@ -29,7 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes", type=float, default=4.0, help="minutes per simulated session")
     p.add_argument("--recordings", type=Path, nargs="*", default=[],
                    help="real labelled CSVs (t,ax,ay,az,label) to add")
-    p.add_argument("--out", type=Path, default=None, help="model path (default: models/direction.npz)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="where to write the model (and its card beside it); never the shipped one "
+                        "unless --replace-shipped")
+    p.add_argument("--replace-shipped", action="store_true",
+                   help="allow --out to be the shipped model (maintainers rebuilding models/)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="a simulated interval session through the full pipeline")
@@ -43,13 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _extend(p: argparse.ArgumentParser, command: str) -> None:
-    from coach.session import extend_parser
+    from coach.cli.wiring import extend_parser
 
     extend_parser(p, command)
 
 
 def _observers(args: argparse.Namespace, command: str) -> list:
-    from coach.session import observers_for
+    from coach.cli.wiring import observers_for
 
     return observers_for(args, command)
 
@@ -57,7 +61,7 @@ def _observers(args: argparse.Namespace, command: str) -> list:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from coach.detect.model import DirectionModel
     from coach.detect.pipeline import DirectionPipeline
-    from coach.session import result_document, run_session
+    from coach.cli.wiring import result_document, run_session
     from coach.sources.csvfile import CsvSource
 
     source = CsvSource(args.path, units=args.units, allow_rate=args.allow_rate)
@@ -90,7 +94,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CoachError(f"{r}: no such file")
     if args.sessions < 2:
         raise CoachError("--sessions must be at least 2")
-    out = args.out or find_default_model()
+    out = args.out
+    if out.resolve() == find_default_model().resolve() and not args.replace_shipped:
+        raise CoachError(f"{out} is the shipped model; name another path "
+                         "(or pass --replace-shipped to rebuild it on purpose)")
     model = train(seed=args.seed, sessions=args.sessions, minutes=args.minutes,
                   recordings=list(args.recordings), out=out)
     print(f"trained on {model.card['windows']} windows in {model.card['train_seconds']} s -> {out}")
@@ -99,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from coach.detect.pipeline import DirectionPipeline
-    from coach.session import run_session
+    from coach.cli.wiring import run_session
     from coach.sources.simulator import SimulatedWalker
 
     speed = 0.0 if args.fast else args.speed

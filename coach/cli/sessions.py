@@ -11,9 +11,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from coach.detect.model import one_thread
 from coach.errors import CoachError
-from coach.outputs.mqtt import add_mqtt_args
-from coach.outputs.store import add_store_args
+from coach.cli.output_options import add_mqtt_args, add_store_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--units", choices=["auto", "g", "m/s2", "mg"], default="auto")
     p.add_argument("--placement", default=None, help="sensor placement hint for the detector")
     p.add_argument("--json", action="store_true", help="print the analyze JSON at the end")
-    from coach.session import extend_parser
+    from coach.cli.wiring import extend_parser
     extend_parser(p, "replay")
     p.set_defaults(func=cmd_replay)
 
@@ -57,17 +57,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="close a stream after this many seconds without samples")
     add_store_args(p)
     p.set_defaults(func=cmd_serve)
-
-
-def one_thread():  # noqa: ANN201
-    """Keep native thread pools (OpenMP in the classifier) to one thread: per-window predictions
-    are tiny, and spinning up a pool for each costs far more than it saves."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        import contextlib
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1)
 
 
 def _store(args: argparse.Namespace):  # noqa: ANN202
@@ -135,7 +124,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from coach.detect.pipeline import DirectionPipeline
-    from coach.session import observers_for, result_document, run_session
+    from coach.cli.wiring import observers_for, result_document, run_session
     from coach.sources.csvfile import CsvSource
 
     if args.speed < 0:

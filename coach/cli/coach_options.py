@@ -1,8 +1,8 @@
-"""How analyze/demo/run pick up the coach (see coach.detect.commands._extend/_observers).
+"""How analyze/demo/run pick up the coach (see coach.cli.analyze._extend/_observers).
 
     add_args(parser, command)        # analyze: --coach, --config, --program
                                      # demo/run/replay: --program, --config, --mute, --no-coach
-    observers(args, command) -> [CoachObserver]
+    observers(args, command) -> [CoachObserver]   # via the typed CoachOptions
 
 `coach analyze --coach` adds "prompts" to the JSON (CoachObserver.json_extra). For exactly
 the live prompts the source should be read in live-sized batches (<= 0.5 s); longer batches
@@ -11,6 +11,7 @@ are replayed in 0.2 s steps, which is close but not identical.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 LIVE = ("run", "demo", "replay")
@@ -48,26 +49,52 @@ def demo_program(minutes: float) -> Any:
                             backward_s=41.0, total_s=max(60.0, minutes * 60.0))
 
 
+@dataclass(frozen=True, slots=True)
+class CoachOptions:
+    """What the coach needs from one command run (read once from the command line)."""
+
+    command: str
+    coach: bool = False          # analyze --coach
+    no_coach: bool = False
+    mute: bool = False
+    config: str | None = None
+    program: str | None = None
+    minutes: float = 6.0         # demo: how long the simulated session is
+    realtime: bool = True        # live pace (not --fast / --speed 0)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, command: str) -> "CoachOptions":
+        return cls(command=command, coach=bool(getattr(args, "coach", False)),
+                   no_coach=bool(getattr(args, "no_coach", False)),
+                   mute=bool(getattr(args, "mute", False)), config=getattr(args, "config", None),
+                   program=getattr(args, "program", None),
+                   minutes=float(getattr(args, "minutes", 6.0) or 6.0),
+                   realtime=not getattr(args, "fast", False) and getattr(args, "speed", 1.0) != 0)
+
+
 def observers(args: argparse.Namespace, command: str) -> list[Any]:
+    """The coach observer for one command run (none unless asked for, in analyze)."""
+    return coach_observers(CoachOptions.from_args(args, command))
+
+
+def coach_observers(opts: CoachOptions) -> list[Any]:
     """The coach observer for one command run (none unless asked for, in analyze)."""
     from coach.coaching.config import load_coach_config
     from coach.coaching.engine import CoachObserver
 
-    if command == "analyze":
-        if not getattr(args, "coach", False):
+    if opts.command == "analyze":
+        if not opts.coach:
             return []
-        cfg = load_coach_config(getattr(args, "config", None))
-        return [CoachObserver(getattr(args, "program", None), cfg)]
-    if command not in LIVE or getattr(args, "no_coach", False):
+        return [CoachObserver(opts.program, load_coach_config(opts.config))]
+    if opts.command not in LIVE or opts.no_coach:
         return []
-    cfg = load_coach_config(getattr(args, "config", None))
-    program: Any = getattr(args, "program", None)
-    if program is None and command == "demo":
-        program = demo_program(float(getattr(args, "minutes", 6.0) or 6.0))
-    realtime = not getattr(args, "fast", False) and getattr(args, "speed", 1.0) != 0
-    if getattr(args, "mute", False):
+    cfg = load_coach_config(opts.config)
+    program: Any = opts.program
+    if program is None and opts.command == "demo":
+        program = demo_program(opts.minutes)
+    if opts.mute:
         cfg.speech.mute = True
-    if realtime and cfg.speech.enabled and not cfg.speech.mute:
+    if opts.realtime and cfg.speech.enabled and not cfg.speech.mute:
         from coach.coaching.speech import make_speaker
 
         speaker: Any = make_speaker(cfg.speech)

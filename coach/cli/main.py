@@ -16,10 +16,10 @@ from coach.errors import CoachError
 # Modules that expose `register(subparsers)`; each adds its sub-commands with
 # `set_defaults(func=callable(args) -> int)`.
 COMMAND_MODULES = [
-    "coach.detect.commands",      # analyze, train, demo
-    "coach.sources.commands",     # scan, run, devices, decode, record
-    "coach.coaching.commands",    # say
-    "coach.outputs.commands",     # history, report, export, replay, serve
+    "coach.cli.analyze",      # analyze, train, demo
+    "coach.cli.live",     # scan, run, devices, decode, record
+    "coach.cli.say",    # say
+    "coach.cli.sessions",     # history, report, export, replay, serve
 ]
 
 
@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from coach.detect.model import one_thread
+
+    one_thread()  # the CLI process predicts a few windows at a time: one native thread
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from coach.detect.types import AnalysisResult, Event, LiveState
-from coach.outputs.mqtt import add_mqtt_args, publisher_from_args
-from coach.outputs.store import SessionMeta, SessionStore, StoreObserver, add_store_args
+from coach.types import AlertSink, AnalysisResult, Event, IntervalSink, LiveState, Sink
+from coach.outputs.mqtt import MqttPublisher
+from coach.outputs.store import SessionMeta, SessionStore, StoreObserver
 
 LIVE = ("run", "demo", "replay")
 
@@ -31,6 +32,61 @@ def add_args(parser: argparse.ArgumentParser, command: str) -> None:
     if command in LIVE:
         parser.add_argument("--plain", action="store_true",
                             help="plain status lines instead of the live panel")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputOptions:
+    """What the store, MQTT and the display need from one command run."""
+
+    command: str
+    save: bool = False           # analyze --save
+    no_save: bool = False        # live sessions are stored unless --no-save
+    db: str | None = None
+    mqtt: str | None = None      # None: no MQTT; "": the [mqtt] url from config
+    device_id: str | None = None
+    base_topic: str | None = None
+    display: bool = False        # a live panel (live commands at live pace)
+    plain: bool = False
+    meta: SessionMeta = field(default_factory=SessionMeta)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, command: str) -> "OutputOptions":
+        return cls(command=command, save=bool(getattr(args, "save", False)),
+                   no_save=bool(getattr(args, "no_save", False)),
+                   db=getattr(args, "db", None) or os.environ.get("COACH_DB"),
+                   mqtt=getattr(args, "mqtt", None), device_id=getattr(args, "device_id", None),
+                   base_topic=getattr(args, "base_topic", None),
+                   display=command in LIVE and getattr(args, "speed", 1.0) != 0
+                   and not getattr(args, "fast", False),
+                   plain=bool(getattr(args, "plain", False)), meta=meta_from_args(args, command))
+
+
+def add_store_args(parser: argparse.ArgumentParser, save_flag: bool = True) -> None:
+    """Add --db (and --save unless save_flag is False) to an argparse parser."""
+    if save_flag:
+        parser.add_argument("--save", action="store_true", help="store the session (adds session_id)")
+    parser.add_argument("--db", metavar="PATH", default=None,
+                        help="session store (default: [store] path in config.toml, else the user's "
+                             "data directory)")
+
+
+
+def add_mqtt_args(parser: argparse.ArgumentParser) -> None:
+    """Add --mqtt [URL] and --device-id to an argparse parser."""
+    parser.add_argument("--mqtt", metavar="URL", nargs="?", const="", default=None,
+                        help="publish state/events to an MQTT broker: mqtt[s]://[user:pass@]host[:port] "
+                             "(no URL: [mqtt] url from config.toml)")
+    parser.add_argument("--device-id", metavar="ID", default=None,
+                        help="topic id under the base topic (default: [mqtt] device_id or host name)")
+    parser.add_argument("--base-topic", metavar="TOPIC", default=None,
+                        help="MQTT base topic (default: [mqtt] base_topic or 'coach')")
+
+
+def publisher(opts: OutputOptions) -> MqttPublisher | None:
+    """An MqttPublisher if --mqtt was given, else None."""
+    if opts.mqtt is None:
+        return None
+    return MqttPublisher(opts.mqtt or None, opts.device_id, opts.base_topic)
 
 
 def meta_from_args(args: argparse.Namespace, command: str) -> SessionMeta:
@@ -74,20 +130,24 @@ def open_live_store(db: str | None, meta: SessionMeta) -> StoreObserver:
 
 def observers(args: argparse.Namespace, command: str) -> list[Any]:
     """The observers this layer adds for one command run."""
+    return output_observers(OutputOptions.from_args(args, command))
+
+
+def output_observers(opts: OutputOptions) -> list[Any]:
+    """The observers this layer adds for one command run."""
     obs: list[Any] = []
-    db = getattr(args, "db", None) or os.environ.get("COACH_DB")
-    if command == "analyze":
-        if getattr(args, "save", False):
-            obs.append(SaveOnEnd(db, meta_from_args(args, command)))
-    elif not getattr(args, "no_save", False):
-        obs.append(open_live_store(db, meta_from_args(args, command)))
-    pub = publisher_from_args(args)
+    if opts.command == "analyze":
+        if opts.save:
+            obs.append(SaveOnEnd(opts.db, opts.meta))
+    elif not opts.no_save:
+        obs.append(open_live_store(opts.db, opts.meta))
+    pub = publisher(opts)
     if pub is not None:
         obs.append(pub)
-    if command in LIVE and getattr(args, "speed", 1.0) != 0 and not getattr(args, "fast", False):
+    if opts.display:
         from coach.outputs.display import LiveDisplay
 
-        d = LiveDisplay(plain=True if getattr(args, "plain", False) else None)
+        d = LiveDisplay(plain=True if opts.plain else None)
         d.is_display = True  # type: ignore[attr-defined]
         obs.append(d)
     return obs
@@ -97,8 +157,7 @@ def connect_sinks(observers: list[Any]) -> list[Any]:
     """Hand every observer that publishes prompts (publish_prompt / publish_alert /
     publish_interval: the store, MQTT, the display) to every observer that makes them and takes
     sinks (add_sink: the coach). Call once the command's observer list is complete."""
-    sinks = [o for o in observers if any(hasattr(o, m) for m in
-                                         ("publish_prompt", "publish_alert", "publish_interval"))]
+    sinks = [o for o in observers if isinstance(o, (Sink, AlertSink, IntervalSink))]
     for o in observers:
         add = getattr(o, "add_sink", None)
         if add is None:

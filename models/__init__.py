@@ -1,0 +1,1 @@
+"""The shipped direction model and its card, installed as the package data `coach.models`."""
