@@ -111,7 +111,8 @@ class RecordingReader:
 
     def _choose_units(self, acc: np.ndarray) -> None:
         """g, m/s^2 (or milli-g when the format says so) from gravity's size; refuse the rest."""
-        m = float(np.median(np.linalg.norm(acc, axis=1)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            m = float(np.median(np.linalg.norm(acc, axis=1)))
         fmt = self.fmt
         found = next((u for u, (lo, hi) in GRAVITY_RANGE.items() if lo <= m < hi), None)
         if self.units_arg != "auto":
