@@ -29,7 +29,7 @@ def walk():
 
 def analyze(path: Path, **kw) -> dict:
     from coach.detect.pipeline import DirectionPipeline
-    from coach.session import run_session
+    from coach.detect.session import run_session
 
     src = CsvSource(path, **kw)
     r = asyncio.run(run_session(src, DirectionPipeline(source_name="x"), []))
