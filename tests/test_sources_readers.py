@@ -72,6 +72,17 @@ def test_any_time_base_is_seconds_since_the_first_sample(tmp_path, walk, base, c
         assert r.start is None
 
 
+def test_a_bad_first_row_before_epoch_times_is_dropped(tmp_path, walk, base):
+    t, a = walk
+    tt = t * 1e3 + 1.7e12
+    tt[0] = 0.0
+    p = write(tmp_path / "zero_first.csv", tt, a, "{:.1f}")
+    r = RecordingReader(p)
+    assert abs(r.start.timestamp() - 1.7e9 - t[1]) < 1e-3
+    rec = read_csv(p)
+    assert len(rec.t) == len(t) - 1 and rec.t[0] == 0.0
+
+
 def test_repeated_timestamps_dropped_and_counted_with_one_warning(tmp_path, walk, base, capsys):
     t, a = walk
     idx = [100, 2000, 2001]

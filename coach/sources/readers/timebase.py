@@ -62,7 +62,7 @@ def detect_unit(t: np.ndarray, name: str) -> tuple[str, bool]:
     t = t[np.isfinite(t)]
     if len(t) == 0:
         return "s", False
-    first = float(t[0])
+    first = float(np.median(t[:64]))     # robust to a bad first row (a 0 before epoch times)
     d = np.diff(t)
     d = d[d > 0]
     step = float(np.median(d)) if len(d) else None
