@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up retro-coach on a fresh Debian machine with Python 3.11, then run the demo or the tests.
 #   bash quickstart.sh demo     # sets everything up, then a spoken simulated interval session
-#   bash quickstart.sh test     # sets everything up, then the whole test suite
+#   bash quickstart.sh test     # sets everything up, then lint (ruff), types (mypy) and the tests
 set -euo pipefail
 cd "$(dirname "$0")"
 what="${1:-demo}"; shift || true
@@ -28,6 +28,9 @@ fi
 
 case "$what" in
   demo) exec .venv/bin/coach demo "$@" ;;
-  test) exec .venv/bin/python -m pytest -q "$@" ;;
+  test)
+    # lint, then tests (configured in pyproject.toml)
+    .venv/bin/ruff check --quiet .
+    exec .venv/bin/python -m pytest -q "$@" ;;
   *) echo "usage: bash quickstart.sh demo|test" >&2; exit 2 ;;
 esac

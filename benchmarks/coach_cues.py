@@ -52,7 +52,7 @@ def main() -> None:
             ts = [p["t_s"] for p in prompts]
             gaps += [b - a for a, b in zip(ts, ts[1:])]
 
-            def cued(t0: float) -> bool:
+            def cued(t0: float, prompts: list = prompts) -> bool:
                 return any(p["kind"] == "cue" and p["text"].startswith("Backward")
                            and t0 <= p["t_s"] <= t0 + 3 for p in prompts)
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "benchmark"))
-import retro_score  # noqa: E402
+import retro_score
 
-from coach.detect.model import DirectionModel  # noqa: E402
-from coach.detect.pipeline import DirectionPipeline  # noqa: E402
-from coach.sources.base import SampleBatch  # noqa: E402
-from coach.sources.csvfile import read_csv  # noqa: E402
+from coach.detect.model import DirectionModel
+from coach.detect.pipeline import DirectionPipeline
+from coach.sources.base import SampleBatch
+from coach.sources.csvfile import read_csv
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.sources.simulator import random_program, simulate
+from coach.simulate.gait import random_program, simulate
 
 
 def main() -> None:

@@ -15,8 +15,8 @@ import json
 import numpy as np
 
 from coach.detect.pipeline import DirectionPipeline
+from coach.simulate.gait import Bout, simulate
 from coach.sources.base import SampleBatch
-from coach.sources.simulator import Bout, simulate
 
 PLACES = ["chest", "waist", "pocket", "hand", "bag", "wrist"]
 

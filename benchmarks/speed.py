@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 HWM_PROBE = """
 import atexit, sys
 def hwm():
@@ -35,7 +34,7 @@ main()
 
 
 def make_recording(minutes: float, rate: float, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    from coach.sources.simulator import Bout, simulate
+    from coach.simulate.gait import Bout, simulate
 
     rng = np.random.default_rng(42)
     bouts = [Bout("forward", 60.0)]

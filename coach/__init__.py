@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from coach.errors import CoachError
     from coach.types import (
         AnalysisResult as Analysis,
+    )
+    from coach.types import (
         Direction,
         Event,
         LiveState,
@@ -57,7 +59,11 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Tallies": ("coach.types", "Tallies"),
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "Analysis", "Coach", "CoachError", "Detector", "Direction", "DirectionModel", "Event",
+    "LiveState", "Observer", "Prompt", "PromptKind", "SampleBatch", "Segment", "Sink", "Tallies",
+    "__version__", "analyze_file", "load_model", "run_session",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,27 +1,263 @@
-"""Where config.toml is: one rule for every layer (sources, coaching, outputs)."""
+"""One config: where config.toml is, how it is read, its dataclasses and one rule for errors.
+
+Looked up from `--config FILE`, else $COACH_CONFIG, else $XDG_CONFIG_HOME/retro-coach/config.toml
+(~/.config/retro-coach/config.toml); never from the current directory. Without a file every
+setting takes its default (the repo's config.toml documents them). A file named by --config or
+$COACH_CONFIG must exist. An unknown section or key, a wrong type or a TOML syntax error is a
+one-line CoachError naming the key and the file.
+"""
 from __future__ import annotations
 
 import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
-REPO_CONFIG = Path(__file__).resolve().parents[1] / "config.toml"
-
-
-def config_path() -> Path | None:
-    """$COACH_CONFIG, else ./config.toml, else the checkout's config.toml, else None (defaults)."""
-    env = os.environ.get("COACH_CONFIG")
-    if env:
-        return Path(env)
-    cwd = Path.cwd() / "config.toml"
-    if cwd.is_file():
-        return cwd
-    return REPO_CONFIG if REPO_CONFIG.is_file() else None
-
+from coach.errors import CoachError
 
 APP_NAME = "retro-coach"
+SECTIONS = ("coach", "safety", "speech", "programs", "store", "mqtt", "sources")
+
+_selected: Path | None = None             # --config, once the CLI has read it
 
 
 def data_dir() -> Path:
     """The user's data directory: $XDG_DATA_HOME/retro-coach or ~/.local/share/retro-coach."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / APP_NAME
+
+
+def select(path: str | Path | None) -> None:
+    """Use `path` (the command line's --config) for every layer from now on."""
+    global _selected
+    _selected = Path(path).expanduser() if path else None
+
+
+def config_path(explicit: str | Path | None = None) -> Path | None:
+    """The config file in use: `explicit` or --config, $COACH_CONFIG, the XDG one, else None."""
+    for value, origin in ((explicit, "--config"), (_selected, "--config"),
+                          (os.environ.get("COACH_CONFIG"), "$COACH_CONFIG")):
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_file():
+                raise CoachError(f"config file not found: {path} (from {origin})")
+            return path
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    path = Path(base) / APP_NAME / "config.toml"
+    return path if path.is_file() else None
+
+
+def read_config(path: str | Path | None = None) -> tuple[Path | None, dict[str, Any]]:
+    """The config file in use (see config_path) and its parsed tables ({} without a file)."""
+    p = config_path(path)
+    if p is None:
+        return None, {}
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as e:
+        raise CoachError(f"config file {p}: {e}") from None
+    except OSError as e:
+        raise CoachError(f"config file {p}: {e.strerror or e}") from None
+    for name, table in data.items():
+        if name not in SECTIONS:
+            raise CoachError(f"config file {p}: unknown section [{name}] "
+                             f"(known: {', '.join(SECTIONS)})")
+        if not isinstance(table, dict):
+            raise CoachError(f"config file {p}: [{name}] must be a table")
+    return p, data
+
+
+def section(name: str, path: str | Path | None = None) -> dict[str, Any]:
+    """One [section] of the config in use ({} when absent)."""
+    return dict(read_config(path)[1].get(name, {}))
+
+
+def fill(cls: type, table: Any, section: str, path: Path | None = None, **fixed: Any) -> Any:
+    """Build dataclass `cls` from a TOML table, checking keys and types against its defaults:
+    the one rule for every section (an unknown key or a wrong type is a CoachError naming the
+    key and the file)."""
+    where = f"config file {path}" if path else "config"
+    if table is None:
+        return cls(**fixed)
+    if not isinstance(table, dict):
+        raise CoachError(f"{where}: [{section}] must be a table")
+    base = cls(**fixed)
+    known = {f.name for f in fields(cls)}
+    changes: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known or key in fixed:
+            raise CoachError(f"{where}: [{section}] unknown key {key!r}")
+        default = getattr(base, key)
+        if default is None:   # optional: a string or a number
+            ok = isinstance(value, (str, int, float)) and not isinstance(value, bool)
+        elif isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, (int, float)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok and isinstance(default, float):
+                value = float(value)
+            elif ok and isinstance(default, int) and not float(value).is_integer():
+                ok = False
+            elif ok:
+                value = type(default)(value)
+        else:
+            ok = isinstance(value, type(default))
+        if not ok:
+            kind = "a string or a number" if default is None else type(default).__name__
+            raise CoachError(f"{where}: [{section}] {key} must be {kind}, got {value!r}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise CoachError(f"{where}: [{section}] {key} must not be negative")
+        changes[key] = value
+    return replace(base, **changes)
+
+
+
+
+# -- the settings -----------------------------------------------------------------------------
+@dataclass(slots=True)
+class CoachSettings:
+    """[coach]: what the coach says besides safety."""
+
+    program: str = "classic"          # default program name (built in or [programs.NAME])
+    cues: bool = True                 # "Backward" / "Forward" on each detected direction change
+    warn_before_s: float = 10.0       # "Turn around in 10 seconds" this long before a switch
+    compliance_grace_s: float = 20.0  # after a switch, wait this long before "Still walking forward"
+    progress: bool = True             # "Four minutes backward, 380 retro steps" after bouts
+    progress_delay_s: float = 5.0     # said this long after a backward bout ends
+
+
+@dataclass(slots=True)
+class SafetySettings:
+    """[safety]: reminders, limits, stumble and fall detection."""
+
+    look_back_every_s: float = 15.0        # look-over-your-shoulder, from the bout start, repeating
+    max_pace_ratio: float = 0.5            # backward speed limit as a fraction of forward pace
+    backward_stride_ratio: float = 0.45    # backward step length / forward step length (assumed)
+    max_cadence_spm: float = 0.0           # absolute backward cadence limit; 0 = derive from the two above
+    slow_down_hold_s: float = 5.0          # over the limit this long before "Slow down"
+    slow_down_every_s: float = 45.0       # at most one "Slow down" per this long
+    max_continuous_backward_s: float = 300.0
+    max_session_backward_s: float = 1800.0
+    cap_repeat_s: float = 60.0             # repeat the continuous-cap prompt while still backward
+    stumble_jolt_g: float = 1.0            # | |acc| - 1 g | above this is a jolt
+    stumble_rhythm_tolerance: float = 0.25 # a step interval this far off the recent median breaks rhythm
+    stumble_window_s: float = 1.5          # jolt and broken rhythm within this of each other
+    stumble_jolt_alone_g: float = 1.8      # a jolt this hard is a stumble even without step data
+    fall_impact_g: float = 2.5             # |acc| above this is an impact
+    fall_still_s: float = 3.0              # then lying still this long ...
+    fall_still_std_g: float = 0.06         # ... (|acc| varies less than this) ...
+    fall_tilt_deg: float = 45.0            # ... with gravity turned this far from before the impact
+    fall_window_s: float = 8.0             # lying still must begin within this of the impact
+    fall_alert_after_s: float = 30.0       # no movement this long after "Are you OK?" -> alert
+    first_run_notice: bool = True          # clearance notice on the first session
+    history_of_falls: bool = False         # repeat the clearance notice every session
+
+
+@dataclass(slots=True)
+class SpeechSettings:
+    """[speech]: the voice and the queue."""
+
+    enabled: bool = True
+    mute: bool = False
+    volume: float = 1.0         # 0..2 (espeak-ng amplitude 0..200)
+    voice: str = "en"
+    rate_wpm: int = 165
+    pitch: int = 50
+    min_gap_s: float = 1.5      # never two prompts closer than this (stream time)
+    pause_s: float = 0.3        # extra silence after an utterance before a non-urgent prompt
+    stale_after_s: float = 4.0  # default: drop a prompt not spoken within this of its due time
+    echo_text: bool = True      # also print each prompt (always, when there is no audio device)
+    player: str = "auto"        # "auto" | "aplay" | "paplay" | "play" | "none"
+
+
+@dataclass(slots=True)
+class ProgramSpec:
+    """One program as written in [programs.NAME].
+
+    kind: "intervals" (warm-up forward, then forward/backward cycles up to total_s),
+          "progression" (intervals sized from the wearer's history), "free" (cues and safety only).
+    """
+
+    name: str
+    kind: str = "intervals"
+    title: str = ""
+    warmup_s: float = 300.0
+    forward_s: float = 180.0
+    backward_s: float = 60.0
+    total_s: float = 1800.0
+    treadmill: bool = False
+    # progression only
+    start_backward_min: float = 5.0
+    step_backward_min: float = 2.5
+    max_backward_min: float = 25.0
+    advance_after: int = 2          # comfortable sessions at a level before advancing
+    sessions_per_week: int = 3
+    recovery_forward_s: float = 120.0
+    max_bout_s: float = 180.0
+
+
+BUILTIN_PROGRAMS: dict[str, ProgramSpec] = {
+    "classic": ProgramSpec("classic", "intervals", "Classic intervals",
+                           warmup_s=300, forward_s=180, backward_s=60, total_s=1800),
+    "progression": ProgramSpec("progression", "progression", "Progression"),
+    "free": ProgramSpec("free", "free", "Free walk", warmup_s=0, total_s=0),
+    "treadmill": ProgramSpec("treadmill", "intervals", "Treadmill intervals", warmup_s=180,
+                             forward_s=120, backward_s=60, total_s=1200, treadmill=True),
+}
+
+
+@dataclass(slots=True)
+class CoachConfig:
+    coach: CoachSettings = field(default_factory=CoachSettings)
+    safety: SafetySettings = field(default_factory=SafetySettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
+    programs: dict[str, ProgramSpec] = field(default_factory=lambda: dict(BUILTIN_PROGRAMS))
+
+    def program(self, name: str | None = None) -> ProgramSpec:
+        """The named program (default: [coach] program); CoachError if unknown."""
+        name = name or self.coach.program
+        try:
+            return self.programs[name]
+        except KeyError:
+            raise CoachError(f"unknown program {name!r} (known: {', '.join(sorted(self.programs))})") from None
+
+
+
+
+@dataclass(slots=True)
+class StoreSettings:
+    """[store]: where sessions are kept."""
+
+    path: str | None = None                 # default: <data dir>/sessions.sqlite3
+    weekly_goal_minutes: float | None = None  # default: the program's weekly backward minutes
+
+
+@dataclass(slots=True)
+class MqttConfig:
+    """[mqtt]: the broker (used when --mqtt is given without a URL) and the topics."""
+
+    url: str | None = None
+    device_id: str | None = None
+    base_topic: str = "coach"
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    keepalive: int = 30
+    drain_timeout_s: float = 60.0
+    max_buffer: int = 100_000
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    tls_insecure: bool = False
+    ca_file: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+
+
+def checked_section(name: str, cls: type, path: str | Path | None = None) -> dict[str, Any]:
+    """[name] checked against dataclass `cls` (unknown keys, types); only the keys given."""
+    p, data = read_config(path)
+    table = data.get(name, {})
+    fill(cls, table, name, p)
+    return dict(table)

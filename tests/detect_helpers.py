@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.sources.simulator import Bout, SimSession, simulate
+from coach.simulate.gait import Bout, SimSession, simulate
 
 
 def interval_session(seed: int = 3, placement: str = "waist", rate: float = 50.0) -> SimSession:

@@ -8,9 +8,9 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator
 
 import numpy as np
 
@@ -99,14 +99,14 @@ class Collector:
             c.username_pw_set(username, password)
         c.reconnect_delay_set(0.05, 0.2)
 
-        def on_connect(client, userdata, flags, rc, props=None):  # noqa: ANN001
+        def on_connect(client, userdata, flags, rc, props=None):
             for t in topics:
                 client.subscribe(t, qos=1)
 
-        def on_subscribe(*a):  # noqa: ANN002
+        def on_subscribe(*a):
             self.subscribed.set()
 
-        def on_message(client, userdata, msg):  # noqa: ANN001
+        def on_message(client, userdata, msg):
             with self.lock:
                 self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
 
@@ -135,7 +135,7 @@ class Collector:
 def make_tls(workdir: Path) -> tuple[Path, Path, Path]:
     """A throwaway CA and a server certificate for 127.0.0.1 (openssl CLI)."""
     ca_key, ca, key, csr, cert = (workdir / n for n in ("ca.key", "ca.crt", "srv.key", "srv.csr", "srv.crt"))
-    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
     run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
         "-keyout", str(ca_key), "-out", str(ca))
     run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import gzip
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 G = 9.80665
-START = datetime(2026, 5, 1, 5, 30, 0, tzinfo=timezone.utc)
+START = datetime(2026, 5, 1, 5, 30, 0, tzinfo=UTC)
 START_NS = int(START.timestamp()) * 10**9
-POLAR_EPOCH_NS = int(datetime(2000, 1, 1, tzinfo=timezone.utc).timestamp()) * 10**9
+POLAR_EPOCH_NS = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 10**9
 
 
 def plain(t: np.ndarray, acc: np.ndarray, path: Path, scale: float = 1.0) -> Path:

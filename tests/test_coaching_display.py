@@ -6,7 +6,7 @@ from rich.console import Console
 from coach.coaching.config import config_from_dict
 from coach.coaching.display import program_panel
 from coach.coaching.engine import Coach, CoachObserver
-from coach.coaching.sim import Seg, simulate
+from coach.simulate.coaching import Seg, simulate
 
 
 def _render(obj) -> str:

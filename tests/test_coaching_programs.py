@@ -9,8 +9,8 @@ import pytest
 from coach.coaching.config import CoachConfig, ProgramSpec, config_from_dict, load_coach_config
 from coach.coaching.engine import Coach, prompts_for
 from coach.coaching.programs import build_program, plan_progression
-from coach.coaching.sim import Seg, simulate
 from coach.errors import CoachError
+from coach.simulate.coaching import Seg, simulate
 
 
 def _contiguous(prog) -> None:
@@ -81,11 +81,19 @@ def test_config_errors(data: dict, msg: str) -> None:
 
 def test_config_defaults_and_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    cfg = load_coach_config(None)                   # no ./config.toml: defaults
+    (tmp_path / "config.toml").write_text("[safety]\nlook_back_every_s = 6\n")
+    cfg = load_coach_config(None)                   # ./config.toml is never read: defaults
     assert cfg.safety.look_back_every_s == 15 and cfg.speech.min_gap_s == 1.5
     assert cfg.coach.program == "classic"
-    (tmp_path / "config.toml").write_text("[safety]\nlook_back_every_s = 6\n[other]\nx = 1\n")
+    xdg = tmp_path / "xdg"
+    (xdg / "retro-coach").mkdir(parents=True)
+    (xdg / "retro-coach" / "config.toml").write_text("[safety]\nlook_back_every_s = 6\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
     assert load_coach_config(None).safety.look_back_every_s == 6.0
+    monkeypatch.setenv("COACH_CONFIG", str(tmp_path / "config.toml"))   # $COACH_CONFIG first
+    (tmp_path / "config.toml").write_text("[safety]\nlook_back_every_s = 7\n")
+    assert load_coach_config(None).safety.look_back_every_s == 7.0
+    assert load_coach_config(xdg / "retro-coach" / "config.toml").safety.look_back_every_s == 6.0
     with pytest.raises(CoachError, match="not found"):
         load_coach_config(tmp_path / "missing.toml")
     (tmp_path / "bad.toml").write_text("[safety\n")

@@ -4,8 +4,17 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coach.coaching.prompts import (P_CUE, P_FALL, P_INFO, P_INTERVAL, P_LOOK_BACK, P_PROGRESS,
-                                    Pending, PromptQueue, estimate_duration_s)
+from coach.coaching.prompts import (
+    P_CUE,
+    P_FALL,
+    P_INFO,
+    P_INTERVAL,
+    P_LOOK_BACK,
+    P_PROGRESS,
+    Pending,
+    PromptQueue,
+    estimate_duration_s,
+)
 
 
 def _pend(due: float, kind: str, text: str, prio: int, key: str = "", stale: float = 4.0,

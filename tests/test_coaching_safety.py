@@ -7,8 +7,8 @@ import pytest
 
 from coach.coaching.config import CoachConfig, config_from_dict
 from coach.coaching.engine import Coach, CoachObserver, prompts_for
-from coach.coaching.sim import Seg, bouts, simulate
 from coach.coaching.speech import TextSpeaker
+from coach.simulate.coaching import Seg, bouts, simulate
 
 
 def _cfg(**safety: float) -> CoachConfig:
@@ -29,9 +29,9 @@ MIXED = [Seg("forward", 30), Seg("backward", 5), Seg("still", 2), Seg("backward"
 @pytest.mark.parametrize("latency", [0.6, 1.0, 1.4])
 def test_backward_cue_within_3s_of_every_bout(program: str, latency: float) -> None:
     ps = prompts_for(simulate(MIXED, latency_s=latency), program, _cfg(look_back_every_s=6))
-    for start, end in bouts(MIXED):
+    for start, _end in bouts(MIXED):
         assert any(p.kind == "cue" and p.text == "Backward" and start <= p.t_s <= start + 3 for p in ps), start
-    for start, end in bouts(MIXED, "forward")[1:]:
+    for start, _end in bouts(MIXED, "forward")[1:]:
         assert any(p.text == "Forward" and start <= p.t_s <= start + 3 for p in ps), start
     _gaps_ok(ps)
 
@@ -62,7 +62,7 @@ def test_look_back_not_lost_to_spacing() -> None:
                                                      "total_s": 200}}})
     script = [Seg("forward", 31), Seg("backward", 15), Seg("forward", 21), Seg("backward", 15), Seg("forward", 60)]
     ps = prompts_for(simulate(script), "classic", cfg, first_run=False)
-    for start, end in bouts(script):
+    for start, _end in bouts(script):
         assert any(p.text == "Look over your shoulder" and start + 5.9 <= p.t_s <= start + 8 for p in ps)
     _gaps_ok(ps)
 

@@ -9,7 +9,7 @@ import numpy as np
 from coach.cli import coach_options as wiring
 from coach.coaching.config import config_from_dict
 from coach.coaching.engine import Coach, CoachObserver
-from coach.coaching.sim import Seg, bouts, simulate
+from coach.simulate.coaching import Seg, bouts, simulate
 from coach.sources.base import SampleBatch
 
 
@@ -92,8 +92,8 @@ def test_analyze_re_cues_backward_walking_resumed_after_a_pause(tmp_path) -> Non
     import subprocess
     import sys
 
-    from coach.sources.simulator import Bout
-    from coach.sources.simulator import simulate as simulate_gait
+    from coach.simulate.gait import Bout
+    from coach.simulate.gait import simulate as simulate_gait
     from tests.detect_helpers import write_csv
 
     s = simulate_gait(np.random.default_rng(21), [Bout("forward", 20), Bout("backward", 14),

@@ -8,8 +8,8 @@ import numpy as np
 from coach.detect.pipeline import DirectionPipeline
 from coach.signal.features import Reference
 from coach.signal.reference_store import load_reference, store_path
+from coach.simulate.gait import Bout, Person, simulate
 from coach.sources.base import SampleBatch
-from coach.sources.simulator import Bout, Person, simulate
 
 BOUTS = [Bout("forward", 15), Bout("still", 1), Bout("backward", 15), Bout("forward", 10)]
 

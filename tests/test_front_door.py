@@ -20,6 +20,7 @@ def test_import_changes_nothing_in_the_environment():
 
 
 def test_every_public_name_resolves():
+    assert set(coach.__all__) == {*coach._EXPORTS, "__version__"}
     for name in coach.__all__:
         assert getattr(coach, name) is not None, name
     assert coach.Analysis is AnalysisResult

@@ -12,7 +12,7 @@ from coach.outputs.mqtt import MqttLink, MqttSettings, sanitize_id
 
 @pytest.fixture(autouse=True)
 def no_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COACH_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.delenv("COACH_CONFIG", raising=False)
     for k in ("COACH_MQTT_USERNAME", "COACH_MQTT_PASSWORD", "COACH_DB"):
         monkeypatch.delenv(k, raising=False)
 
@@ -66,14 +66,14 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_connect_sinks_hands_publishers_to_the_coach(tmp_path: Path) -> None:
-    from coach.outputs.display import LiveDisplay
     from coach.cli.output_options import connect_sinks
+    from coach.outputs.display import LiveDisplay
 
     class Coach:
         def __init__(self) -> None:
             self.sinks: list = []
 
-        def add_sink(self, s) -> None:  # noqa: ANN001
+        def add_sink(self, s) -> None:
             self.sinks.append(s)
     coach, disp = Coach(), LiveDisplay(plain=True)
     connect_sinks([coach, disp, object()])

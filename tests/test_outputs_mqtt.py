@@ -26,7 +26,7 @@ def broker(tmp_path: Path):
     b.stop()
 
 
-def wait_for(cond, timeout: float = 5.0) -> bool:  # noqa: ANN001
+def wait_for(cond, timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
@@ -35,7 +35,7 @@ def wait_for(cond, timeout: float = 5.0) -> bool:  # noqa: ANN001
     return bool(cond())
 
 
-async def replay(pub, speed: float = 0.0, on_batch=None, duration_s: float = 24.0):  # noqa: ANN001
+async def replay(pub, speed: float = 0.0, on_batch=None, duration_s: float = 24.0):
     p = FakePipeline()
     i = 0
     async for b in FakeSource(duration_s=duration_s, speed=speed).stream():
@@ -156,7 +156,7 @@ def test_broker_restart_mid_replay_loses_nothing(broker: Broker) -> None:
 def test_serve_workers_share_streams(broker: Broker) -> None:
     import paho.mqtt.client as mqtt
 
-    from coach.outputs.serve import StreamWorker
+    from coach.cli.serve import StreamWorker
     settings = MqttSettings.from_url(broker.url)
     col = Collector(broker.port)
     sensors = [f"s{i}" for i in range(5)]   # odd: round-robin spreads each stream over both
@@ -178,7 +178,7 @@ def test_serve_workers_share_streams(broker: Broker) -> None:
         gw.connect("127.0.0.1", broker.port)
         gw.loop_start()
         n = 24 * 50
-        for k, i in enumerate(range(0, n, 25)):
+        for i in range(0, n, 25):
             for s in sensors:
                 t = [j / 50 for j in range(i, min(i + 25, n))]
                 gw.publish(f"coach/ingest/{s}/samples",
@@ -204,7 +204,7 @@ def test_serve_workers_share_streams(broker: Broker) -> None:
     for s in sensors:
         res = next(w.finished[s] for w in workers if s in w.finished)
         assert res.tallies.retro_steps == expected[s].tallies.retro_steps
-        assert wait_for(lambda: any(e["type"] == "session_end" for e in col.payloads(f"coach/{s}/event")))
+        assert wait_for(lambda s=s: any(e["type"] == "session_end" for e in col.payloads(f"coach/{s}/event")))
         changes = [e for e in col.payloads(f"coach/{s}/event") if e["type"] == "direction_change"]
         assert len(changes) == 5
         assert col.payloads(f"coach/{s}/state")[-1]["retro_steps"] == expected[s].tallies.retro_steps
@@ -231,7 +231,7 @@ def test_tls_with_ca_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert pub.settings.tls and pub.topics.state == "tlscoach/tina/state"
         asyncio.run(replay(pub, duration_s=4))
         assert pub.delivered and pub.link.connects == 1
-        monkeypatch.setenv("COACH_CONFIG", str(tmp_path / "none.toml"))   # no CA: refused
+        monkeypatch.delenv("COACH_CONFIG")   # no CA: refused
         pub = MqttPublisher(MqttSettings.from_url(f"mqtts://127.0.0.1:{b.port}", drain_timeout_s=1.0),
                             device_id="tom")
         asyncio.run(replay(pub, duration_s=2))

@@ -19,7 +19,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         from coach.detect.pipeline import DirectionPipeline
         DirectionPipeline(source_name="probe")
-        from coach.sources.simulator import Bout, simulate
+        from coach.simulate.gait import Bout, simulate
     except Exception as e:  # noqa: BLE001
         pytest.skip(f"detector not available: {e}")
     bouts = [Bout("still", 5), Bout("forward", 20), Bout("backward", 20), Bout("still", 4),
@@ -37,9 +37,9 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _analyze(path: Path) -> dict:
-    from coach.detect.pipeline import DirectionPipeline
-    from coach.detect.model import one_thread
     from coach.cli.wiring import run_session
+    from coach.detect.model import one_thread
+    from coach.detect.pipeline import DirectionPipeline
     from coach.sources.csvfile import CsvSource
     with one_thread():
         r = asyncio.run(run_session(CsvSource(path), DirectionPipeline(source_name=str(path)), []))

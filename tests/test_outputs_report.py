@@ -13,7 +13,7 @@ from coach.outputs.store import SessionStore
 from tests.outputs_broker import FakePipeline, FakeSource
 
 
-async def _run(observers, speed: float = 0.0):  # noqa: ANN001
+async def _run(observers, speed: float = 0.0):
     p = FakePipeline()
     async for b in FakeSource(speed=speed).stream():
         ev = p.feed(b)

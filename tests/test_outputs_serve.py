@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from coach.outputs.bench import NullLink
+from coach.cli.serve import StreamWorker
 from coach.outputs.mqtt import MqttSettings
-from coach.outputs.serve import StreamWorker, parse_samples
+from coach.simulate.bench import NullLink
+from coach.sources.mqtt_ingest import parse_samples
 from tests.outputs_broker import FakePipeline
 
 
@@ -89,7 +90,7 @@ def test_concurrent_claim_hands_samples_to_the_winner() -> None:
 def test_batched_model_matches_separate_detectors() -> None:
     try:
         from coach.detect.pipeline import DirectionPipeline
-        from coach.outputs.bench import recordings
+        from coach.simulate.bench import recordings
         recs = recordings(2, 16.0, seed=3)
     except Exception as e:  # noqa: BLE001
         pytest.skip(f"detector not available: {e}")

@@ -61,11 +61,11 @@ def test_live_observer_writes_as_it_goes(tmp_path: Path) -> None:
     class Peek:
         seen: list[float] = []
 
-        async def on_batch(self, b, state, ev):  # noqa: ANN001
+        async def on_batch(self, b, state, ev):
             row = reader.execute("SELECT last_t_s FROM sessions WHERE id=?", (obs.session_id,)).fetchone()
             self.seen.append(row[0])
 
-        async def on_end(self, r):  # noqa: ANN001
+        async def on_end(self, r):
             pass
 
     obs.publish_prompt({"t_s": 7.0, "kind": "cue", "text": "Small steps"})
@@ -160,7 +160,7 @@ def test_history_cli_json_and_text(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_default_db_in_xdg_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("COACH_DB", raising=False)
-    monkeypatch.setenv("COACH_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.delenv("COACH_CONFIG", raising=False)
     store = SessionStore()
     assert store.path == tmp_path / "xdg" / "retro-coach" / "sessions.sqlite3"
     store.close()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from coach.errors import CoachError
+from coach.simulate.ble import MODELS, FakeDevice, FakeWorld
 from coach.sources.ble import BleSource, scan
-from coach.sources.fake_ble import MODELS, FakeDevice, FakeWorld
 
 START = 1000.0   # the virtual clock's start
 
@@ -188,7 +188,7 @@ def test_polar_rate_option_reaches_the_device() -> None:
 
 def test_connector_hook_is_used_for_every_connection() -> None:
     """With bleak-retry-connector installed, connections go through establish_connection."""
-    from coach.sources.fake_ble import FakeClient
+    from coach.simulate.ble import FakeClient
 
     dev = FakeDevice("generic", walk(52 * 30, 52), drops=[(START + 10.0, 3.0)])
     world = FakeWorld([dev])

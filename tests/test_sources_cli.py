@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from coach.cli import main
+from coach.simulate.ble import FakeDevice, FakeWorld
 from coach.sources import ble
-from coach.sources.fake_ble import FakeDevice, FakeWorld
 
 
 @pytest.fixture

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 
 from coach.cli import main
+from coach.simulate.ble import FakeDevice, FakeWorld
 from coach.sources import ble
-from coach.sources.fake_ble import FakeDevice, FakeWorld
 
 pytest.importorskip("coach.detect.pipeline")
 _tmp = None
 
 
 def session_acc(rate: float) -> np.ndarray:
-    from coach.sources.simulator import Bout, simulate
+    from coach.simulate.gait import Bout, simulate
     bouts = [Bout("forward", 30.0), Bout("still", 1.0), Bout("backward", 40.0), Bout("still", 1.0),
              Bout("forward", 25.0)]
     s = simulate(np.random.default_rng(7), bouts, placement="chest", rate_hz=rate,

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from coach.constants import G
 from coach.errors import CoachError
 from coach.sources.phone import SensorLoggerParser, SensorLoggerSource
 
-G = 9.80665
 T0 = 1698501144401773000
 
 

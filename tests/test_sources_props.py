@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coach.sources import fake_ble as fb
+from coach.simulate import ble as fb
 from coach.sources.profiles import PROFILES, DecodeError, get_profile
 from coach.sources.profiles.polar import PolarAccDecoder, parse_cp_response, parse_settings
 from coach.sources.profiles.witmotion import WitMotion

@@ -6,7 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -303,7 +303,7 @@ def test_save_stores_the_real_start_or_start_option(tmp_path, walk):
     rows = hist if isinstance(hist, list) else hist.get("sessions", [])
     starts = {r["session_id"]: datetime.fromisoformat(r["started_at"]) for r in rows}
     assert abs((starts[sid] - rf.START).total_seconds() - t[0]) < 1e-3
-    assert starts[sid2] == datetime(2026, 5, 1, 5, 30, tzinfo=timezone.utc)
+    assert starts[sid2] == datetime(2026, 5, 1, 5, 30, tzinfo=UTC)
     bad = _coach("analyze", "--start", "yesterday", str(p))
     assert bad.returncode == 2 and "ISO 8601" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 

@@ -11,8 +11,13 @@ import numpy as np
 import pytest
 
 from coach.sources.profiles import DecodeError, get_profile
-from coach.sources.profiles.polar import (PolarAccDecoder, acc_start_request, parse_cp_response,
-                                          parse_delta_frames, parse_settings)
+from coach.sources.profiles.polar import (
+    PolarAccDecoder,
+    acc_start_request,
+    parse_cp_response,
+    parse_delta_frames,
+    parse_settings,
+)
 
 H = bytes.fromhex
 
@@ -183,5 +188,5 @@ def test_generic_from_config(tmp_path) -> None:
     fr = p.decode(struct.pack("<3f", 0.1, 0.2, 0.98))
     assert np.allclose(fr.acc, [[0.1, 0.2, 0.98]]) and fr.t_sensor is None and p.rate_hz == 25
     cfg.write_text('[sources.generic]\nbogus = 1\n')
-    with pytest.raises(Exception, match="unknown keys"):
+    with pytest.raises(Exception, match="unknown key 'bogus'"):
         get_profile("generic", {"config": str(cfg)})

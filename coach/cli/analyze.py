@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from coach.constants import DEMO_PLACEMENTS, WORN_PLACEMENTS
 from coach.errors import CoachError
 
 
@@ -19,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     add_reader_args(p)
     p.add_argument("--model", type=Path, help="a model file (default: the shipped one)")
-    p.add_argument("--placement", choices=["chest", "waist", "pocket", "wrist"], default=None)
+    p.add_argument("--placement", choices=WORN_PLACEMENTS, default=None)
     _extend(p, "analyze")
     p.set_defaults(func=cmd_analyze)
 
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
     p.add_argument("--speed", type=float, default=1.0, help="x real time (default 1)")
     p.add_argument("--minutes", type=float, default=6.0)
-    p.add_argument("--placement", choices=["chest", "waist", "pocket"], default="chest")
+    p.add_argument("--placement", choices=DEMO_PLACEMENTS, default="chest")
     p.add_argument("--seed", type=int, default=7)
     _extend(p, "demo")
     p.set_defaults(func=cmd_demo)
@@ -59,9 +60,9 @@ def _observers(args: argparse.Namespace, command: str) -> list:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from coach.cli.wiring import result_document, run_session
     from coach.detect.model import DirectionModel
     from coach.detect.pipeline import DirectionPipeline
-    from coach.cli.wiring import result_document, run_session
     from coach.sources.csvfile import CsvSource
 
     source = CsvSource(args.path, units=args.units, allow_rate=args.allow_rate)
@@ -105,9 +106,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from coach.detect.pipeline import DirectionPipeline
     from coach.cli.wiring import run_session
-    from coach.sources.simulator import SimulatedWalker
+    from coach.detect.pipeline import DirectionPipeline
+    from coach.simulate.gait import SimulatedWalker
 
     speed = 0.0 if args.fast else args.speed
     source = SimulatedWalker(seed=args.seed, minutes=args.minutes, placement=args.placement,

@@ -33,8 +33,8 @@ def add_args(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--mute", action="store_true", help="coach in text only (no audio)")
     if not _has(parser, "--config"):
         parser.add_argument("--config", metavar="FILE",
-                            help="config.toml ([coach], [safety], [speech], [programs.*]); "
-                                 "default ./config.toml if present")
+                            help="config.toml (default: $COACH_CONFIG, else "
+                                 "$XDG_CONFIG_HOME/retro-coach/config.toml)")
     if not _has(parser, "--program"):
         parser.add_argument("--program", metavar="NAME",
                             help="classic, progression, free, treadmill or a [programs.NAME] "
@@ -42,7 +42,7 @@ def add_args(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def demo_program(minutes: float) -> Any:
-    """Intervals that match the simulated walker of `coach demo` (coach.sources.simulator)."""
+    """Intervals that match the simulated walker of `coach demo` (coach.simulate.gait)."""
     from coach.coaching.programs import interval_program
 
     return interval_program("demo", "Demo intervals", warmup_s=31.0, forward_s=61.0,

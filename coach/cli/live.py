@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from coach.constants import WORN_PLACEMENTS
 from coach.errors import CoachError
 
 log = logging.getLogger(__name__)
-PLACEMENTS = ("chest", "waist", "pocket", "wrist")
 
 
 def _err(msg: str) -> None:
@@ -39,8 +39,8 @@ def _sim_world(spec: str, minutes: float | None, drop_at: float | None) -> Any:
     """`sim:PROFILE`: a simulated walker inside a simulated sensor (no hardware needed)."""
     import numpy as np
 
-    from coach.sources.fake_ble import MODELS, FakeDevice, FakeWorld
-    from coach.sources.simulator import demo_program, simulate
+    from coach.simulate.ble import MODELS, FakeDevice, FakeWorld
+    from coach.simulate.gait import demo_program, simulate
 
     prof = spec.split(":", 1)[1] or "polar_h10"
     if prof not in MODELS:
@@ -338,7 +338,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("run", help="stream a sensor live into the coach")
     _device_args(p)
-    p.add_argument("--placement", choices=PLACEMENTS, default="chest",
+    p.add_argument("--placement", choices=WORN_PLACEMENTS, default="chest",
                    help="where the sensor is worn (default chest)")
     p.add_argument("--json", action="store_true", help="print the session result as JSON")
     _extend(p, "run")

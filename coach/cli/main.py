@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from coach import config
+
+    config.select(getattr(args, "config", None))  # --config, for every layer
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as e:  # noqa: BLE001 - last resort: never a traceback for the user
+    except Exception as e:
         if args.verbose:
             raise
         print(f"coach: error: {type(e).__name__}: {e}", file=sys.stderr)

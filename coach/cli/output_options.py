@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from coach.types import AlertSink, AnalysisResult, Event, IntervalSink, LiveState, Sink
 from coach.outputs.mqtt import MqttPublisher
 from coach.outputs.store import SessionMeta, SessionStore, StoreObserver
+from coach.types import AlertSink, AnalysisResult, Event, IntervalSink, LiveState, Sink
 
 LIVE = ("run", "demo", "replay")
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
-from datetime import date, datetime, timezone
-from pathlib import Path
-from typing import Any
+from datetime import UTC, date, datetime
 
+from coach.cli.output_options import add_mqtt_args, add_store_args
 from coach.detect.model import one_thread
 from coach.errors import CoachError
-from coach.cli.output_options import add_mqtt_args, add_store_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_serve)
 
 
-def _store(args: argparse.Namespace):  # noqa: ANN202
+def _store(args: argparse.Namespace):
     from coach.outputs.store import SessionStore
     return SessionStore(getattr(args, "db", None))
 
@@ -73,10 +70,10 @@ def _since(text: str | None) -> datetime | None:
         d = date.fromisoformat(text)
     except ValueError:
         try:
-            return datetime.fromisoformat(text).astimezone(timezone.utc)
+            return datetime.fromisoformat(text).astimezone(UTC)
         except ValueError:
             raise CoachError(f"--since must be a date YYYY-MM-DD, not {text!r}") from None
-    return datetime(d.year, d.month, d.day).astimezone(timezone.utc)
+    return datetime(d.year, d.month, d.day).astimezone(UTC)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -125,8 +122,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from coach.detect.pipeline import DirectionPipeline
     from coach.cli.wiring import observers_for, result_document, run_session
+    from coach.detect.pipeline import DirectionPipeline
     from coach.sources.csvfile import CsvSource
 
     if args.speed < 0:
@@ -155,9 +152,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from coach.cli.serve import StreamWorker
     from coach.outputs.config import load_section
     from coach.outputs.mqtt import MqttSettings
-    from coach.outputs.serve import StreamWorker
     from coach.outputs.store import SessionStore
 
     settings = MqttSettings.from_url(args.mqtt or None,

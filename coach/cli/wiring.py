@@ -17,7 +17,7 @@ __all__ = ["Observer", "extend_parser", "observers_for", "result_document", "run
 WIRING_MODULES = ("coach.cli.coach_options", "coach.cli.output_options")
 
 
-def extend_parser(parser, command: str) -> None:  # noqa: ANN001 - argparse parser
+def extend_parser(parser, command: str) -> None:
     """Let each layer add its options (coaching, storage, MQTT, display) to `command`."""
     import importlib
 
@@ -25,7 +25,7 @@ def extend_parser(parser, command: str) -> None:  # noqa: ANN001 - argparse pars
         importlib.import_module(name).add_args(parser, command)
 
 
-def observers_for(args, command: str) -> list:  # noqa: ANN001 - argparse namespace
+def observers_for(args, command: str) -> list:
     """Every layer's observers for one run, with the coach's prompts wired to the sinks."""
     import importlib
 
@@ -37,7 +37,7 @@ def observers_for(args, command: str) -> list:  # noqa: ANN001 - argparse namesp
     return connect_sinks(obs)
 
 
-def result_document(result, observers: list) -> dict:  # noqa: ANN001 - AnalysisResult
+def result_document(result, observers: list) -> dict:
     """The analyze/replay JSON: the detector's contract plus what each observer adds to it."""
     doc = result.to_json()
     for ob in observers:

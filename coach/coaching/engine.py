@@ -15,17 +15,32 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from coach.coaching import phrases as say
 from coach.coaching.config import CoachConfig, ProgramSpec
 from coach.coaching.programs import Interval, Program, build_program
-from coach.coaching.prompts import (P_CAP, P_COMPLIANCE, P_CUE, P_FALL, P_FIRST_RUN, P_INFO,
-                                    P_INTERVAL, P_LOOK_BACK, P_PROGRESS, P_SLOW_DOWN, P_STUMBLE,
-                                    P_SUMMARY, Pending, Prompt, PromptQueue)
+from coach.coaching.prompts import (
+    P_CAP,
+    P_COMPLIANCE,
+    P_CUE,
+    P_FALL,
+    P_FIRST_RUN,
+    P_INFO,
+    P_INTERVAL,
+    P_LOOK_BACK,
+    P_PROGRESS,
+    P_SLOW_DOWN,
+    P_STUMBLE,
+    P_SUMMARY,
+    Pending,
+    Prompt,
+    PromptQueue,
+)
 from coach.coaching.safety import FallDetector, StumbleDetector
 from coach.detect.types import Event, LiveState, Tallies
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
-from coach.types import PROMPT_KINDS, Prompt, PromptKind
+from coach.types import PROMPT_KINDS, Prompt
 
 KINDS = PROMPT_KINDS
 

@@ -17,8 +17,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from coach.coaching.config import SpeechSettings
 from coach.coaching.prompts import Prompt, may_cut

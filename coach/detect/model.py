@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from importlib import resources
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +62,7 @@ class DirectionModel:
             raise CoachError(f"model {path} was trained on other features; run `coach train`")
         try:
             trees = TreeEnsemble.load(path)
-        except Exception as e:  # corrupt, foreign or pickled file
+        except Exception as e:  # noqa: BLE001 - corrupt, foreign or pickled file: any failure
             raise CoachError(f"cannot read model {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
         if trees.n_features() > len(FEATURE_NAMES) or sorted(trees.classes.tolist()) != list(range(len(CLASSES))):
             raise CoachError(f"model {path} does not fit this coach's features and classes; run `coach train`")

@@ -19,7 +19,7 @@ from coach.detect.model import CLASSES, MODEL_VERSION, DirectionModel
 from coach.detect.trees import FORMAT, TreeEnsemble
 from coach.signal.features import FEATURE_NAMES, LABEL_POS, WIN, Reference, WindowStream, raw_features
 from coach.signal.resample import FS, Resampler
-from coach.sources.simulator import random_program, simulate
+from coach.simulate.gait import random_program, simulate
 
 CLASS_OF = {"forward": 0, "backward": 1, "still": 2, "other": 3, "run": 3}
 

@@ -1,40 +1,25 @@
 """Settings of the outputs layer: where the store lives, how to reach the MQTT broker.
 
-Read from config.toml (the repo's, or $COACH_CONFIG) with tomllib; every key is optional.
-Secrets may come from the environment instead (COACH_MQTT_USERNAME / COACH_MQTT_PASSWORD).
+The [store] and [mqtt] sections of the config in use (coach.config: one loader, one rule for
+errors). Secrets may come from the environment instead (COACH_MQTT_USERNAME /
+COACH_MQTT_PASSWORD).
 """
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
+from coach.config import MqttConfig, StoreSettings, checked_section, data_dir
 
-def config_path() -> Path:
-    """The shared rule (coach.config): $COACH_CONFIG, ./config.toml, the checkout's."""
-    from coach.config import REPO_CONFIG, config_path as shared
+_CLASSES: dict[str, type] = {"store": StoreSettings, "mqtt": MqttConfig}
 
-    return shared() or REPO_CONFIG
+__all__ = ["data_dir", "default_db_path", "load_section"]
 
 
 def load_section(name: str) -> dict[str, Any]:
-    """One [section] of config.toml as a dict ({} when the file or section is absent)."""
-    path = config_path()
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except (FileNotFoundError, tomllib.TOMLDecodeError, IsADirectoryError):
-        return {}
-    section = data.get(name, {})
-    return section if isinstance(section, dict) else {}
-
-
-def data_dir() -> Path:
-    """The user's data directory (coach.config.data_dir)."""
-    from coach.config import data_dir as shared
-
-    return shared()
+    """[store] or [mqtt] as a dict of the keys given ({} when absent), checked."""
+    return checked_section(name, _CLASSES[name])
 
 
 def default_db_path() -> Path:

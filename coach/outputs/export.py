@@ -125,8 +125,16 @@ def to_fit(s: dict[str, Any]) -> bytes:
     from fit_tool.profile.messages.lap_message import LapMessage
     from fit_tool.profile.messages.record_message import RecordMessage
     from fit_tool.profile.messages.session_message import SessionMessage
-    from fit_tool.profile.profile_type import (Activity, Event, EventType, FileType, LapTrigger,
-                                               Manufacturer, Sport, SubSport)
+    from fit_tool.profile.profile_type import (
+        Activity,
+        Event,
+        EventType,
+        FileType,
+        LapTrigger,
+        Manufacturer,
+        Sport,
+        SubSport,
+    )
 
     start = parse_iso(s["started_at"])
     dur = float(s["duration_s"])

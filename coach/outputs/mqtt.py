@@ -26,8 +26,9 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from coach.detect.types import AnalysisResult, Event, LiveState
@@ -210,8 +211,8 @@ class MqttLink:
     # -- connection loop ----------------------------------------------------------------
     def _client(self) -> Any:
         import aiomqtt
-        from paho.mqtt.properties import Properties
         from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
 
         s = self.settings
         will = None
@@ -267,7 +268,7 @@ class MqttLink:
             backoff = min(backoff * 2, 2.0)
 
     async def _send_loop(self, client: Any, reader: asyncio.Task[None] | None) -> None:
-        disconnected = client._disconnected  # noqa: SLF001 - fail fast when the link drops
+        disconnected = client._disconnected
         while True:
             if not self.queue:
                 self._wakeup.clear()

@@ -44,7 +44,7 @@ def render_png(s: dict[str, Any], path: Path) -> None:
     ax = axes[2]
     ivs = s.get("intervals") or []
     if ivs:
-        for i, iv in enumerate(ivs):
+        for iv in ivs:
             start = iv.get("start_s") or 0.0
             ax.barh(1, iv.get("planned_s") or 0.0, left=start, height=0.35, color="#dddddd",
                     edgecolor="#888")

@@ -18,10 +18,11 @@ import os
 import socket
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from coach.detect.types import AnalysisResult, Event, LiveState
 from coach.errors import CoachError
@@ -110,16 +111,16 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def parse_iso(s: str) -> datetime:
     dt = datetime.fromisoformat(s)
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -370,7 +371,7 @@ class SessionStore:
             args.append(session_id)
         if since is not None:
             if not isinstance(since, datetime):
-                since = datetime(since.year, since.month, since.day, tzinfo=timezone.utc)
+                since = datetime(since.year, since.month, since.day, tzinfo=UTC)
             q += " AND s.started_at >= ?"
             args.append(iso(since))
         q += " ORDER BY s.started_at, s.id"
@@ -395,7 +396,7 @@ class SessionStore:
                 try:
                     session_id = int(session_id)
                 except ValueError:
-                    raise CoachError(f"session id must be a number or 'last', not {session_id!r}")
+                    raise CoachError(f"session id must be a number or 'last', not {session_id!r}") from None
         rows = self.sessions(session_id=session_id)
         if not rows:
             raise CoachError(f"no session {session_id} in {self.path}")

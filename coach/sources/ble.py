@@ -8,15 +8,16 @@ batch after a drop has gap_before=True, its times continue in stream time after 
 the wearer is told (the `notify` callback and batch.meta["notice"]).
 
 Everything bleak-specific goes through `Backend`, so tests swap in a scanner/client double
-(coach.sources.fake_ble) and a virtual clock.
+(coach.simulate.ble) and a virtual clock.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import numpy as np
 
@@ -142,7 +143,7 @@ class _Link:
         await self.write(uuid, data, True)
         try:
             return await asyncio.wait_for(q.get(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise CoachError(f"no answer from the device's control point {uuid[:8]}") from None
 
 
@@ -304,7 +305,7 @@ class BleSource:
                 stalled = False
                 try:
                     item = await asyncio.wait_for(self._queue.get(), self.stall_timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     item, stalled = _DROP, True
                     self._say(f"no data for {self.stall_timeout:g} s; reconnecting")
                     await self._disconnect()
@@ -399,7 +400,7 @@ class BleSource:
         try:
             if self.profile is not None:
                 await asyncio.wait_for(self.profile.stop(self._link or _Link(c)), 2.0)
-        except (asyncio.TimeoutError, CoachError, *self.backend.errors):
+        except (TimeoutError, CoachError, *self.backend.errors):
             pass
         try:
             await c.disconnect()

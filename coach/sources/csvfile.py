@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import AsyncIterator
 
 import numpy as np
 
+from coach.constants import G  # noqa: F401  (re-exported for callers that took it from here)
 from coach.sources.base import SampleBatch
-from coach.sources.readers import G, RecordingReader  # noqa: F401  (G re-exported)
-from coach.sources.readers import GRAVITY_RANGE
+from coach.sources.readers import GRAVITY_RANGE, RecordingReader
 
 
 @dataclass

@@ -18,14 +18,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import numpy as np
 
+from coach.constants import G
 from coach.errors import CoachError
 from coach.sources.base import SampleBatch
-from coach.sources.profiles.base import G
 from coach.sources.timing import LinkStats
 
 log = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ class SensorLoggerSource:
             while True:
                 try:
                     body = await asyncio.wait_for(self._queue.get(), self.idle_timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     self.notify(f"no data from the phone for {self.idle_timeout:g} s; ending")
                     return
                 if body == b"":

@@ -7,15 +7,15 @@ is generic and lives in coach.sources.ble.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from coach.errors import CoachError
 
 BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
-G = 9.80665
 
 
 class DecodeError(CoachError):

@@ -19,9 +19,7 @@ no configuration at all. Layouts are Python struct format strings.
 """
 from __future__ import annotations
 
-import os
 import struct
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,27 +40,22 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def config_file() -> Path | None:
-    """The shared rule (coach.config): $COACH_CONFIG, ./config.toml, the checkout's."""
-    from coach.config import config_path
-
-    return config_path()
-
-
 def load_generic_config(path: Path | None = None) -> dict[str, Any]:
-    """[sources.generic] from config.toml merged over the DIY defaults."""
+    """[sources.generic] of the config in use (coach.config) merged over the DIY defaults."""
+    from coach.config import read_config
+
     cfg = dict(DEFAULTS)
-    path = path or config_file()
-    if path is not None and path.exists():
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise CoachError(f"{path}: not valid TOML ({e})") from None
-        section = data.get("sources", {}).get("generic", {})
-        unknown = set(section) - set(DEFAULTS)
-        if unknown:
-            raise CoachError(f"{path}: [sources.generic] has unknown keys: {', '.join(sorted(unknown))}")
-        cfg.update(section)
+    where, data = read_config(path)
+    section = data.get("sources", {})
+    unknown_tables = set(section) - {"generic"}
+    if unknown_tables:
+        raise CoachError(f"config file {where}: unknown section "
+                         f"[sources.{sorted(unknown_tables)[0]}] (known: [sources.generic])")
+    generic = section.get("generic", {})
+    unknown = set(generic) - set(DEFAULTS)
+    if unknown:
+        raise CoachError(f"config file {where}: [sources.generic] unknown key {sorted(unknown)[0]!r}")
+    cfg.update(generic)
     return cfg
 
 

@@ -18,7 +18,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from coach.sources.profiles.base import G, DecodeError, Frame, Link, Option, Profile, need
+from coach.constants import G
+from coach.sources.profiles.base import DecodeError, Frame, Link, Option, Profile, need
 
 GSP_SERVICE = "34802252-7185-4d5d-b431-630e7050e8f0"
 GSP_WRITE = "34800001-7185-4d5d-b431-630e7050e8f0"

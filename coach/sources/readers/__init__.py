@@ -10,18 +10,18 @@ only one batch is held. Every way a file can be wrong is a CoachError with one l
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
+from coach.constants import G
 from coach.errors import CoachError
 from coach.sources.readers.formats import Format, Rows, header_and_rows, open_sources, parse_phone_time
 from coach.sources.readers.timebase import TimeBase, TimeStats
 
-G = 9.80665
 MIN_RATE_HZ = 22.0        # the supported 25 Hz, less what uneven sampling takes off a median
 UNIT_SCALE = {"g": 1.0, "m/s2": G, "mg": 1000.0}
 # median |a| (gravity's size) expected in each unit
@@ -199,7 +199,7 @@ def parse_start(text: str) -> datetime:
     return d if d.tzinfo else d.astimezone()
 
 
-def add_reader_args(p) -> None:  # noqa: ANN001 - argparse parser
+def add_reader_args(p) -> None:
     """The options every command that reads a recording offers."""
     import argparse
 

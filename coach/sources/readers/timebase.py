@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -144,7 +144,7 @@ class TimeBase:
         self.raw0 = float(t[skip])
         if epoch:
             try:
-                self.start = datetime.fromtimestamp(self.raw0 * self.scale, tz=timezone.utc)
+                self.start = datetime.fromtimestamp(self.raw0 * self.scale, tz=UTC)
             except (OverflowError, OSError, ValueError):
                 self.start = None
         return skip
@@ -283,6 +283,6 @@ def epoch_start(seconds: float) -> datetime | None:
     if not math.isfinite(seconds):
         return None
     try:
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        return datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None

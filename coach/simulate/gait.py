@@ -25,17 +25,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from coach.constants import PLACEMENTS, G  # noqa: F401 - PLACEMENTS re-exported
 from coach.sources.base import SampleBatch
 
-G = 9.80665
 FS_SIM = 200.0  # internal simulation rate, Hz
-PLACEMENTS = ("chest", "waist", "pocket", "wrist", "hand", "bag")
 ACTIVITIES = ("forward", "backward", "still", "turn", "sidestep", "run", "torso", "gesture")
 LABEL_OF = {"forward": "forward", "backward": "backward", "still": "still", "turn": "other",
             "sidestep": "other", "run": "run", "torso": "other", "gesture": "other"}

@@ -8,8 +8,8 @@ a jolt and a skipped step for a stumble, an impact then lying on the side for a 
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 

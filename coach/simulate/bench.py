@@ -1,6 +1,6 @@
 """Benchmark: how many 50 Hz sensor streams one `coach serve` worker keeps up with on one core.
 
-    python -m coach.outputs.bench --streams 200 --seconds 60
+    python -m coach.simulate.bench --streams 200 --seconds 60
 
 Runs the worker's own code path (payload decoding, per-stream detectors with the shipped
 model, state/event encoding) on one CPU core (sched_setaffinity) with a null MQTT link, so
@@ -46,7 +46,7 @@ class NullLink:
 
 
 def recordings(n: int, seconds: float, seed: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
-    from coach.sources.simulator import Bout, simulate
+    from coach.simulate.gait import Bout, simulate
 
     out = []
     rng = np.random.default_rng(seed)
@@ -65,9 +65,9 @@ def recordings(n: int, seconds: float, seed: int = 5) -> list[tuple[np.ndarray, 
 
 def run(streams: int, seconds: float, batch_s: float = 0.5, tick_s: float = 0.1,
         batching: bool = True, distinct: int = 8, pin: bool = True) -> dict[str, Any]:
+    from coach.cli.serve import StreamWorker
     from coach.detect.model import one_thread
     from coach.outputs.mqtt import MqttSettings
-    from coach.outputs.serve import StreamWorker
 
     if pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -125,7 +125,7 @@ def run(streams: int, seconds: float, batch_s: float = 0.5, tick_s: float = 0.1,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m coach.outputs.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m coach.simulate.bench", description=__doc__.split("\n")[0])
     p.add_argument("--streams", type=int, default=200)
     p.add_argument("--seconds", type=float, default=60.0, help="stream time per sensor")
     p.add_argument("--batch-s", type=float, default=0.5, help="seconds of samples per message")

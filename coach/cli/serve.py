@@ -1,4 +1,5 @@
-"""`coach serve`: one detector per sensor stream published over MQTT; workers scale out with
+"""`coach serve`: the runtime that wires an input (MQTT ingest, coach.sources.mqtt_ingest) to one
+detector per sensor stream (batched, coach.detect.batching) published over MQTT; workers scale out with
 MQTT 5 shared subscriptions.
 
 Ingest format (gateways and phones publish; one topic per sensor, QoS 1 recommended):
@@ -25,96 +26,22 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import logging
 import os
 import socket
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
-
+from coach.detect.batching import BatchingModel
 from coach.detect.model import one_thread
 from coach.detect.types import AnalysisResult
 from coach.outputs.mqtt import DeviceChannel, DeviceTopics, MqttLink, MqttSettings, sanitize_id
-from coach.sources.base import SampleBatch
+from coach.sources.mqtt_ingest import parse_samples
+from coach.types import SampleBatch
 
 log = logging.getLogger(__name__)
-
-
-class BatchingModel:
-    """Wraps a model so that detectors fed concurrently (one thread per stream, see
-    StreamWorker.compute_round) share one predict_proba call per round: a boosted-tree model
-    costs about the same for 1 row as for 100, so this is what lets one core run hundreds of
-    streams. Threads register with begin(n)/done(); a call waits until every registered
-    thread is either waiting in predict_proba or done, then all rows go in one call."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self._cv = threading.Condition()
-        self._pending: list[list[Any]] = []
-        self._active = 0
-        self.calls = 0
-        self.rows = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.model, name)
-
-    def begin(self, n: int) -> None:
-        with self._cv:
-            self._active += n
-
-    def done(self) -> None:
-        with self._cv:
-            self._active -= 1
-            self._flush_if_ready()
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        slot: list[Any] = [X, None]
-        with self._cv:
-            self._pending.append(slot)
-            self._flush_if_ready()
-            while slot[1] is None:
-                self._cv.wait()
-        if isinstance(slot[1], BaseException):
-            raise slot[1]
-        return slot[1]
-
-    def _flush_if_ready(self) -> None:
-        if not self._pending or len(self._pending) < self._active:
-            return
-        batch, self._pending = self._pending, []
-        try:
-            P = self.model.predict_proba(np.vstack([b[0] for b in batch]))
-            self.calls += 1
-            self.rows += len(P)
-            i = 0
-            for b in batch:
-                b[1] = P[i:i + len(b[0])]
-                i += len(b[0])
-        except BaseException as e:  # noqa: BLE001 - handed to every waiting caller
-            for b in batch:
-                b[1] = e
-        self._cv.notify_all()
-
-
-def parse_samples(payload: bytes) -> tuple[SampleBatch | None, dict[str, Any]]:
-    """Decode one ingest payload into a batch (None for control-only messages) and its extras."""
-    msg = json.loads(payload)
-    if not isinstance(msg, dict):
-        raise ValueError("payload must be a JSON object")
-    acc = msg.get("acc")
-    extras = {k: msg[k] for k in ("gap", "battery", "placement", "end") if k in msg}
-    if not acc:
-        return None, extras
-    a = np.asarray(acc, dtype=np.float64).reshape(-1, 3)
-    if "t" in msg:
-        t = np.asarray(msg["t"], dtype=np.float64)
-    else:
-        t = float(msg["t0"]) + np.arange(len(a)) / float(msg.get("hz", 50.0))
-    return SampleBatch(t, a, gap_before=bool(msg.get("gap", False))), extras
 
 
 @dataclass
@@ -378,7 +305,7 @@ class StreamWorker:
                     self.model.done()
 
         if self.model is not None and len(work) > 1:
-            if self._pool is None or self._pool._max_workers < len(work):  # noqa: SLF001
+            if self._pool is None or self._pool._max_workers < len(work):
                 if self._pool is not None:
                     self._pool.shutdown(wait=False)
                 self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -445,7 +372,7 @@ class StreamWorker:
             while not stop.is_set():
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=self.tick_s)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 # detectors run off the event loop, which keeps receiving meanwhile
                 self.promote_claims()

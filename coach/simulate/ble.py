@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from coach.constants import G
 from coach.sources.ble import Backend
-from coach.sources.profiles.base import BATTERY_LEVEL_UUID, G
 from coach.sources.profiles import generic, microbit, movesense, polar, thingy52, witmotion
+from coach.sources.profiles.base import BATTERY_LEVEL_UUID
 
 
 class FakeBleakError(Exception):

@@ -1,0 +1,77 @@
+"""One config: one lookup rule, one loader, one rule for errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coach import config
+from coach.cli import main
+from coach.coaching.config import load_coach_config
+from coach.errors import CoachError
+from coach.outputs.config import load_section
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def test_lookup_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.toml").write_text("[mqtt]\nbase_topic = 'cwd'\n")
+    assert config.config_path() is None                      # never the current directory
+    xdg = tmp_path / "xdg" / "retro-coach"
+    xdg.mkdir(parents=True)
+    (xdg / "config.toml").write_text("[mqtt]\nbase_topic = 'xdg'\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert load_section("mqtt")["base_topic"] == "xdg"
+    monkeypatch.setenv("COACH_CONFIG", str(write(tmp_path, "[mqtt]\nbase_topic = 'env'\n")))
+    assert load_section("mqtt")["base_topic"] == "env"
+    other = tmp_path / "o.toml"
+    other.write_text("[mqtt]\nbase_topic = 'flag'\n")
+    config.select(other)
+    assert load_section("mqtt")["base_topic"] == "flag"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[nonsense]\nx = 1\n", r"unknown section \[nonsense\]"),
+    ("[safety]\nlook_back_evry_s = 3\n", r"\[safety\] unknown key 'look_back_evry_s'"),
+    ("[speech]\nmute = 'yes'\n", r"\[speech\] mute must be bool"),
+    ("[mqtt]\nkeepalive = 'x'\n", r"\[mqtt\] keepalive must be int"),
+    ("[store]\npth = '/x'\n", r"\[store\] unknown key 'pth'"),
+    ("[safety\n", r"c\.toml"),
+])
+def test_one_rule_for_errors(tmp_path, monkeypatch, text, message):
+    monkeypatch.setenv("COACH_CONFIG", str(write(tmp_path, text)))
+    with pytest.raises(CoachError, match=message) as e:
+        load_coach_config()
+        load_section("mqtt")
+        load_section("store")
+    assert str(tmp_path / "c.toml") in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_named_file_must_exist(tmp_path, monkeypatch):
+    monkeypatch.setenv("COACH_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(CoachError, match="not found"):
+        config.config_path()
+
+
+def test_cli_reports_one_line(tmp_path, capsys):
+    bad = write(tmp_path, "[coach]\nprogramme = 'free'\n")
+    assert main(["say", "--config", str(bad), "--out", str(tmp_path / "x.wav"), "hello"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "programme" in err and str(bad) in err
+
+
+def test_repo_config_is_the_defaults(monkeypatch):
+    monkeypatch.setenv("COACH_CONFIG", str(ROOT / "config.toml"))
+    from_file = load_coach_config()
+    mqtt = load_section("mqtt")
+    monkeypatch.delenv("COACH_CONFIG")
+    assert from_file == load_coach_config()
+    defaults = config.MqttConfig()
+    assert all(getattr(defaults, k) == v for k, v in mqtt.items())
