@@ -67,7 +67,7 @@ def test_any_time_base_is_seconds_since_the_first_sample(tmp_path, walk, base, c
     assert figures(analyze(p)) == base[1]
     r = RecordingReader(p)
     if case.startswith("epoch"):
-        assert abs(r.start.timestamp() - 1.7e9 - t[0]) < 1e-3
+        assert r.start is not None and abs(r.start.timestamp() - 1.7e9 - t[0]) < 1e-3
     else:
         assert r.start is None
 
@@ -78,7 +78,7 @@ def test_a_bad_first_row_before_epoch_times_is_dropped(tmp_path, walk, base):
     tt[0] = 0.0
     p = write(tmp_path / "zero_first.csv", tt, a, "{:.1f}")
     r = RecordingReader(p)
-    assert abs(r.start.timestamp() - 1.7e9 - t[1]) < 1e-3
+    assert r.start is not None and abs(r.start.timestamp() - 1.7e9 - t[1]) < 1e-3
     rec = read_csv(p)
     assert len(rec.t) == len(t) - 1 and rec.t[0] == 0.0
 
@@ -227,7 +227,8 @@ def test_the_same_walk_in_every_format_gives_the_same_figures(tmp_path, walk):
         assert [s["direction"] for s in doc["segments"]] == [s["direction"] for s in ref["segments"]], name
         assert doc["duration_s"] == pytest.approx(ref["duration_s"], abs=0.002), name
     for k in ("sensorlogger folder", "sensorlogger zip (total)"):
-        assert abs((RecordingReader(files[k]).start - rf.START).total_seconds() - t[0]) < 1e-3
+        st = RecordingReader(files[k]).start
+        assert st is not None and abs((st - rf.START).total_seconds() - t[0]) < 1e-3
     polar_start = RecordingReader(files["polar"]).start     # the phone's (local) time
     assert polar_start is not None
     assert abs((polar_start.replace(tzinfo=None) - rf.START.replace(tzinfo=None)).total_seconds()
@@ -274,7 +275,7 @@ def test_sample_files_from_the_apps_documentation(name, kind, start):
     elif start.endswith("+00:00"):
         assert r.start == datetime.fromisoformat(start)
     else:                                                   # phone local time
-        assert r.start.replace(tzinfo=None) == datetime.fromisoformat(start)
+        assert r.start is not None and r.start.replace(tzinfo=None) == datetime.fromisoformat(start)
 
 
 def test_linear_acceleration_sample_file_is_refused():

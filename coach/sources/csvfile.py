@@ -34,7 +34,9 @@ def read_csv(path: str | Path, units: str = "auto", need_labels: bool = False,
              allow_rate: bool = False) -> Recording:
     """Read and validate a whole recording; acceleration is returned in g."""
     r = RecordingReader(path, units=units, need_labels=need_labels, allow_rate=allow_rate)
-    ts, accs, labels = [], [], ([] if r.fmt.label_col is not None else None)
+    ts: list[np.ndarray] = []
+    accs: list[np.ndarray] = []
+    labels: list[str] | None = [] if r.fmt.label_col is not None else None
     for c in r.chunks():
         ts.append(c.t)
         accs.append(c.acc)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 
@@ -78,7 +78,7 @@ def open_sources(path: str | Path) -> tuple[str, list[tuple[str, Callable[[], Bi
         return name, [(files[m].name, _file_opener(files[m])) for m in picked]
     magic = _magic(p)
     if magic[:2] == b"\x1f\x8b":
-        return name, [(p.name, lambda: gzip.open(p, "rb"))]
+        return name, [(p.name, lambda: cast(BinaryIO, gzip.open(p, "rb")))]
     if magic == b"PK\x03\x04":
         return name, _zip_members(p)
     if p.name.lower() == SL_ACC and (p.parent / "Gravity.csv").exists():
@@ -205,7 +205,7 @@ def sniff(name: str, member: str, header_line: str, first_row: str | None,
                 raise CoachError(f"{name}: phyphox export without 'Acceleration {ax}'")
             cols.append(c)
         units = "m/s2" if "(m/s^2)" in h[cols[0]] else ("g" if "(g)" in h[cols[0]] else "auto")
-        return Format("phyphox", sep, len(h), h.index("time (s)"), tuple(cols), acc_units=units,
+        return Format("phyphox", sep, len(h), h.index("time (s)"), (cols[0], cols[1], cols[2]), acc_units=units,
                       decimal_comma=dec, header=h)
     if {"time", "x", "y", "z"} <= set(h) and ("seconds_elapsed" in h or member.lower() in
                                               (SL_TOTAL, SL_ACC, SL_GRAV)):
@@ -223,15 +223,15 @@ def sniff(name: str, member: str, header_line: str, first_row: str | None,
         hh = h[1:]
         try:
             ts = next(i for i, x in enumerate(hh) if x.startswith("sensor timestamp"))
-            cols = tuple(next(i for i, x in enumerate(hh) if x.split(" ")[0] == ax) for ax in "xyz")
+            pc = [next(i for i, x in enumerate(hh) if x.split(" ")[0] == ax) for ax in "xyz"]
         except StopIteration:
             raise CoachError(f"{name}: a Polar Sensor Logger file without X, Y, Z columns "
                              "(use the ACC file)") from None
-        unit_s = hh[cols[0]]
+        unit_s = hh[pc[0]]
         if "[mg]" not in unit_s and "[g]" not in unit_s:
             raise CoachError(f"{name}: a Polar Sensor Logger file that is not acceleration "
-                             f"({raw[cols[0] + 1].strip()}): use the ACC file")
-        return Format("polar", sep, len(hh), ts, cols, time_unit="ns",  # type: ignore[arg-type]
+                             f"({raw[pc[0] + 1].strip()}): use the ACC file")
+        return Format("polar", sep, len(hh), ts, (pc[0], pc[1], pc[2]), time_unit="ns",
                       acc_units="mg" if "[mg]" in unit_s else "g", strip_first=True,
                       decimal_comma=dec, header=h)
     shown = header_line.strip()[:60]

@@ -161,6 +161,7 @@ class TimeBase:
                 t_raw, acc, lines = t_raw[skip:], acc[skip:], lines[skip:]
                 labels = labels[skip:] if labels is not None else None
             self.last = None
+        assert self.scale is not None and self.raw0 is not None
         r = (t_raw - self.raw0) * self.scale
         if not np.isfinite(r).all():
             k = int(np.nonzero(~np.isfinite(r))[0][0])
@@ -234,7 +235,11 @@ class TimeBase:
             self.last_raw = raw
             return [(x, a, lab)]
         if 0 < x - p.t[-1] <= self.tol and (p.kind == "ahead" or x < last):
-            p.t.append(x), p.a.append(a), p.lab.append(lab), p.line.append(line), p.raw.append(raw)
+            p.t.append(x)
+            p.a.append(a)
+            p.lab.append(lab)
+            p.line.append(line)
+            p.raw.append(raw)
             if len(p.t) >= LOOKAHEAD:
                 return self._resolve_run()
             return []
