@@ -55,7 +55,7 @@ class RecordingReader:
             if gfmt.kind != "sensorlogger" or self.fmt.kind != "sensorlogger":
                 raise CoachError(f"{self.name}: Accelerometer.csv and Gravity.csv are not a Sensor "
                                  "Logger export (expected time,seconds_elapsed,z,y,x)")
-            rows = _add_gravity(rows, grows)
+            rows = _add_gravity(rows, grows, self.name)
             self.fmt.gravity = True
         self.timebase = TimeBase(self.name, self.fmt.time_unit)
         self.units: str | None = None       # as found: g, m/s2 or mg
@@ -219,7 +219,7 @@ def add_reader_args(p) -> None:
                         "has it, else now minus its duration)")
 
 
-def _add_gravity(acc_rows: Iterator[Rows], grav_rows: Iterator[Rows]) -> Iterator[Rows]:
+def _add_gravity(acc_rows: Iterator[Rows], grav_rows: Iterator[Rows], name: str) -> Iterator[Rows]:
     """Sensor Logger's Accelerometer.csv (without g) plus Gravity.csv, gravity interpolated at
     the accelerometer's times: total acceleration, streamed."""
     gt = np.zeros(0)
@@ -237,7 +237,7 @@ def _add_gravity(acc_rows: Iterator[Rows], grav_rows: Iterator[Rows]) -> Iterato
             gt = np.concatenate((gt, nxt.t[ok]))
             ga = np.concatenate((ga, nxt.acc[ok]))
         if len(gt) == 0:
-            raise CoachError("Sensor Logger export: Gravity.csv has no data")
+            raise CoachError(f"{name}: Sensor Logger's Gravity.csv has no data")
         order = np.argsort(gt, kind="stable")
         gt, ga = gt[order], ga[order]
         g = np.column_stack([np.interp(r.t, gt, ga[:, k]) for k in range(3)])

@@ -11,7 +11,6 @@ Formats (sources in firmware_notes/file_formats.md):
 from __future__ import annotations
 
 import gzip
-import io
 import re
 import warnings
 import zipfile
@@ -395,4 +394,4 @@ def header_and_rows(opener: Callable[[], BinaryIO], name: str, member: str,
 
 
 __all__ = ["Format", "Rows", "RowParser", "open_sources", "header_and_rows", "parse_phone_time",
-           "text_chunks", "io"]
+           "text_chunks"]
