@@ -29,8 +29,9 @@ fi
 case "$what" in
   demo) exec .venv/bin/coach demo "$@" ;;
   test)
-    # lint, then tests (configured in pyproject.toml)
+    # lint, types, then tests (all configured in pyproject.toml)
     .venv/bin/ruff check --quiet .
+    .venv/bin/mypy
     exec .venv/bin/python -m pytest -q "$@" ;;
   *) echo "usage: bash quickstart.sh demo|test" >&2; exit 2 ;;
 esac

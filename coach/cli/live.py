@@ -258,11 +258,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = asyncio.run(_until_stopped(source, run_session(source, pipeline, observers)))
     stats = getattr(source, "stats", None)
     if args.json:
-        out = result.to_json()
-        for ob in observers:
-            extra = getattr(ob, "json_extra", None)
-            if extra:
-                out.update(extra())
+        from coach.cli.wiring import result_document
+
+        out = result_document(result, observers)
         out["link"] = stats.to_dict() if stats else {}
         print(json.dumps(out))
     else:

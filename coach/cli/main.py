@@ -9,6 +9,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 from coach import __version__
 from coach.errors import CoachError
@@ -24,7 +25,7 @@ COMMAND_MODULES = [
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like every other error
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like every other error
         print(f"coach: error: {message}", file=sys.stderr)
         raise SystemExit(2)
 

@@ -373,7 +373,7 @@ class Coach:
         if i is not None and i != self._iv_index:
             iv = p.intervals[i]
             rec = {"index": i, "label": iv.label, "direction": iv.direction,
-                   "planned_s": round(iv.duration_s, 3), "start_s": round(self.t0 + iv.start_s, 3),
+                   "planned_s": round(iv.duration_s, 3), "start_s": round((self.t0 or 0.0) + iv.start_s, 3),
                    "end_s": None, "done_s": 0.0, "steps": 0, "status": "running",
                    "_steps0": self._steps_of(iv.direction, state)}
             self.intervals_done.append(rec)
@@ -499,7 +499,7 @@ class CoachObserver:
             p = self.coach.program
             set_program(p.name, p.backward_target_s or None)
         if getattr(sink, "is_display", False) and hasattr(self.speaker, "text_elsewhere"):
-            self.speaker.text_elsewhere = True   # the display shows each prompt already
+            setattr(self.speaker, "text_elsewhere", True)   # noqa: B010 - the display shows each prompt already
         add_renderable = getattr(sink, "add_renderable", None)
         if add_renderable is not None:
             from coach.coaching.display import program_panel

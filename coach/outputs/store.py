@@ -233,6 +233,7 @@ class SessionStore:
             (meta.kind, meta.source, dev, meta.placement, meta.program, meta.session_goal_s,
              meta.weekly_goal_s, iso(started_at), status, meta.sample_rate_hz, iso(utcnow()),
              os.getpid(), socket.gethostname(), json.dumps(meta.extra, default=str)))
+        assert cur.lastrowid is not None   # an INSERT just ran
         return int(cur.lastrowid)
 
     def open_session(self, meta: SessionMeta | dict[str, Any] | None = None,

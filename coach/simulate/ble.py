@@ -161,6 +161,7 @@ class FakeDevice:
 
     # true (host) time of sample i, and what the sensor's clock says then
     def t_true(self, i: int | np.ndarray) -> Any:
+        assert self.t0 is not None and self.rate_hz is not None, "the device is not powered on"
         return self.t0 + np.asarray(i) / self.rate_hz / (1 + self.drift_ppm * 1e-6)
 
     def t_dev(self, i: int | np.ndarray) -> Any:
@@ -178,7 +179,7 @@ class FakeClient:
                  timeout: float = 10.0, **_: Any) -> None:
         self.world = world
         addr = getattr(device_or_address, "address", device_or_address)
-        self.dev = world.by_address(str(addr))
+        self._dev = world.by_address(str(addr))
         self.cb_disc = disconnected_callback
         self.is_connected = False
         self.subs: dict[str, Callable[[Any, bytearray], None]] = {}
@@ -186,11 +187,17 @@ class FakeClient:
         self.streaming = False
         self.cfg: dict[str, Any] = {}
 
+    @property
+    def dev(self) -> FakeDevice:
+        if self._dev is None:
+            raise FakeBleakError("Device not found")
+        return self._dev
+
     # bleak API -------------------------------------------------------------------------
     async def connect(self, **_: Any) -> bool:
         clk = self.world.clock
         await clk.sleep(0.3)
-        d = self.dev
+        d = self._dev
         if d is None or not d.visible(clk.now):
             raise FakeBleakError("Device not found")
         if d.connect_failures > 0:
@@ -336,9 +343,12 @@ class FakeClient:
         if d.t0 is None:
             d.t0 = clk.now + 0.05
         # resume at the packet being sampled now (what happened while away is gone)
+        assert d.rate_hz is not None
         i = max(0, int(np.ceil((clk.now - d.t0) * d.rate_hz * (1 + d.drift_ppm * 1e-6))))
         i -= i % n
         notify = self.subs.get(d.model.notify)
+        if notify is None:    # nobody subscribed: nothing to send
+            return
         while self.streaming:
             i1 = i + n
             if i1 > len(d.acc):

@@ -50,8 +50,8 @@ class SensorLoggerParser:
             payload = msg["payload"]
             if not isinstance(payload, list):
                 raise TypeError("payload is not a list")
-        except (ValueError, KeyError, TypeError) as e:
-            raise CoachError(f"not a Sensor Logger message ({type(e).__name__}: {e})") from None
+        except (ValueError, KeyError, TypeError) as err:
+            raise CoachError(f"not a Sensor Logger message ({type(err).__name__}: {err})") from None
         total, user, grav = [], [], []
         for e in payload:
             if not isinstance(e, dict):

@@ -146,6 +146,7 @@ class StreamClock:
                         st.gap_seconds += jump - self.dt
         r0, o0 = self.ratio, self.offset
         self._fit(float(s[-1]), host_t, max_slew=0.01 * len(s) * self.dt)
+        assert self.offset is not None and self.h0 is not None   # set by _fit and the first packet
         t = self.ratio * s + self.offset - self.h0
         if o0 is not None and not gap:
             # blend from the old mapping to the new one across the packet: no step at its start
