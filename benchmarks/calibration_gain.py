@@ -20,18 +20,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "benchmark"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import retro_score  # noqa: E402
-from make_sessions import mocap_like  # noqa: E402
+import retro_score
+from make_sessions import mocap_like
 
-from coach.detect.pipeline import DirectionPipeline  # noqa: E402
-from coach.signal.calibration import calibrate  # noqa: E402
-from coach.sources.base import SampleBatch  # noqa: E402
-from coach.simulate.gait import Bout, Person, Realism, random_program, simulate  # noqa: E402
+from coach.detect.pipeline import DirectionPipeline
+from coach.signal.calibration import calibrate
+from coach.simulate.gait import Bout, Person, Realism, random_program, simulate
+from coach.sources.base import SampleBatch
 
 CAL_S = 45.0
 
 
-def _analyze(t: np.ndarray, acc: np.ndarray, cal=None) -> dict:  # noqa: ANN001
+def _analyze(t: np.ndarray, acc: np.ndarray, cal=None) -> dict:
     p = DirectionPipeline(calibration=cal)
     for i in range(0, len(t), 500):
         p.feed(SampleBatch(t[i:i + 500], acc[i:i + 500]))

@@ -19,14 +19,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "benchmark"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import retro_score  # noqa: E402
-from calibration_gain import _summary  # noqa: E402
-from make_sessions import mocap_like  # noqa: E402
+import retro_score
+from calibration_gain import _summary
+from make_sessions import mocap_like
 
-from coach.detect.pipeline import DirectionPipeline  # noqa: E402
-from coach.detect.train import train  # noqa: E402
-from coach.simulate.gait import Person, random_program, simulate  # noqa: E402
-from coach.sources.base import SampleBatch  # noqa: E402
+from coach.detect.pipeline import DirectionPipeline
+from coach.detect.train import train
+from coach.simulate.gait import Person, random_program, simulate
+from coach.sources.base import SampleBatch
 
 STYLE_GROUPS = {
     "slow and low (elderly, tired, sad, slow, dragging)": ["elderly", "tired", "sad", "slow", "dragging"],
@@ -52,7 +52,7 @@ def held_out(seed: int, n: int, styles: list[str] | None, places: list[str]) -> 
     return rows
 
 
-def score(model, rows: list[dict]) -> dict:  # noqa: ANN001
+def score(model, rows: list[dict]) -> dict:
     out = []
     for r in rows:
         p = DirectionPipeline(model=model)

@@ -12,6 +12,7 @@ from typing import Any
 
 from coach.constants import WORN_PLACEMENTS
 from coach.errors import CoachError
+from coach.types import TakesNotices
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +235,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                    "reconnecting" if "reconnect" in msg else
                                    "disconnected" if "ending" in msg else "connected")
         for ob in observers:
-            if hasattr(ob, "on_notice"):
+            if isinstance(ob, TakesNotices):
                 try:
                     ob.on_notice(msg)
                 except Exception as e:  # noqa: BLE001 - a notice must never end a session

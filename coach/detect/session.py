@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coach.detect.model import DirectionModel
+from coach.detect.pipeline import DirectionPipeline
 from coach.errors import CoachError
 from coach.signal.calibration import Calibration, calibrate
-from coach.detect.pipeline import DirectionPipeline
+from coach.signal.features import Reference
 from coach.types import AnalysisResult, Observer, Source
 
 
@@ -47,18 +48,24 @@ def load_calibration(path: str | Path, units: str = "auto") -> Calibration:
         raise CoachError(f"{path}: {e}") from None
 
 
-def analyze_file(path: str | Path, *, calibration: Calibration | str | Path | None = None,
+def analyze_file(path: str | Path, *,
+                 calibration: Calibration | Reference | str | Path | None = None,
                  units: str = "auto", model: DirectionModel | None = None,
                  placement: str | None = None,
                  observers: Sequence[Observer] | None = None) -> AnalysisResult:
     """Replay a recording (CSV `t,ax,ay,az`) through the live detector: what `coach analyze`
     reports. `result.to_json()` is the `coach analyze --json` document. calibration: the
-    wearer's own forward and backward walking (a Calibration or a CAL.csv path)."""
+    wearer's own forward and backward walking (a Calibration or a CAL.csv path), or a forward
+    Reference from an earlier session with the sensor worn the same way (what live sessions
+    remember per device: reused if the warm-up agrees with it, learnt afresh otherwise)."""
     from coach.sources.csvfile import CsvSource
 
-    if calibration is not None and not isinstance(calibration, Calibration):
+    if isinstance(calibration, (str, Path)):
         calibration = load_calibration(calibration)
     source = CsvSource(path, units=units)
+    prior = calibration if isinstance(calibration, Reference) else None
     pipeline = DirectionPipeline(source_name=str(path), model=model, placement=placement,
-                                 calibration=calibration)
+                                 calibration=calibration if isinstance(calibration, Calibration) else None)
+    if prior is not None:
+        pipeline.reference.prior = prior
     return asyncio.run(run_session(source, pipeline, observers))

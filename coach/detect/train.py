@@ -17,8 +17,16 @@ import numpy as np
 from coach import __version__
 from coach.detect.model import CLASSES, MODEL_VERSION, DirectionModel
 from coach.detect.trees import FORMAT, TreeEnsemble
-from coach.signal.features import (ACTIVITY_FEATURES, FEATURE_NAMES, LABEL_POS, WIN, Reference,
-                                   WindowStream, activity_view, raw_features)
+from coach.signal.features import (
+    ACTIVITY_FEATURES,
+    FEATURE_NAMES,
+    LABEL_POS,
+    WIN,
+    Reference,
+    WindowStream,
+    activity_view,
+    raw_features,
+)
 from coach.signal.resample import FS, Resampler
 from coach.simulate.gait import Person, Realism, random_program, simulate
 

@@ -139,8 +139,8 @@ class TreeEnsemble:
         save_ensembles(path, {"": self})
 
     @classmethod
-    def from_arrays(cls, z, prefix: str = "") -> "TreeEnsemble":  # noqa: ANN001 - NpzFile
-        g = lambda k: z[prefix + k]  # noqa: E731
+    def from_arrays(cls, z, prefix: str = "") -> "TreeEnsemble":
+        g = lambda k: z[prefix + k]
         ens = cls(g("feature").astype(np.int32), g("threshold").astype(np.float64),
                   g("missing_left").astype(bool), g("left").astype(np.int32),
                   g("right").astype(np.int32), g("value").astype(np.float64),

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from coach.errors import CoachError
-from coach.signal.features import EVEN_NAMES, HOP, K_BANDS, Reference, WindowStream, raw_features
+from coach.signal.features import EVEN_NAMES, HOP, K_BANDS, RawFeatures, Reference, WindowStream, raw_features
 from coach.signal.resample import FS, Resampler
 
 MIN_SECONDS = 5.0          # of each direction (about 8 steps)
@@ -84,7 +84,7 @@ class Calibration:
         return cls(one(d["forward"]), one(d["backward"]), dict(d.get("separation", {})))
 
 
-def _direction_windows(t: np.ndarray, acc: np.ndarray):  # noqa: ANN202 - RawFeatures | None
+def _direction_windows(t: np.ndarray, acc: np.ndarray) -> RawFeatures | None:
     rs, ws = Resampler(), WindowStream()
     outs = []
     for c in rs.push(t, acc):
