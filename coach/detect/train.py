@@ -101,7 +101,7 @@ def recordings_dataset(paths: list[Path]) -> Dataset:
     return Dataset(np.vstack(Xs), np.concatenate(ys), np.concatenate(gs))
 
 
-def folder_dataset(folders: list[Path], group0: int = 20_000) -> Dataset:
+def folder_dataset(folders: list[Path], group0: int = 20_000) -> Dataset:  # = REAL_GROUP0
     """Real recordings in the benchmark's folder format (index.json, NAME.csv[.gz],
     NAME.truth.json with per-sample labels at label_rate_hz; "units": "m/s^2" if not g)."""
     import gzip
@@ -153,10 +153,17 @@ def _fit_one(X: np.ndarray, y: np.ndarray, seed: int, rounds: int,
 ACTIVITY_OF = np.array([0, 0, 1, 2])     # forward, backward -> walk; still; other
 
 
-def fit(ds: Dataset, seed: int) -> tuple[object, object]:
-    """The two stages: activity (walk/still/other) on every window, direction on walking."""
+REAL_GROUP0 = 20_000      # groups of windows from labelled real session folders
+
+
+def fit(ds: Dataset, seed: int, real_in_direction: bool = True) -> tuple[object, object]:
+    """The two stages: activity (walk/still/other) on every window, direction on walking.
+
+    real_in_direction=False: real forward-only recordings teach walking-or-not only."""
     act = _fit_one(activity_view(ds.X), ACTIVITY_OF[ds.y], seed, rounds=60)
     walking = ds.y <= 1
+    if not real_in_direction:
+        walking &= ds.group < REAL_GROUP0
     dirn = _fit_one(ds.X[walking], ds.y[walking], seed, rounds=60)
     return act, dirn
 
@@ -164,7 +171,7 @@ def fit(ds: Dataset, seed: int) -> tuple[object, object]:
 def train(seed: int = 1, sessions: int = 200, minutes: float = 4.0,
           recordings: list[Path] | None = None, out: Path | None = None,
           folders: list[Path] | None = None, styles: list[str] | None = None,
-          placements: list[str] | None = None) -> DirectionModel:
+          placements: list[str] | None = None, real_in_direction: bool = True) -> DirectionModel:
     t0 = time.time()
     ds = simulated_dataset(seed, sessions, minutes, styles=styles, placements=placements)
     sources = [f"simulated: {sessions} sessions x {minutes:g} min, seed {seed}"]
@@ -178,7 +185,7 @@ def train(seed: int = 1, sessions: int = 200, minutes: float = 4.0,
         ds = Dataset(np.vstack([ds.X, rd.X]), np.concatenate([ds.y, rd.y]),
                      np.concatenate([ds.group, rd.group]))
         sources.append(f"recordings: {[str(p) for p in recordings]}")
-    act, dirn = fit(ds, seed)
+    act, dirn = fit(ds, seed, real_in_direction=real_in_direction)
     counts = np.bincount(ds.y, minlength=len(CLASSES))
     prior = (counts / counts.sum()).tolist()
     card = {
