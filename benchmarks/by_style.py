@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from leave_out import ALL_STYLES, PLACES, held_out, score  # noqa: E402
+from leave_out import ALL_STYLES, PLACES, held_out, score
 
-from coach.detect.model import DirectionModel, load_model  # noqa: E402
+from coach.detect.model import DirectionModel, load_model
 
 
 def main() -> None:
