@@ -33,6 +33,8 @@ MOVING_LEAD_S = 0.5                    # measured on simulated sessions (benchma
 REFINE_WINDOWS = 25                    # clear backward windows (5 s) that refine the reference
 REFINE_CONF = 0.9                      # ... reported with at least this confidence
 REFINE_AGREE = 0.3                     # ... whose mean points at least this much against forward
+REVERSAL_DWELL_S = 2.0                 # within this long of a change, reversing walking needs
+REVERSAL_SURE = 0.97                   # ... this much confidence
 ONSET_WINDOWS = 25                     # how far back (windows, 0.2 s each) an onset is sought
 CADENCE_MEDIAN = 15                     # windows whose median cadence the step count integrates
 FB_DIRECT = 0.1                        # a reversal mostly passes through a stop or a turn:
@@ -113,6 +115,8 @@ class DirectionPipeline:
         self._gap_n = 0                        # intervals longer than GAP_S (sensor drops)
         self._gap_s = 0.0
         self._cad_hist: list[float] = []
+        self._resume_t: float | None = None     # when data came back after a drop
+        self._switched_at = -1e9                 # stream time of the last reported change
 
     # ------------------------------------------------------------------ streaming
     def feed(self, batch: SampleBatch) -> list[Event]:
@@ -153,8 +157,10 @@ class DirectionPipeline:
         self._run_new.clear()
         self._recent_p.clear()
         self.windows.reset()
-        self._alpha = [1.0 / len(CLASSES)] * len(CLASSES)
+        # most drops are short and the walker goes on as before: keep most of the belief
+        self._alpha = [0.7 * x + 0.3 / len(CLASSES) for x in self._alpha]
         self._step_phase = 0.5
+        self._resume_t = t_resume
         ev = Event(t_resume, "gap", {"duration_s": dur, "direction": "still"})
         self.events.append(ev)
         log.info("sensor gap of %.1f s at %.1f s", dur, t_gap0)
@@ -207,8 +213,13 @@ class DirectionPipeline:
         self.state.confidence = amax
         k = al.index(amax)
         cand = CLASSES[k]
-        if cand == self._cur or amax < (BACK_SWITCH_P if cand == "backward" else SWITCH_P):
+        need = BACK_SWITCH_P if cand == "backward" else SWITCH_P
+        if (cand in ("forward", "backward") and self._cur in ("forward", "backward")
+                and t_now - self._switched_at < REVERSAL_DWELL_S):
+            need = REVERSAL_SURE    # a reversal right after a change is most likely a flicker
+        if cand == self._cur or amax < need:
             return []
+        self._switched_at = t_now
         onset = min(self._run_new.get(cand, t_lab), t_lab, self._evidence_onset(k))
         if cand in ("forward", "backward"):
             # walking features average the whole window: the first window to favour the new
@@ -278,12 +289,18 @@ class DirectionPipeline:
         """Steps by integrating cadence over periodic (gait) windows: robust to placement."""
         if not gait:
             self._step_phase = 0.5   # a new bout's first step comes half a period in
+            self._resume_t = None
             return []
         self._cad_hist = (self._cad_hist + [step_hz])[-max(8, CADENCE_MEDIAN):]
         self.state.cadence_spm = 60 * statistics.median(self._cad_hist)
         # a single window's cadence can be off by a harmonic: integrate the recent median
         f = statistics.median(self._cad_hist[-CADENCE_MEDIAN:])
         self._step_phase += f * HOP_S
+        if self._resume_t is not None:
+            # walking through a sensor drop: the first window after it had to fill (2 s), and
+            # the walker kept walking meanwhile; count those steps too
+            self._step_phase += f * max(0.0, t_lab - self._resume_t - HOP_S)
+            self._resume_t = None
         out = []
         while self._step_phase >= 1.0:
             self._step_phase -= 1.0
