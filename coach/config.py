@@ -196,6 +196,7 @@ class ProgramSpec:
     sessions_per_week: int = 3
     recovery_forward_s: float = 120.0
     max_bout_s: float = 180.0
+    long_break_days: int = 14       # no session for longer than this: one step back
 
 
 BUILTIN_PROGRAMS: dict[str, ProgramSpec] = {

@@ -502,6 +502,8 @@ class MqttPublisher:
     set_connected(bool).
     """
 
+    is_alert_path = True     # alerts published here reach someone (the coach says "Alert sent")
+
     def __init__(self, url: str | MqttSettings | None, device_id: str | None = None,
                  base_topic: str | None = None, *, name: str | None = None,
                  discovery: bool | None = None) -> None:
