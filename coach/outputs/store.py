@@ -106,8 +106,26 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX states_session ON states(session_id);
     """,
+    # 2: sessions.kind says what a session was (walk, demo, replay, analysis), not which
+    # command made it: totals, the progression and "today" count walks only
+    """
+    UPDATE sessions SET kind = CASE kind WHEN 'run' THEN 'walk' WHEN 'serve' THEN 'walk'
+        WHEN 'analyze' THEN 'analysis' ELSE kind END;
+    CREATE INDEX sessions_kind ON sessions(kind, started_at);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# What a session was, by the command that made it (sessions.kind, schema v2 on).
+SESSION_KINDS = ("walk", "demo", "replay", "analysis")
+_KIND_OF_COMMAND = {"run": "walk", "serve": "walk", "analyze": "analysis"}
+
+
+def session_kind(kind: str | None) -> str:
+    """'run' / 'serve' -> 'walk', 'analyze' -> 'analysis'; walk, demo, replay, analysis as is."""
+    k = str(kind or "analysis")
+    return _KIND_OF_COMMAND.get(k, k)
 
 
 def utcnow() -> datetime:
@@ -127,7 +145,8 @@ def parse_iso(s: str) -> datetime:
 class SessionMeta:
     """What is known about a session before it starts (all optional)."""
 
-    kind: str = "analyze"            # analyze | run | demo | replay | serve
+    kind: str = "analyze"            # the command: analyze | run | demo | replay | serve (stored
+                                     # as the session's kind: see session_kind)
     source: str = ""
     device: str | None = None        # device name or id (one devices row per name)
     device_address: str | None = None
@@ -230,7 +249,7 @@ class SessionStore:
             "INSERT INTO sessions(kind, source, device_id, placement, program, session_goal_s, "
             "weekly_goal_s, started_at, status, sample_rate_hz, heartbeat_at, pid, host, extra_json) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (meta.kind, meta.source, dev, meta.placement, meta.program, meta.session_goal_s,
+            (session_kind(meta.kind), meta.source, dev, meta.placement, meta.program, meta.session_goal_s,
              meta.weekly_goal_s, iso(started_at), status, meta.sample_rate_hz, iso(utcnow()),
              os.getpid(), socket.gethostname(), json.dumps(meta.extra, default=str)))
         assert cur.lastrowid is not None   # an INSERT just ran
@@ -420,8 +439,10 @@ class SessionStore:
             "forward_seconds FROM states WHERE session_id=? ORDER BY t_s", (session_id,))]
         return s
 
-    def history(self, weekly_goal_s: float | None = None) -> dict[str, Any]:
-        """Sessions and ISO-week totals (UTC weeks) against the program's weekly goal."""
+    def history(self, weekly_goal_s: float | None = None, all_kinds: bool = False) -> dict[str, Any]:
+        """Sessions and ISO-week totals (UTC weeks) against the program's weekly goal.
+
+        Week totals count walks only (not demos, replays or analyses) unless all_kinds."""
         if weekly_goal_s is None:
             minutes = load_section("store").get("weekly_goal_minutes")
             weekly_goal_s = float(minutes) * 60 if minutes else None
@@ -438,6 +459,8 @@ class SessionStore:
                 "direction_changes": s["direction_changes"], "program": s["program"],
                 "completion": None if s["completion"] is None else round(s["completion"], 3),
             })
+            if not all_kinds and s["kind"] != "walk":
+                continue
             y, w, _ = started.isocalendar()
             key = f"{y}-W{w:02d}"
             wk = weeks.setdefault(key, {
@@ -455,7 +478,37 @@ class SessionStore:
             wk["retro_minutes"] = round(wk["retro_seconds"] / 60, 1)
             wk["progress"] = (round(wk["retro_seconds"] / wk["goal_seconds"], 3)
                               if wk["goal_seconds"] else None)
-        return {"db": str(self.path), "sessions": sessions, "weeks": list(weeks.values())}
+        return {"db": str(self.path), "sessions": sessions, "weeks": list(weeks.values()),
+                "counted": "all" if all_kinds else "walk"}
+
+    def coach_history(self, all_kinds: bool = False) -> list[dict[str, Any]]:
+        """Past sessions as the coach's progression reads them (oldest first): date (local),
+        retro_seconds, completed, stumbles, falls, cadence_held, program. Walks only unless
+        all_kinds; the coach's own summary where it left one, else the store's completion."""
+        out = []
+        for s in self.sessions():
+            if (not all_kinds and s["kind"] != "walk") or s["status"] == "open":
+                continue
+            coach = s["extra"].get("coach") or {}
+            completion = s["completion"]
+            out.append({
+                "session_id": s["id"], "kind": s["kind"], "program": s["program"],
+                "date": parse_iso(s["started_at"]).astimezone().date().isoformat(),
+                "retro_seconds": float(s["retro_seconds"] or 0.0),
+                "completed": bool(coach.get("completed", completion is not None and completion >= 0.8)),
+                "stumbles": int(coach.get("stumbles", 0)), "falls": int(coach.get("falls", 0)),
+                "cadence_held": bool(coach.get("cadence_held", True)),
+            })
+        return out
+
+    def today(self, all_kinds: bool = False, day: date | None = None) -> dict[str, Any]:
+        """Today's (local) retro totals: walks only unless all_kinds."""
+        day = day or date.today()
+        rows = [h for h in self.coach_history(all_kinds) if h["date"] == day.isoformat()]
+        steps = {s["id"]: s["retro_steps"] for s in self.sessions()}
+        return {"date": day.isoformat(), "sessions": len(rows),
+                "retro_seconds": round(sum(h["retro_seconds"] for h in rows), 2),
+                "retro_steps": sum(steps.get(h["session_id"], 0) for h in rows)}
 
 
 def _split_sql(script: str) -> Iterable[str]:
@@ -544,6 +597,14 @@ class StoreObserver:
              interval.get("direction"), interval.get("planned_s"), interval.get("start_s"),
              interval.get("end_s"), interval.get("done_s"), interval.get("steps"),
              interval.get("status")))
+
+    def publish_summary(self, summary: dict[str, Any]) -> None:
+        """Keep the coach's session summary (completed, stumbles, falls...) for the progression."""
+        if self.closed:
+            return
+        self.conn.execute("UPDATE sessions SET extra_json = json_set(coalesce(extra_json, '{}'), "
+                          "'$.coach', json(?)) WHERE id=?",
+                          (json.dumps(summary, default=str), self.session_id))
 
     def set_program(self, name: str | None, session_goal_s: float | None = None,
                     weekly_goal_s: float | None = None) -> None:
