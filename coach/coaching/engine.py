@@ -604,6 +604,10 @@ class CoachObserver:
         self.result = result
         n = len(self.coach.alerts)
         await self._emit(self.coach.finish(result), n)
+        for sink in self.sinks:              # the store keeps it for the next session's progression
+            fn = getattr(sink, "publish_summary", None)
+            if fn is not None:
+                await _maybe_await(fn(self.coach.summary()))
         close = getattr(self.speaker, "close", None)
         if close is not None:
             await close()                    # says what is queued (the summary), then stops
