@@ -100,15 +100,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from coach.cli.coach_options import demo_program
     from coach.cli.wiring import run_session
     from coach.detect.pipeline import DirectionPipeline
-    from coach.simulate.gait import SimulatedWalker
+    from coach.simulate.gait import SimulatedWalker, program_bouts
 
     speed = 0.0 if args.fast else args.speed
-    source = SimulatedWalker(seed=args.seed, minutes=args.minutes, placement=args.placement,
-                             speed=speed, batch_s=0.2 if speed else 5.0)
-    pipeline = DirectionPipeline(source_name=source.name, placement=args.placement)
     observers = _observers(args, "demo")
+    # the walker follows the very program the coach speaks (--program too): one timeline
+    coach = next((o.coach for o in observers if hasattr(o, "coach")), None)
+    program = coach.program if coach is not None else demo_program(args.minutes)
+    source = SimulatedWalker(seed=args.seed, minutes=args.minutes, placement=args.placement,
+                             speed=speed, batch_s=0.2 if speed else 5.0,
+                             bouts=program_bouts(program) if program.intervals else None)
+    pipeline = DirectionPipeline(source_name=source.name, placement=args.placement)
     if not any(getattr(o, "is_display", False) for o in observers):
         observers.insert(0, _TextDisplay(every_s=5.0 if speed == 0 else 1.0))
     result = asyncio.run(run_session(source, pipeline, observers))

@@ -51,11 +51,10 @@ def add_args(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def demo_program(minutes: float) -> Any:
-    """Intervals that match the simulated walker of `coach demo` (coach.simulate.gait)."""
-    from coach.coaching.programs import interval_program
+    """The demo's program: the coach speaks it, the simulated walker walks it (one timeline)."""
+    from coach.coaching.programs import demo_program as program
 
-    return interval_program("demo", "Demo intervals", warmup_s=31.0, forward_s=61.0,
-                            backward_s=41.0, total_s=max(60.0, minutes * 60.0))
+    return program(minutes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,13 @@ def interval_program(name: str, title: str, warmup_s: float, forward_s: float, b
                    warmup_s=warmup_s, forward_s=forward_s, backward_s=backward_s)
 
 
+def demo_program(minutes: float = 6.0) -> Program:
+    """`coach demo`'s session: a short classic interval (30 s warm-up, then 40 s backward and
+    60 s forward). The coach speaks it and the simulated walker walks it: one timeline."""
+    return interval_program("demo", "Demo intervals", warmup_s=30.0, forward_s=60.0,
+                            backward_s=40.0, total_s=max(60.0, minutes * 60.0))
+
+
 # ---------------------------------------------------------------- progression
 
 

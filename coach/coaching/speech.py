@@ -107,9 +107,12 @@ class TextSpeaker:
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out
         self.said: list[Prompt] = []
+        self.text_elsewhere = False      # a live display shows the text: do not print it twice
 
     async def say(self, prompt: Prompt) -> None:
         self.said.append(prompt)
+        if self.text_elsewhere:
+            return
         print(f"[{prompt.kind}] {prompt.text}", file=self.out or sys.stdout, flush=True)
 
 
