@@ -179,6 +179,31 @@ def test_alert_that_fails_to_send_is_not_said_as_sent() -> None:
     assert c.coach.queue.pending[-1].text == say.FALL_NO_ALERT
 
 
+@pytest.mark.parametrize("acknowledged", [True, False])
+def test_alert_sent_is_said_only_once_the_broker_acknowledged_it(acknowledged: bool) -> None:
+    class Mqtt:                       # as coach.outputs.mqtt.MqttPublisher
+        is_alert_path = True
+
+        def publish_alert(self, d: dict) -> None:
+            pass
+
+        async def alert_delivered(self, timeout_s: float) -> bool:
+            await asyncio.sleep(0.05)
+            return acknowledged
+
+    async def run() -> CoachObserver:
+        c = CoachObserver("free", first_run=False, sinks=[Mqtt()])
+        c.coach.alerts.append(Alert(1.0, "fall", "x"))
+        await c._emit([], 0)
+        assert not c.coach.queue.has("fall_alert")     # not yet: nothing is confirmed
+        await asyncio.wait(set(c._tasks))
+        return c
+
+    c = asyncio.run(run())
+    text = c.coach.queue.pending[-1].text
+    assert text == (say.FALL_ALERT_SENT if acknowledged else say.FALL_NO_ALERT)
+
+
 def test_fall_then_movement_clears_it() -> None:
     script = [Seg("forward", 30), Seg("fall", 40, moves_after_s=12), Seg("forward", 10)]
     c = Coach("free", _cfg(fall_alert_after_s=20), first_run=False)

@@ -54,6 +54,7 @@ BOUT_GRACE_S = 1.5         # a still/other pause shorter than this does not end 
 DETECT_LAG_S = 1.5         # allowance for the detector's latency when timing a pause
 REPEAT_CUE_AFTER_S = 1.0   # walking on in the same direction after a pause this long is cued again
 SPOKEN_GAP_S = 3.0         # a sensor drop this long is spoken when the data comes back
+ALERT_CONFIRM_S = 10.0     # wait this long for the alert path to confirm an alert went out
 
 
 @dataclass(slots=True)
@@ -546,7 +547,7 @@ class CoachObserver:
                 if fn is not None:
                     await _maybe_await(fn(p.to_json()))
         for a in self.coach.alerts[n_alerts:]:
-            sent = False
+            taken: list[Any] = []            # alert paths that took the alert
             for sink in self.sinks:
                 fn = getattr(sink, "publish_alert", None)
                 if fn is not None:
@@ -555,16 +556,32 @@ class CoachObserver:
                     except Exception as e:  # noqa: BLE001 - the walker must still hear something
                         log.warning("alert not sent to %s: %s", type(sink).__name__, e)
                         continue
-                    sent = sent or bool(getattr(sink, "is_alert_path", False))
+                    if getattr(sink, "is_alert_path", False):
+                        taken.append(sink)
             for cb in self._listeners:
                 await _maybe_await(cb(a))
             if self.coach.alert_path:
-                self.coach.alert_sent(sent)
+                checks = [c for c in (getattr(s, "alert_delivered", None) for s in taken) if c]
+                if not checks:                 # nothing to wait for: sent when taken
+                    self.coach.alert_sent(bool(taken))
+                else:                          # say "sent" once the broker acknowledged it
+                    task = asyncio.get_running_loop().create_task(self._confirm(checks))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
         for rec in self.coach.drain_interval_updates():
             for sink in self.sinks:
                 fn = getattr(sink, "publish_interval", None)
                 if fn is not None:
                     await _maybe_await(fn(rec))
+
+    async def _confirm(self, checks: list[Any]) -> None:
+        sent = False
+        for check in checks:
+            try:
+                sent = bool(await check(ALERT_CONFIRM_S)) or sent
+            except Exception as e:  # noqa: BLE001 - not confirmed is not sent
+                log.warning("alert delivery not confirmed: %s", e)
+        self.coach.alert_sent(sent)
 
     def on_notice(self, text: str) -> None:
         """The source's word on the link ("sensor connection lost; reconnecting", "sensor back
@@ -603,6 +620,8 @@ class CoachObserver:
 
     async def on_end(self, result: Any) -> None:
         self.result = result
+        if self._tasks:                      # an alert being confirmed, a notice being said
+            await asyncio.wait(set(self._tasks), timeout=ALERT_CONFIRM_S)
         n = len(self.coach.alerts)
         await self._emit(self.coach.finish(result), n)
         for sink in self.sinks:              # the store keeps it for the next session's progression

@@ -552,6 +552,10 @@ class MqttPublisher:
     def publish_alert(self, alert: dict[str, Any]) -> None:
         self.channel.prompt(alert, alert=True)
 
+    async def alert_delivered(self, timeout_s: float) -> bool:
+        """True once everything published so far (the alert too) is acknowledged by the broker."""
+        return await self.link.drain(timeout=timeout_s)
+
     def publish_interval(self, interval: Any) -> None:
         self.channel.interval = interval
 
