@@ -161,6 +161,14 @@ def test_progression_steps_back_after_a_long_break() -> None:
     assert build_program(SPEC, good[:2], TODAY - dt.timedelta(days=36)).standing == "step two of nine, one up"
 
 
+def test_walks_without_the_coach_count_for_rest_and_breaks_only() -> None:
+    uncoached = {**_s(2, 1, completed=False), "coached": False}
+    two_good = [_s(6, 5), _s(4, 5)]
+    assert plan_progression(two_good + [uncoached, uncoached], SPEC, TODAY).backward_min == 7.5
+    after_break = plan_progression([_s(40, 5), _s(38, 5), uncoached], SPEC, TODAY)
+    assert after_break.backward_min == 5 and after_break.change == "back"
+
+
 def test_progression_rest_days() -> None:
     assert plan_progression([_s(0, 5)], SPEC, TODAY).rest_advised            # walked today
     three = [_s(5, 5), _s(3, 5), _s(1, 5)]

@@ -151,7 +151,8 @@ def plan_progression(history: Iterable[dict[str, Any]], spec: ProgramSpec,
     """Size the next session from past session summaries (a pure function).
 
     history: dicts with date (ISO str or date), retro_seconds, completed, stumbles,
-    cadence_held (and optionally falls). Levels start at spec.start_backward_min and step
+    cadence_held (and optionally falls, and coached: False for a walk without the coach,
+    which counts only for rest days and breaks). Levels start at spec.start_backward_min and step
     by spec.step_backward_min up to spec.max_backward_min; a level advances only after
     spec.advance_after consecutive comfortable sessions (completed as planned, no stumbles
     or falls, cadence held) that reached its backward time; a fall, two uncomfortable
@@ -170,6 +171,9 @@ def plan_progression(history: Iterable[dict[str, Any]], spec: ProgramSpec,
         if prev is not None and d is not None and spec.long_break_days > 0 and d - prev > brk:
             level, streak, bad = max(0, level - 1), 0, 0
         prev = d or prev
+        if s.get("coached") is False:    # walked without the coach: it counts for rest and breaks
+            change = "back" if level < before else change
+            continue
         target_s = 60.0 * min(spec.max_backward_min, spec.start_backward_min + level * spec.step_backward_min)
         advanced = False
         if int(s.get("falls", 0) or 0) > 0:

@@ -498,6 +498,7 @@ class SessionStore:
                 "completed": bool(coach.get("completed", completion is not None and completion >= 0.8)),
                 "stumbles": int(coach.get("stumbles", 0)), "falls": int(coach.get("falls", 0)),
                 "cadence_held": bool(coach.get("cadence_held", True)),
+                "coached": bool(coach),
             })
         return out
 
