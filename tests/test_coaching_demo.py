@@ -57,3 +57,13 @@ def test_plain_display_prints_each_prompt_once() -> None:
     ob = CoachObserver("free", speaker=speaker, first_run=False, sinks=[display])
     asyncio.run(ob._emit([ob.coach.say_now("info", "Hello there", 10)], 0))
     assert out.getvalue().count("Hello there") == 1
+
+
+def test_demo_plain_prints_every_prompt_once(capsys: pytest.CaptureFixture[str]) -> None:
+    from coach.cli import main
+
+    assert main(["demo", "--plain", "--mute", "--speed", "40", "--minutes", "1", "--no-save"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(say.PROGRAM_DONE) == 1
+    assert out.count("Session done:") == 1
+    assert out.count("interval: 40 seconds backward") == 1
