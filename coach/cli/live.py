@@ -60,7 +60,7 @@ def build_source(args: argparse.Namespace, notify: Any = None) -> Any:
     duration = minutes * 60 if minutes else None
     if getattr(args, "phone", False) or getattr(args, "phone_mqtt", None):
         from coach.sources.phone import SensorLoggerSource
-        return SensorLoggerSource(port=args.port, duration_s=duration, notify=notify,
+        return SensorLoggerSource(getattr(args, "host", None), port=args.port, duration_s=duration, notify=notify,
                                   mqtt_url=getattr(args, "phone_mqtt", None))
     if not args.device:
         raise CoachError("say which sensor: --device NAME|ADDRESS (see `coach scan`), or --phone")
@@ -318,6 +318,9 @@ def _device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phone", action="store_true",
                    help="receive a phone's Sensor Logger HTTP Push instead of a BLE sensor")
     p.add_argument("--port", type=int, default=8000, help="port for --phone (default 8000)")
+    p.add_argument("--host", metavar="ADDRESS",
+                   help="interface for --phone and --web to listen on (default: this machine's "
+                        "address on the local network; 127.0.0.1: this machine only; 0.0.0.0: all)")
     p.add_argument("--phone-mqtt", metavar="URL",
                    help="take Sensor Logger's MQTT publishing from a broker: "
                         "mqtt[s]://[user:pass@]host[:port]/topic")
