@@ -240,10 +240,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                 except Exception as e:  # noqa: BLE001 - a notice must never end a session
                     log.debug("on_notice failed: %s", e)
 
-    source = build_source(args, notify=tell)     # bad options fail here, before anything opens
+    # `--web` without --device/--phone: the phone's page is the sensor (DeviceMotion)
+    web_sensor = bool(getattr(args, "web", None)) and not (args.device or args.phone or args.phone_mqtt)
+    if not web_sensor:
+        source = build_source(args, notify=tell)     # bad options fail here, before anything opens
+    observers = _observers(args, "run")
+    if web_sensor:
+        from coach.cli.web_options import web_companion
+        source = web_companion(observers).motion_source(
+            duration_s=args.minutes * 60 if args.minutes else None)
     pipeline = DirectionPipeline(source_name=source.name, placement=args.placement,
                                  device_key=f"{source.name}|{args.placement or 'unknown'}")
-    observers = _observers(args, "run")
     if args.json:   # stdout is for the JSON: no live panel
         observers = [o for o in observers if not getattr(o, "is_display", False)]
     display = next((o for o in observers if getattr(o, "is_display", False)), None)

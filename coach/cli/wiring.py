@@ -14,7 +14,7 @@ __all__ = ["Observer", "extend_parser", "observers_for", "result_document", "run
 
 
 # Layers that add options and observers to the session commands (analyze, demo, run, replay).
-WIRING_MODULES = ("coach.cli.coach_options", "coach.cli.output_options")
+WIRING_MODULES = ("coach.cli.coach_options", "coach.cli.output_options", "coach.cli.web_options")
 
 
 def extend_parser(parser, command: str) -> None:
@@ -34,7 +34,12 @@ def observers_for(args, command: str) -> list:
         obs += importlib.import_module(name).observers(args, command)
     from coach.cli.output_options import connect_sinks
 
-    return connect_sinks(obs)
+    obs = connect_sinks(obs)
+    for o in obs:                    # observers that read others (the web page: coach, store)
+        attach = getattr(o, "attach_observers", None)
+        if attach is not None:
+            attach(obs)
+    return obs
 
 
 def result_document(result, observers: list) -> dict:

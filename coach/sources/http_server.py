@@ -69,7 +69,7 @@ def choose_host(host: str | None) -> Listen:
     interfaces need not); with no network, this machine only."""
     if host:
         public = lan_address() or "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        return Listen(host, public, f"listening on {host} (--host)")
+        return Listen(host, public, f"listening on {host} (as asked)")
     lan = lan_address()
     if lan is None or lan.startswith("127."):
         return Listen("127.0.0.1", "127.0.0.1",
