@@ -231,9 +231,10 @@ class WebCompanion:
         changed = False
         if state.direction != self._last_direction:
             changed = True
+            if self._last_direction == "backward":
+                self._bout_steps0 = tl.retro_steps      # retro steps only accrue in backward bouts
             self._last_direction = state.direction
             if state.direction == "backward":
-                self._bout_steps0 = tl.retro_steps
                 self._bout_since = state.since_s
         if self._bout_since is not None:
             bout_end = state.t_s if state.direction == "backward" else s["bout"].get("_end", state.t_s)

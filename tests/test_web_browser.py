@@ -1,0 +1,202 @@
+"""The web companion in a real browser: Debian's headless Chromium driven by Playwright.
+
+The coach runs as a real process (`coach replay --web`, `coach run --web`); the page is opened
+at phone size (390x844). speechSynthesis is stubbed by an init script that records what the
+page asks it to say. Set COACH_SCREENSHOT=docs/web-companion.png to refresh the README's
+screenshot.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TOKEN = "test-token-123"
+COACH = [sys.executable, "-m", "coach"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (quickstart.sh installs it)")
+
+SPEECH_STUB = """
+(() => {
+  window.__spoken = [];
+  const stub = {
+    speaking: false, pending: false, paused: false,
+    speak(u) { window.__spoken.push(u.text); setTimeout(() => { u.onend && u.onend(); }, 30); },
+    cancel() {}, pause() {}, resume() {}, getVoices() { return []; },
+    addEventListener() {}, removeEventListener() {},
+  };
+  Object.defineProperty(window, "speechSynthesis", { value: stub, configurable: true });
+  window.__dirs = [];
+  document.addEventListener("DOMContentLoaded", () => {
+    const w = document.getElementById("word");
+    new MutationObserver(() => {
+      const d = w.textContent;
+      if (window.__dirs[window.__dirs.length - 1] !== d) window.__dirs.push(d);
+    }).observe(w, { childList: true, characterData: true, subtree: true });
+  });
+})();
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def coach_env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ, COACH_TOKEN=TOKEN, XDG_DATA_HOME=str(tmp / "data"),
+               XDG_CONFIG_HOME=str(tmp / "cfg"), COACH_DB=str(tmp / "s.sqlite3"))
+    env.pop("COACH_CONFIG", None)
+    return env
+
+
+def wait_http(url: str, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
+
+
+def status_of(req: urllib.request.Request | str) -> int:
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+
+
+def demo_csv(path: Path, minutes: float = 2.0) -> None:
+    from coach.simulate.gait import SimulatedWalker
+
+    s = SimulatedWalker(seed=3, minutes=minutes).session
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t", "ax", "ay", "az"])
+        for t, a in zip(s.t, s.acc):
+            w.writerow([f"{t:.3f}", f"{a[0]:.5f}", f"{a[1]:.5f}", f"{a[2]:.5f}"])
+
+
+def phone_page(browser):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                              is_mobile=True, has_touch=True)
+    ctx.add_init_script(SPEECH_STUB)
+    return ctx, ctx.new_page()
+
+
+def test_page_follows_a_replay_and_speaks_the_coachs_prompts(browser, tmp_path: Path) -> None:
+    rec = tmp_path / "walk.csv"
+    demo_csv(rec)
+    port = free_port()
+    proc = subprocess.Popen([*COACH, "replay", str(rec), "--speed", "8", "--mute", "--no-save", "--json",
+                             "--program", "free", "--web", f"127.0.0.1:{port}"],
+                            env=coach_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ctx, page = phone_page(browser)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/api/state?token={TOKEN}")
+        page.goto(f"{base}/?token={TOKEN}")
+        page.click("#voice")
+        shot = os.environ.get("COACH_SCREENSHOT")
+        took = False
+        while proc.poll() is None:
+            if shot and not took and page.evaluate("document.getElementById('word').textContent") == "backward" \
+                    and page.evaluate("window.__spoken.length") >= 3:
+                time.sleep(2.5)
+                page.screenshot(path=shot)
+                took = True
+            time.sleep(0.2)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        doc = json.loads(out.strip().splitlines()[-1])   # (the text coach's lines may come first)
+        dirs = page.evaluate("window.__dirs")
+        spoken = page.evaluate("window.__spoken")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        ctx.close()
+    # the page followed the session: forward, then backward, then forward again
+    seq = [d for d in dirs if d in ("forward", "backward")]
+    collapsed = [d for i, d in enumerate(seq) if i == 0 or seq[i - 1] != d]
+    assert collapsed[:3] == ["forward", "backward", "forward"], dirs
+    # what the phone said is what the coach said (after "Voice on"), in order
+    said = [s for s in spoken if s != "Voice on"]
+    texts = [p["text"] for p in doc["prompts"]]
+    assert said and all(s in texts for s in said), (said, texts)
+    assert "Backward" in said
+    assert len(said) >= len(texts) - 2, (said, texts)    # at most the first, said before the page opened
+
+
+def test_phone_as_the_sensor_and_the_servers_locks(browser, tmp_path: Path) -> None:
+    from coach.constants import G
+    from coach.simulate.gait import Bout, simulate
+
+    sess = simulate(np.random.default_rng(5), [Bout("forward", 30.0)], placement="chest", rate_hz=100.0,
+                    mounting="upright")
+    acc = (sess.acc * G).round(3).tolist()
+    port = free_port()
+    proc = subprocess.Popen([*COACH, "run", "--web", f"127.0.0.1:{port}", "--minutes", "0.2", "--mute",
+                             "--no-save", "--json", "--placement", "chest"],
+                            env=coach_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ctx, page = phone_page(browser)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/api/state?token={TOKEN}")
+        # no token: 401, and nothing is used
+        for path in ("/", "/api/state", "/api/events", f"/api/state?token={TOKEN}x"):
+            assert status_of(base + path) == 401, path
+        body = json.dumps({"page": "x", "t": [0.0], "a": [[0, 0, 9.8]]}).encode()
+        assert status_of(urllib.request.Request(base + "/api/motion", data=body, method="POST")) == 401
+        big = json.dumps({"page": "x", "t": [0.0] * 60000, "a": [[0, 0, 9.8]] * 60000}).encode()
+        assert status_of(urllib.request.Request(f"{base}/api/motion?token={TOKEN}", data=big, method="POST")) == 413
+        page.goto(f"{base}/?token={TOKEN}")
+        page.wait_for_selector("#sensor", state="visible", timeout=5000)
+        page.click("#sensor")
+        # synthetic DeviceMotion at the time it is dispatched (the walker's data, 100 Hz)
+        page.evaluate("""(acc) => {
+          const t0 = performance.now();
+          const tick = () => {
+            const k = Math.floor((performance.now() - t0) / 10);
+            if (k >= acc.length) return;
+            const [x, y, z] = acc[k];
+            window.dispatchEvent(new DeviceMotionEvent("devicemotion",
+              { accelerationIncludingGravity: { x, y, z }, interval: 10 }));
+          };
+          window.__motion = setInterval(tick, 8);
+        }""", acc)
+        out, err = proc.communicate(timeout=40)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        ctx.close()
+    doc = json.loads(out.strip().splitlines()[-1])
+    assert doc["duration_s"] >= 10
+    assert doc["summary"]["forward_steps"] > 10, doc["summary"]
+    assert doc["summary"]["forward_seconds"] > 5 and doc["summary"]["retro_seconds"] < 3
