@@ -114,7 +114,7 @@ def test_page_follows_a_replay_and_speaks_the_coachs_prompts(browser, tmp_path: 
     rec = tmp_path / "walk.csv"
     demo_csv(rec)
     port = free_port()
-    proc = subprocess.Popen([*COACH, "replay", str(rec), "--speed", "8", "--mute", "--no-save", "--json",
+    proc = subprocess.Popen([*COACH, "replay", str(rec), "--speed", "10", "--mute", "--no-save", "--json",
                              "--program", "free", "--web", f"127.0.0.1:{port}"],
                             env=coach_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ctx, page = phone_page(browser)
@@ -200,3 +200,106 @@ def test_phone_as_the_sensor_and_the_servers_locks(browser, tmp_path: Path) -> N
     assert doc["duration_s"] >= 10
     assert doc["summary"]["forward_steps"] > 10, doc["summary"]
     assert doc["summary"]["forward_seconds"] > 5 and doc["summary"]["retro_seconds"] < 3
+
+
+# --- speech rules and Wi-Fi drops, against an in-process server ------------------------------
+SPEECH_HELD = """
+(() => {
+  window.__spoken = []; window.__cancels = 0; window.__current = null;
+  const stub = {
+    speak(u) { window.__spoken.push(u.text); window.__current = u;
+               if (u.text === "Voice on") setTimeout(() => u.onend && u.onend(), 10); },
+    cancel() { window.__cancels++; }, pause() {}, resume() {}, getVoices() { return []; },
+  };
+  window.__finish = () => { const u = window.__current; window.__current = null; u && u.onend && u.onend(); };
+  Object.defineProperty(window, "speechSynthesis", { value: stub, configurable: true });
+})();
+"""
+
+
+class ServerThread:
+    """A WebCompanion served by an event loop in a thread; call(coro_fn) runs code on it."""
+
+    def __init__(self) -> None:
+        import asyncio
+        import threading
+
+        from coach.outputs.web.companion import WebCompanion
+
+        self.loop = asyncio.new_event_loop()
+        self.web = WebCompanion("127.0.0.1", 0, token=TOKEN, print_qr=False, notify=lambda m: None)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.call(self.web.start)
+
+    def call(self, fn, *a):
+        import asyncio
+
+        async def run():
+            r = fn(*a)
+            if hasattr(r, "__await__"):
+                r = await r
+            return r
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+
+    def close(self) -> None:
+        self.call(self.web.stop)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def test_speech_priorities_staleness_and_catching_up_after_a_drop(browser) -> None:
+    from coach.types import LiveState, SampleBatch, Tallies
+
+    srv = ServerThread()
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    ctx.add_init_script(SPEECH_HELD)
+    page = ctx.new_page()
+    web = srv.web
+    spoken = lambda: page.evaluate("window.__spoken")
+
+    def wait(pred, timeout=5.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if pred():
+                return True
+            time.sleep(0.05)
+        raise AssertionError("timed out")
+
+    def state(t, d, steps=0):
+        st = LiveState(t_s=t, direction=d, since_s=t, tallies=Tallies(retro_steps=steps, retro_seconds=t / 2))
+        return web.on_batch(SampleBatch(np.array([t]), np.array([[0, 0, 1.0]])), st, [])
+
+    try:
+        srv.call(state, 1.0, "forward")
+        page.goto(f"http://127.0.0.1:{web.port}/?token={TOKEN}")
+        wait(lambda: page.evaluate("document.getElementById('link').textContent") == "live")
+        page.click("#voice")
+        wait(lambda: spoken() == ["Voice on"])
+        srv.call(web.publish_prompt, {"t_s": 2, "kind": "cue", "text": "Backward"})
+        wait(lambda: spoken()[-1:] == ["Backward"])                  # being spoken (held)
+        srv.call(web.publish_prompt, {"t_s": 3, "kind": "info", "text": "Two minutes so far"})
+        srv.call(web.publish_prompt, {"t_s": 3, "kind": "safety", "text": "Look over your shoulder"})
+        wait(lambda: spoken()[-1:] == ["Look over your shoulder"])   # safety cut in
+        assert page.evaluate("window.__cancels") >= 1
+        page.evaluate("window.__finish()")
+        wait(lambda: spoken()[-1:] == ["Two minutes so far"])        # then the rest, in turn
+        page.evaluate("window.__finish()")
+        # a Wi-Fi drop: the page is offline while the session goes on
+        ctx.set_offline(True)
+        for q in list(web.clients):                                   # and its stream is gone
+            srv.call(lambda q=q: web.clients.discard(q) or q.put_nowait(None))
+        srv.call(state, 40.0, "backward", 33)
+        old = {"seq": web.seq + 1, "t_s": 30, "kind": "cue", "text": "Forward", "priority": 2,
+               "stale_s": 5.0, "wall_ms": int(time.time() * 1000) - 60_000}
+        srv.call(lambda: (setattr(web, "seq", web.seq + 1), web.prompts.append(old)))
+        srv.call(web.publish_prompt, {"t_s": 40, "kind": "interval", "text": "One minute backward"})
+        time.sleep(1.0)
+        ctx.set_offline(False)
+        wait(lambda: page.evaluate("document.getElementById('word').textContent") == "backward", 15)
+        wait(lambda: spoken()[-1:] == ["One minute backward"], 5)     # caught up
+        assert "Forward" not in spoken()                              # stale: shown, not spoken
+        assert page.evaluate("document.getElementById('boutsteps').textContent").startswith("33")
+    finally:
+        ctx.close()
+        srv.close()
