@@ -7,7 +7,7 @@ batch with the detector's state and new events, and the finished result.
 """
 from __future__ import annotations
 
-from coach.detect.session import run_session
+from coach.detect.session import run_session as _run_session
 from coach.types import JsonExtra, Observer
 
 __all__ = ["Observer", "extend_parser", "observers_for", "result_document", "run_session"]
@@ -40,6 +40,16 @@ def observers_for(args, command: str) -> list:
         if attach is not None:
             attach(obs)
     return obs
+
+
+async def run_session(source, pipeline=None, observers=None):
+    """coach.detect.session.run_session, after starting the observers that serve something
+    before the first batch (the web page: its address and QR code come before the live panel)."""
+    for ob in observers or []:
+        start = getattr(ob, "start_before_session", None)
+        if start is not None:
+            await start()
+    return await _run_session(source, pipeline, observers)
 
 
 def result_document(result, observers: list) -> dict:

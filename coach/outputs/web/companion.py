@@ -112,6 +112,9 @@ class WebCompanion:
                 return
             await self._start()
 
+    async def start_before_session(self) -> None:
+        await self.start()
+
     async def _start(self) -> None:
 
         from coach.sources.http_server import choose_host, make_app, print_address, start_app
