@@ -206,6 +206,37 @@ class IntervalSink(Protocol):
 
 
 @runtime_checkable
+class TakesSinks(Protocol):
+    """An observer that makes prompts and hands them to sinks (the coach)."""
+
+    sinks: list[Any]
+
+    def add_sink(self, sink: Any) -> None: ...
+
+
+@runtime_checkable
+class TakesNotices(Protocol):
+    """An observer told about the sensor link ("reconnecting...", "back after 4 s")."""
+
+    def on_notice(self, text: str) -> None: ...
+
+
+@runtime_checkable
+class ReadsObservers(Protocol):
+    """An observer that looks at the session's other observers once the list is complete (the
+    web page finds the coach and the store)."""
+
+    def attach_observers(self, observers: list[Any]) -> None: ...
+
+
+@runtime_checkable
+class StartsEarly(Protocol):
+    """An observer started before the session's first batch (the web page's server)."""
+
+    async def start_before_session(self) -> None: ...
+
+
+@runtime_checkable
 class JsonExtra(Protocol):
     """An observer that adds keys to the analyze / replay JSON document."""
 
@@ -214,6 +245,6 @@ class JsonExtra(Protocol):
 
 __all__ = [
     "AlertSink", "AnalysisResult", "DIRECTIONS", "Direction", "Event", "IntervalSink", "JsonExtra",
-    "LiveState", "Observer", "PROMPT_KINDS", "Prompt", "PromptKind", "SampleBatch", "Segment",
-    "Sink", "Source", "Tallies", "tallies_dict",
+    "LiveState", "Observer", "PROMPT_KINDS", "Prompt", "PromptKind", "ReadsObservers", "SampleBatch", "StartsEarly", "Segment",
+    "Sink", "Source", "Tallies", "TakesNotices", "TakesSinks", "tallies_dict",
 ]

@@ -8,7 +8,7 @@ batch with the detector's state and new events, and the finished result.
 from __future__ import annotations
 
 from coach.detect.session import run_session as _run_session
-from coach.types import JsonExtra, Observer
+from coach.types import JsonExtra, Observer, ReadsObservers, StartsEarly
 
 __all__ = ["Observer", "extend_parser", "observers_for", "result_document", "run_session"]
 
@@ -36,9 +36,8 @@ def observers_for(args, command: str) -> list:
 
     obs = connect_sinks(obs)
     for o in obs:                    # observers that read others (the web page: coach, store)
-        attach = getattr(o, "attach_observers", None)
-        if attach is not None:
-            attach(obs)
+        if isinstance(o, ReadsObservers):
+            o.attach_observers(obs)
     return obs
 
 
@@ -46,9 +45,8 @@ async def run_session(source, pipeline=None, observers=None):
     """coach.detect.session.run_session, after starting the observers that serve something
     before the first batch (the web page: its address and QR code come before the live panel)."""
     for ob in observers or []:
-        start = getattr(ob, "start_before_session", None)
-        if start is not None:
-            await start()
+        if isinstance(ob, StartsEarly):
+            await ob.start_before_session()
     return await _run_session(source, pipeline, observers)
 
 

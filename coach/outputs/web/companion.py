@@ -100,6 +100,17 @@ class WebCompanion:
                 except Exception as e:  # noqa: BLE001 - today's figures are a nicety
                     log.debug("today's totals unavailable: %s", e)
 
+    def on_notice(self, text: str) -> None:
+        """The sensor link's news ("reconnecting...", "back after 4 s"): shown on the page."""
+        low = text.lower()
+        if "reconnect" in low or "lost" in low or "ending" in low:
+            self.state["connected"] = False
+        elif "back after" in low or "connected" in low:
+            self.state["connected"] = True
+        self.state["link_notice"] = text
+        if self.runner is not None:
+            self._push_state()
+
     def set_program(self, name: str | None, session_goal_s: float | None = None, *a: Any, **kw: Any) -> None:
         self.state["program"] = name
 
@@ -251,7 +262,7 @@ class WebCompanion:
             "direction": state.direction, "t_s": _r(state.t_s, 2), "retro_steps": tl.retro_steps,
             "retro_seconds": _r(tl.retro_seconds), "forward_steps": tl.forward_steps,
             "forward_seconds": _r(tl.forward_seconds), "cadence": _r(state.cadence_spm, 0),
-            "connected": bool(meta.get("connected", True)),
+            "connected": bool(meta.get("connected", True)), "link_notice": None,
             "today": {"retro_seconds": _r(self._today0[0] + tl.retro_seconds),
                       "retro_steps": self._today0[1] + tl.retro_steps}})
         if "battery" in meta:
