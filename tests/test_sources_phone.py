@@ -251,3 +251,51 @@ def test_backpressure_bounded_queue() -> None:
         return bp.queue.qsize(), bp.rejected
 
     assert asyncio.run(go()) == (2, 1)
+
+
+def test_coach_run_phone_prints_the_token_url_and_refuses_strangers(tmp_path) -> None:
+    """`coach run --phone`: the push URL printed (address, port, token) is the one that works."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    env = dict(os.environ, COACH_DB=str(tmp_path / "s.sqlite3"), XDG_DATA_HOME=str(tmp_path))
+    env.pop("COACH_TOKEN", None)
+    proc = subprocess.Popen([sys.executable, "-m", "coach", "run", "--phone", "--port", "0", "--host", "127.0.0.1",
+                             "--no-coach", "--json", "--no-save"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        url = None
+        end = time.monotonic() + 30
+        while url is None and time.monotonic() < end:
+            line = proc.stderr.readline()
+            m = re.search(r"(http://127\.0\.0\.1:\d+/push\?token=[\w-]{16,})", line)
+            url = m.group(1) if m else None
+        assert url, "no push URL printed"
+        body = json.dumps(message(0, 0, 100, total=True)).encode()
+
+        def post(u: str) -> int:
+            try:
+                with urllib.request.urlopen(urllib.request.Request(u, data=body, method="POST"), timeout=5) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        assert post(url.split("?")[0]) == 401
+        assert post(url[:-1] + ("x" if url[-1] != "x" else "y")) == 401
+        assert post(url) == 200
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    doc = json.loads(out.strip().splitlines()[-1])
+    assert doc["link"]["samples"] == 100 and doc["duration_s"] == pytest.approx(0.99, abs=0.05)

@@ -277,7 +277,7 @@ class WebCompanion:
             remaining = iv["start_s"] + iv["planned_s"] - state.t_s
             self.state["interval"] = {"label": iv.get("label"), "direction": iv.get("direction"),
                                       "index": iv.get("index"), "planned_s": iv["planned_s"],
-                                      "remaining_s": _r(max(0.0, remaining)), "done_s": iv.get("done_s")}
+                                      "remaining_s": _r(max(0.0, remaining))}
         else:
             self.state["interval"] = None
         self.state["next_prompt"] = self._next_prompt(state)
