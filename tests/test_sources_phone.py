@@ -299,3 +299,30 @@ def test_coach_run_phone_prints_the_token_url_and_refuses_strangers(tmp_path) ->
     assert proc.returncode == 0
     doc = json.loads(out.strip().splitlines()[-1])
     assert doc["link"]["samples"] == 100 and doc["duration_s"] == pytest.approx(0.99, abs=0.05)
+
+
+def test_a_flood_of_idle_connections_is_capped_and_cleared() -> None:
+    """Idle connections beyond the cap are closed at once, the rest after the header timeout;
+    the server then serves the phone as before."""
+    body = json.dumps(message(0, 0, 50)).encode()
+
+    async def check(src: SensorLoggerSource) -> None:
+        conns = [await asyncio.open_connection("127.0.0.1", src.port) for _ in range(120)]
+        await asyncio.sleep(0.1)
+        closed = 0
+        for r, _w in conns:
+            try:
+                if await asyncio.wait_for(r.read(), 0.01) == b"":
+                    closed += 1
+            except TimeoutError:
+                pass
+        assert closed >= 120 - 64
+        await asyncio.sleep(0.8)                    # the header timeout clears the others
+        for r, w in conns:
+            assert await asyncio.wait_for(r.read(), 1) == b""
+            w.close()
+        resp = await _raw(src.port, _head("/?token=s3cret", length=len(body)), body)
+        assert resp.startswith(b"HTTP/1.1 200")
+
+    src = _serve(check, header_timeout_s=0.5)
+    assert sum(len(b) for b in src.batches) == 50

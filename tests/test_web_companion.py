@@ -189,3 +189,32 @@ def test_device_clock_rules() -> None:
     c.reanchor()                                             # the sender's clock restarted
     m = c.map(np.array([0.5, 0.52]))
     assert m.t[0] > 4 and np.all(np.diff(m.t) > 0)
+
+
+def test_today_counts_earlier_walks_today_not_demos(tmp_path: Path) -> None:
+    from coach.outputs.store import SessionMeta, SessionStore
+    from coach.types import AnalysisResult
+
+    def result(steps: int, secs: float) -> AnalysisResult:
+        return AnalysisResult("x", secs, 50.0, [], [], Tallies(retro_steps=steps, retro_seconds=secs))
+
+    store = SessionStore(tmp_path / "s.sqlite3")
+    store.store_result(result(100, 120.0), SessionMeta(kind="run"))
+    store.store_result(result(999, 999.0), SessionMeta(kind="demo"))
+
+    class Live:        # the live store observer of this session
+        def __init__(self) -> None:
+            self.store, self.session_id = store, -1
+
+    web = companion()
+    web.attach_observers([Live()])
+
+    async def go() -> dict:
+        await web.on_batch(batch(5.0), state_at(5.0, "backward", 10, 5.0), [])
+        snap = web.snapshot()
+        await web.stop()
+        return snap
+
+    snap = asyncio.run(go())
+    assert snap["today"] == {"retro_seconds": 125.0, "retro_steps": 110}
+    store.close()
