@@ -121,6 +121,8 @@ def test_page_follows_a_replay_and_speaks_the_coachs_prompts(browser, tmp_path: 
                              "--program", "free", "--web", f"127.0.0.1:{port}"],
                             env=coach_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ctx, page = phone_page(browser)
+    errors: list = []
+    page.on("pageerror", errors.append)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/api/state?token={TOKEN}")
@@ -144,6 +146,7 @@ def test_page_follows_a_replay_and_speaks_the_coachs_prompts(browser, tmp_path: 
         if proc.poll() is None:
             proc.kill()
         ctx.close()
+    assert not errors, errors
     # the page followed the session: forward, then backward, then forward again
     seq = [d for d in dirs if d in ("forward", "backward")]
     collapsed = [d for i, d in enumerate(seq) if i == 0 or seq[i - 1] != d]
