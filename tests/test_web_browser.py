@@ -122,7 +122,7 @@ def test_page_follows_a_replay_and_speaks_the_coachs_prompts(browser, tmp_path: 
                             env=coach_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ctx, page = phone_page(browser)
     errors: list = []
-    page.on("pageerror", errors.append)
+    page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/api/state?token={TOKEN}")
