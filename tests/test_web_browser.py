@@ -154,9 +154,9 @@ def test_page_follows_a_replay_and_speaks_the_coachs_prompts(browser, tmp_path: 
     # what the phone said is what the coach said (after "Voice on"), in order
     said = [s for s in spoken if s != "Voice on"]
     texts = [p["text"] for p in doc["prompts"]]
-    assert said and all(s in texts for s in said), (said, texts)
-    assert "Backward" in said
-    assert len(said) >= len(texts) - 2, (said, texts)    # at most the first, said before the page opened
+    # every prompt from the moment voice was on, in order (those before were shown, not spoken)
+    assert said and said == texts[-len(said):], (said, texts)
+    assert "Backward" in said and len(said) >= len(texts) // 2, (said, texts)
 
 
 def test_phone_as_the_sensor_and_the_servers_locks(browser, tmp_path: Path) -> None:
