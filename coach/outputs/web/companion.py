@@ -156,7 +156,7 @@ class WebCompanion:
 
     async def stop(self) -> None:
         for q in list(self.clients):
-            _offer(q, None)
+            _offer(q, None, force=True)      # every open page's stream ends, even a backed-up one
         if self.runner is not None:
             runner, self.runner = self.runner, None
             await runner.cleanup()
