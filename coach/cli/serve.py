@@ -37,6 +37,7 @@ from typing import Any
 from coach.detect.batching import BatchingModel
 from coach.detect.model import one_thread
 from coach.detect.types import AnalysisResult
+from coach.errors import CoachError
 from coach.outputs.mqtt import DeviceChannel, DeviceTopics, MqttLink, MqttSettings, sanitize_id
 from coach.sources.mqtt_ingest import parse_samples
 from coach.types import SampleBatch
@@ -101,7 +102,7 @@ class StreamWorker:
             will=(self.availability, b"offline", 1, True), on_connect=self._hello,
             subscriptions=[f"$share/{group}/{base}/ingest/+/samples", f"{base}/ingest/+/owner",
                            f"{base}/ingest/+/handover", f"{base}/serve/+/availability"],
-            on_message=self.handle)
+            on_message=self.handle, fail_fast=True)
         self.streams: dict[str, Stream] = {}
         self.claims: dict[str, _Claim] = {}
         self.owners: dict[str, str] = {}
@@ -370,6 +371,8 @@ class StreamWorker:
         last_reap = time.monotonic()
         try:
             while not stop.is_set():
+                if self.link.final:     # a refused login, an untrusted certificate...
+                    raise CoachError(self.link.failure or "MQTT broker unreachable")
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=self.tick_s)
                 except TimeoutError:
