@@ -135,3 +135,41 @@ def test_bad_urls_are_one_line(url: str, needle: str, walk: Path) -> None:
     rc, err, _ = coach("analyze", str(walk), "--mqtt", url)
     assert_one_line(rc, err, needle)
     assert ":p@" not in err
+
+
+def test_broker_dying_mid_session_never_stops_the_coach(tmp_path: Path) -> None:
+    """A live session whose broker is stopped mid-walk (and never comes back) coaches to the
+    end, stores the session, then names the broker in one line (exit 2)."""
+    import os
+
+    from coach.outputs.store import SessionStore
+    from tests.outputs_broker import Collector
+    b = Broker(tmp_path)
+    b.start()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[mqtt]\ndrain_timeout_s = 1.0\n")
+    db = tmp_path / "s.db"
+    col = Collector(b.port)
+    proc = subprocess.Popen([sys.executable, "-m", "coach", "demo", "--speed", "20", "--minutes", "1",
+                             "--mute", "--plain", "--db", str(db), "--mqtt", b.url, "--device-id", "walker",
+                             "--config", str(cfg)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 30
+        while not col.payloads("coach/walker/state") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert col.payloads("coach/walker/state")
+        col.close()
+        b.stop()                                   # the broker dies mid-session
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        b.stop()
+    assert proc.returncode == 2, err
+    assert "demo finished" in out and "Session done" in out      # coached to the end
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("coach: error: MQTT broker") and "refused the connection" in last
+    (s,) = SessionStore(db).history()["sessions"]
+    assert s["status"] == "closed" and s["retro_steps"] > 0

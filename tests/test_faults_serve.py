@@ -189,3 +189,62 @@ def _wait(cond, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+@pytest.mark.skipif(not have_mosquitto(), reason="mosquitto not installed")
+def test_serve_worker_outlives_a_broker_restart(tmp_path: Path) -> None:
+    """The broker goes away mid-stream: the worker reconnects, says it is online again, and the
+    stream's session carries on (what the gateway re-sends is counted once)."""
+    import paho.mqtt.client as mqtt
+    b = Broker(tmp_path)
+    b.start()
+    db = tmp_path / "s.db"
+    proc = subprocess.Popen([sys.executable, "-m", "coach", "serve", "--mqtt", b.url,
+                             "--worker-id", "w2", "--save", "--db", str(db),
+                             "--idle-timeout", "60"], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stderr=subprocess.PIPE, text=True)
+
+    def send(lo: int, hi: int) -> None:
+        gw = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"gw{lo}")
+        gw.connect("127.0.0.1", b.port)
+        gw.loop_start()
+        for i in range(lo, hi, 50):
+            gw.publish("coach/ingest/r1/samples",
+                       json.dumps({"t0": i / 50, "hz": 50, "acc": [[0.0, 0.1, 1.0]] * 50}),
+                       qos=1).wait_for_publish()
+            time.sleep(0.03)
+        gw.loop_stop()
+        gw.disconnect()
+    try:
+        col = Collector(b.port)
+        assert _wait(lambda: "coach/serve/w2/availability" in col.topics(), 20)
+        send(0, 300)
+        assert _wait(lambda: bool(col.payloads("coach/r1/state")), 10)
+        col.close()
+        b.stop()
+        time.sleep(1.0)
+        b.start()
+        col = Collector(b.port, topics=("coach/#",))
+        assert _wait(lambda: any(t == "coach/serve/w2/availability" and p == b"online"
+                                 for t, p, _ in col.messages), 20)
+        send(300, 600)
+        time.sleep(1.0)
+        send(600, 650)
+        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="end")
+        pub.connect("127.0.0.1", b.port)
+        pub.loop_start()
+        pub.publish("coach/ingest/r1/samples", b'{"end": true}', qos=1).wait_for_publish()
+        assert _wait(lambda: any(e["type"] == "session_end" for e in col.payloads("coach/r1/event")), 20)
+        pub.loop_stop()
+        pub.disconnect()
+        col.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(15)
+        err = proc.stderr.read() if proc.stderr else ""
+        b.stop()
+    assert rc == 0, err
+    from coach.outputs.store import SessionStore
+    (s,) = SessionStore(db).history()["sessions"]
+    assert s["device"] == "r1" and s["status"] == "closed" and s["duration_s"] > 12.5
