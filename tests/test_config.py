@@ -125,3 +125,9 @@ def test_cli_range_error_is_one_line(tmp_path, capsys):
     assert main(["demo", "--config", str(bad), "--fast", "--minutes", "0.2", "--no-save"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "total_s" in err and str(bad) in err
+
+
+def test_top_level_config_reaches_every_command(tmp_path, capsys):
+    bad = write(tmp_path, "[store]\npth = 'x'\n")
+    assert main(["--config", str(bad), "history", "--json"]) == 2
+    assert "pth" in capsys.readouterr().err
