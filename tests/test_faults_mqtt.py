@@ -173,3 +173,21 @@ def test_broker_dying_mid_session_never_stops_the_coach(tmp_path: Path) -> None:
     assert last.startswith("coach: error: MQTT broker") and "refused the connection" in last
     (s,) = SessionStore(db).history()["sessions"]
     assert s["status"] == "closed" and s["retro_steps"] > 0
+
+
+@pytest.mark.parametrize("setting, content, needle", [
+    ("ca_file", None, "ca_file"),
+    ("ca_file", "not a certificate", "ca_file"),
+    ("certfile", "garbage", "certfile"),
+])
+def test_tls_files_are_checked_before_the_session(tmp_path: Path, walk: Path, setting: str,
+                                                  content: str | None, needle: str) -> None:
+    f = tmp_path / "f.pem"
+    if content is not None:
+        f.write_text(content)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[mqtt]\n{setting} = "{f}"\n')
+    rc, err, took = coach("analyze", str(walk), "--mqtt", f"mqtts://127.0.0.1:{free_port()}",
+                          "--config", str(cfg))
+    assert_one_line(rc, err, needle, str(f))
+    assert took < 20

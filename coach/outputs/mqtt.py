@@ -109,9 +109,17 @@ class MqttSettings:
     def tls_context(self) -> ssl.SSLContext | None:
         if not self.tls:
             return None
-        ctx = ssl.create_default_context(cafile=self.ca_file)
+        try:
+            ctx = ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as e:
+            raise CoachError(f"MQTT TLS: [mqtt] ca_file {self.ca_file}: "
+                             f"{getattr(e, 'strerror', None) or e}") from None
         if self.certfile:
-            ctx.load_cert_chain(self.certfile, self.keyfile)
+            try:
+                ctx.load_cert_chain(self.certfile, self.keyfile)
+            except (OSError, ssl.SSLError) as e:
+                raise CoachError(f"MQTT TLS: [mqtt] certfile {self.certfile} / keyfile "
+                                 f"{self.keyfile}: {getattr(e, 'strerror', None) or e}") from None
         if self.tls_insecure:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
@@ -199,6 +207,7 @@ class MqttLink:
         self.failure: str | None = None   # the last connection failure, one line
         self.final = False                # that failure cannot be cured by retrying
         self.fail_fast = fail_fast        # give up if the very first connection fails
+        settings.tls_context()            # a missing or unreadable CA/certificate: say so now
 
     # -- API --------------------------------------------------------------------------
     def publish(self, topic: str, payload: bytes | str | dict[str, Any], qos: int = 1,
