@@ -239,3 +239,25 @@ def test_history_from_a_read_only_directory(tmp_path: Path, capsys) -> None:
         assert sorted(p.name for p in d.iterdir()) == ["s.db"]
     finally:
         os.chmod(d, 0o755)
+
+
+def test_history_under_a_lock_with_pending_sessions_is_quick(tmp_path: Path, capsys) -> None:
+    db = tmp_path / "s.db"
+    store = SessionStore(db)
+    asyncio.run(_run(store.open_session({"kind": "run", "source": "first"})))
+    holder = hold_lock(db, 60)
+    try:
+        obs = SessionStore(db).open_session({"kind": "run", "source": "second"}, commit_interval_s=0.0)
+        obs.end_wait_s = 0.1
+        asyncio.run(_run(obs))
+        assert obs.journal is not None and obs.journal.exists()
+        t0 = time.monotonic()
+        assert main(["history", "--db", str(db), "--json"]) == 0     # reads; writes later
+        assert time.monotonic() - t0 < 5
+        assert [s["source"] for s in json.loads(capsys.readouterr().out)["sessions"]] == ["first"]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["history", "--db", str(db), "--json"]) == 0
+    assert [s["source"] for s in json.loads(capsys.readouterr().out)["sessions"]] == ["first", "second"]
+    assert not list(tmp_path.glob("*.pending-*"))

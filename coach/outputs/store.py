@@ -205,12 +205,15 @@ class SessionStore:
         self.replayed: list[int] = []
         self.recovered: list[int] = []
         if not readonly:
-            try:   # housekeeping: a locked store only postpones it
+            try:   # housekeeping: a locked store only postpones it (and waits 1 s at most)
+                self.conn.execute("PRAGMA busy_timeout=1000")
                 self.replayed = self.replay_journals()
                 if recover:
                     self.recovered = self.recover_interrupted()
             except sqlite3.Error as e:
                 log.warning("session store %s: housekeeping postponed (%s)", self.path, e)
+            finally:
+                self.conn.execute("PRAGMA busy_timeout=10000")
 
     def _quick_check(self) -> None:
         """Refuse a damaged database before anything is written to it."""
