@@ -261,3 +261,28 @@ def test_history_under_a_lock_with_pending_sessions_is_quick(tmp_path: Path, cap
     assert main(["history", "--db", str(db), "--json"]) == 0
     assert [s["source"] for s in json.loads(capsys.readouterr().out)["sessions"]] == ["first", "second"]
     assert not list(tmp_path.glob("*.pending-*"))
+
+
+def test_a_journal_already_committed_is_not_written_twice(tmp_path: Path) -> None:
+    """The writer committed its kept records but died before removing the journal."""
+    import shutil
+    db = tmp_path / "s.db"
+    SessionStore(db).close()
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    obs = SessionStore(db).open_session({"kind": "run"}, commit_interval_s=0.0)
+    assert obs.journal is not None
+    copy = tmp_path / "copy.jsonl"
+    shutil.copy(obs.journal, copy)
+    other.execute("ROLLBACK")
+    r = asyncio.run(_run(obs))
+    assert obs.journal is None
+    lines = copy.read_text().splitlines()
+    head = json.loads(lines[0])
+    head["pid"] = 999_999_999                      # as if written by a process that died
+    (tmp_path / "s.db.pending-dead.jsonl").write_text("\n".join([json.dumps(head), *lines[1:],
+                                                                  '{"end": true}']) + "\n")
+    store = SessionStore(db)
+    assert store.replayed == [obs.session_id]
+    assert len(store.sessions()) == 1 and store.sessions()[0]["extra"] == {}
+    assert store.session(obs.session_id)["retro_steps"] == r.tallies.retro_steps

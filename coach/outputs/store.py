@@ -19,6 +19,7 @@ import socket
 import sqlite3
 import tempfile
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
@@ -347,6 +348,12 @@ class SessionStore:
         return done
 
     def _apply_journal(self, head: dict[str, Any], ops: list[tuple[str, list[Any]]]) -> int:
+        token = head.get("token")
+        if token:   # its writer committed it after all (and died before removing the journal)
+            row = self.conn.execute("SELECT id FROM sessions WHERE json_extract(extra_json, "
+                                    "'$._journal') = ?", (token,)).fetchone()
+            if row is not None:
+                return int(row[0])
         with self.transaction():
             sid = head.get("session_id")
             if sid is None or self.conn.execute("SELECT 1 FROM sessions WHERE id=?",
@@ -356,6 +363,8 @@ class SessionStore:
                                            str(head.get("status", "open")))
             for sql, params in ops:
                 self.conn.execute(sql, [sid if p == SID else p for p in params])
+            if token:
+                self.conn.execute(MARK_JOURNAL_SQL, (token, sid))
         return int(sid)
 
     class _Tx:
@@ -449,6 +458,7 @@ class SessionStore:
             d = dict(r)
             d.pop("pid", None), d.pop("host", None), d.pop("device_id", None)
             d["extra"] = json.loads(d.pop("extra_json") or "{}")
+            d["extra"].pop("_journal", None)
             out.append(d)
         return out
 
@@ -545,6 +555,10 @@ COMPLETION_SQL = (
 
 Op = tuple[str, list[Any]]
 
+# marks a session with the journal whose records it holds (in the same transaction)
+MARK_JOURNAL_SQL = ("UPDATE sessions SET extra_json = json_set(coalesce(extra_json, '{}'), "
+                    "'$._journal', ?) WHERE id=?")
+
 
 def result_ops(result: AnalysisResult, started: datetime) -> list[Op]:
     """The writes that store a finished analysis in session SID."""
@@ -629,6 +643,7 @@ class StoreObserver:
         self._journaled = 0               # how many of _ops are in the journal
         self._tallies: LiveState | None = None
         self.journal: Path | None = None
+        self._journal_token = uuid.uuid4().hex
         self.journal_failed = False
         self.error: str | None = None     # the store's last error while this session ran
         self.failed_commits = 0
@@ -695,6 +710,8 @@ class StoreObserver:
                 sid = self.store._insert_session(self.meta, self._started, "open")
             for sql, params in self._ops:
                 conn.execute(sql, [sid if p == SID else p for p in params])
+            if self.journal is not None:   # with the records it holds: never written twice
+                conn.execute(MARK_JOURNAL_SQL, (self._journal_token, sid))
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             if conn.in_transaction:
@@ -735,7 +752,8 @@ class StoreObserver:
         if self.journal is None:
             head = {"v": 1, "meta": meta_json(self.meta), "started_at": iso(self._started),
                     "session_id": self.session_id, "status": "open", "pid": os.getpid(),
-                    "host": socket.gethostname(), "db": str(self.store.path)}
+                    "host": socket.gethostname(), "db": str(self.store.path),
+                    "token": self._journal_token}
         for candidate in ([self.journal] if self.journal is not None else
                           [self.store.journal_path(f"{os.getpid()}-{id(self) & 0xffffff:x}"),
                            Path(tempfile.gettempdir()) / f"retro-coach-{self.store.path.name}"
