@@ -72,7 +72,7 @@ def test_free_and_treadmill() -> None:
     ({"speech": {"min_gap_s": 1.0}}, "min_gap_s must be at least 1.5"),
     ({"coach": {"program": "nope"}}, "unknown program 'nope'"),
     ({"programs": {"x": {"kind": "zigzag"}}}, "kind must be"),
-    ({"programs": {"x": {"backward_s": -1}}}, "must not be negative"),
+    ({"programs": {"x": {"backward_s": -1}}}, "backward_s must be at least 0"),
     ({"coach": {"cues": 1}}, "cues must be bool"),
 ])
 def test_config_errors(data: dict, msg: str) -> None:

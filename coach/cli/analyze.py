@@ -60,7 +60,7 @@ def _observers(args: argparse.Namespace, command: str) -> list:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from coach.cli.wiring import result_document, run_session
+    from coach.cli.wiring import check_outputs, result_document, run_session
     from coach.detect.model import DirectionModel
     from coach.detect.pipeline import DirectionPipeline
     from coach.sources.csvfile import CsvSource
@@ -83,6 +83,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(f"  backward: {s['retro_seconds'] / 60:.1f} min, {s['retro_steps']} retro steps")
         print(f"  forward:  {s['forward_seconds'] / 60:.1f} min, {s['forward_steps']} steps")
         print(f"  direction changes: {s['direction_changes']}")
+    check_outputs(observers)
     return 0
 
 
@@ -107,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from coach.cli.coach_options import demo_program
-    from coach.cli.wiring import run_session
+    from coach.cli.wiring import check_outputs, run_session
     from coach.detect.pipeline import DirectionPipeline
     from coach.simulate.gait import SimulatedWalker, program_bouts
 
@@ -126,6 +127,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t = result.tallies
     print(f"demo finished: {t.retro_seconds / 60:.1f} retro min, {t.retro_steps} retro steps, "
           f"{t.forward_steps} forward steps, {t.direction_changes} direction changes")
+    check_outputs(observers)
     return 0
 
 

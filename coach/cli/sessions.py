@@ -128,7 +128,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from coach.cli.wiring import observers_for, result_document, run_session
+    from coach.cli.wiring import check_outputs, observers_for, result_document, run_session
     from coach.detect.pipeline import DirectionPipeline
     from coach.sources.csvfile import CsvSource
 
@@ -144,7 +144,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with one_thread(), quiet:
         result = asyncio.run(run_session(source, pipeline, obs))
     doc = result_document(result, obs)
-    undelivered = [o for o in obs if getattr(o, "delivered", None) is False]
     if args.json:
         sys.stdout.write(json.dumps(doc) + "\n")
     else:
@@ -152,8 +151,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"replayed {doc['source']}: {s['retro_steps']} retro steps, "
               f"{s['retro_seconds'] / 60:.1f} retro min, {s['direction_changes']} direction changes"
               + (f" (session {doc['session_id']})" if "session_id" in doc else ""))
-    if undelivered:
-        raise CoachError("MQTT broker unreachable: some messages were not delivered")
+    check_outputs(obs)
     return 0
 
 
