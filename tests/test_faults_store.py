@@ -136,8 +136,9 @@ def test_demo_under_a_long_lock_still_coaches_and_keeps_the_session(tmp_path: Pa
     db = tmp_path / "s.db"
     SessionStore(db).close()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # --safety-notice: the clearance notice both times (it is said once per data directory)
     cmd = [sys.executable, "-m", "coach", "demo", "--fast", "--minutes", "1", "--mute",
-           "--db", str(db)]
+           "--safety-notice", "--db", str(db)]
     holder = hold_lock(db, 120)
     try:
         t0 = time.monotonic()
