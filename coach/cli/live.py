@@ -61,7 +61,7 @@ def build_source(args: argparse.Namespace, notify: Any = None) -> Any:
     duration = minutes * 60 if minutes else None
     if getattr(args, "phone", False) or getattr(args, "phone_mqtt", None):
         from coach.sources.phone import SensorLoggerSource
-        return SensorLoggerSource(port=args.port, duration_s=duration, notify=notify,
+        return SensorLoggerSource(getattr(args, "host", None), port=args.port, duration_s=duration, notify=notify,
                                   mqtt_url=getattr(args, "phone_mqtt", None))
     if not args.device:
         raise CoachError("say which sensor: --device NAME|ADDRESS (see `coach scan`), or --phone")
@@ -220,7 +220,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from coach.cli.wiring import run_session
+    from coach.cli.wiring import check_outputs, run_session
     from coach.detect.pipeline import DirectionPipeline
 
     observers: list = []
@@ -241,7 +241,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 except Exception as e:  # noqa: BLE001 - a notice must never end a session
                     log.debug("on_notice failed: %s", e)
 
-    source = build_source(args, notify=tell)     # bad options fail here, before anything opens
+    # `--web` without --device/--phone: the phone's page is the sensor (DeviceMotion)
+    web_sensor = bool(getattr(args, "web", None)) and not (args.device or args.phone or args.phone_mqtt)
+    if not web_sensor:
+        source = build_source(args, notify=tell)     # bad options fail here, before anything opens
+    observers = _observers(args, "run")
+    if web_sensor:
+        from coach.cli.web_options import web_companion
+        source = web_companion(observers).motion_source(
+            duration_s=args.minutes * 60 if args.minutes else None)
     from coach.detect.reference_store import load_calibration
 
     key = f"{source.name}|{args.placement or 'unknown'}"
@@ -251,7 +259,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     # a live coached walk: its first backward bout may refine the wearer's backward reference
     pipeline = DirectionPipeline(source_name=source.name, placement=args.placement,
                                  device_key=key, calibration=cal, refine_backward=True)
-    observers = _observers(args, "run")
     if args.json:   # stdout is for the JSON: no live panel
         observers = [o for o in observers if not getattr(o, "is_display", False)]
     display = next((o for o in observers if getattr(o, "is_display", False)), None)
@@ -278,6 +285,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if stats and (stats.reconnects or stats.lost_samples or stats.decode_errors):
             print(f"link: {stats.reconnects} reconnects, {stats.lost_samples} samples lost, "
                   f"{stats.dup_samples} duplicated, {stats.decode_errors} bad packets skipped")
+    check_outputs(observers)
     return 0
 
 
@@ -324,6 +332,9 @@ def _device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phone", action="store_true",
                    help="receive a phone's Sensor Logger HTTP Push instead of a BLE sensor")
     p.add_argument("--port", type=int, default=8000, help="port for --phone (default 8000)")
+    p.add_argument("--host", metavar="ADDRESS",
+                   help="interface for --phone and --web to listen on (default: this machine's "
+                        "address on the local network; 127.0.0.1: this machine only; 0.0.0.0: all)")
     p.add_argument("--phone-mqtt", metavar="URL",
                    help="take Sensor Logger's MQTT publishing from a broker: "
                         "mqtt[s]://[user:pass@]host[:port]/topic")
