@@ -164,3 +164,20 @@ def test_coach_calibrate_guides_stores_and_run_uses_it(tmp_path, monkeypatch):
                        capture_output=True, text=True, env=full, timeout=300)
     assert p.returncode == 0, p.stderr
     assert "using your calibration" in p.stderr
+
+
+def test_a_calibration_from_a_sensor_worn_otherwise_is_dropped_with_a_warning(caplog):
+    person, _ = _walker()
+    cal = calibrate(*_cal_recording(person))
+    s = simulate(np.random.default_rng(23), [Bout("forward", 20), Bout("still", 2),
+                                              Bout("backward", 15)],
+                 placement="chest", rate_hz=50.0, person=person, mounting="aligned")
+    turned = s.acc[:, [2, 0, 1]]           # worn on its side: gravity along another axis
+    p = DirectionPipeline(calibration=cal)
+    with caplog.at_level("WARNING"):
+        for i in range(0, len(s.t), 25):
+            p.feed(SampleBatch(s.t[i:i + 25], turned[i:i + 25]))
+        res = p.finish()
+    assert "calibration does not fit" in caplog.text and p.calibration is None
+    back = sum(seg.end_s - seg.start_s for seg in res.segments if seg.direction == "backward")
+    assert 8 < back < 20     # learnt from the warm-up instead: the backward bout is found

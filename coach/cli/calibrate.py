@@ -157,7 +157,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         with out.open("w", newline="") as fh:
-            w = csv.writer(fh)
+            w = csv.writer(fh, lineterminator="\n")
             w.writerow(["t", "ax", "ay", "az", "label"])
             for ti, a, lab in zip(t.tolist(), acc.tolist(), labels):
                 w.writerow([f"{ti - float(t[0]):.4f}", f"{a[0]:.5f}", f"{a[1]:.5f}", f"{a[2]:.5f}", lab])

@@ -182,6 +182,10 @@ class DirectionPipeline:
             if self.refine_backward and not self.refined:
                 self._learn_backward(raw, rel, i)
         self.state.calibrated = self.reference.ready
+        if self.reference.mismatch and self.calibration is not None:
+            log.warning("the calibration does not fit how this sensor is worn (gravity sits "
+                        "more than 50 degrees away): ignored, learning from the warm-up instead")
+            self.calibration = None
         if self.reference.verdict and not self._told_verdict:
             self._told_verdict = True
             self.state.mounting = self.reference.verdict

@@ -39,7 +39,10 @@ def load_calibration(path: str | Path, units: str = "auto") -> Calibration:
     backward, at least 5 s of each, the same sensor worn the same way as the sessions)."""
     from coach.sources.csvfile import read_csv
 
-    rec = read_csv(path, units=units, need_labels=True)
+    try:
+        rec = read_csv(path, units=units, need_labels=True)
+    except CoachError as e:
+        raise CoachError(str(e).replace("training needs", "a calibration needs")) from None
     if rec.labels is None:
         raise CoachError(f"{path}: a calibration needs a 'label' column (forward/backward)")
     try:

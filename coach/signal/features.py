@@ -32,6 +32,7 @@ K_BANDS = 4                    # stride harmonics 1..4
 LABEL_POS = 0.7                # a window speaks for the time 70 % of the way through it
 RECENT = 64                    # the window's last 1.28 s: polarisation that reacts sooner
 K_RECENT = 2
+CAL_MISMATCH_WINDOWS = 10      # 2 s of walking with gravity far from the calibration's
 ADAPT_SIM = 0.5                # similarity above which walking after the warm-up teaches the reference
 TREND_ALPHA = 0.1              # per hop: the trend of the similarity spans about 2 s more
 
@@ -216,6 +217,7 @@ class Reference:
     prior_check_windows: int = 5   # warm-up windows after which it is compared with this one
     verdict: str = ""              # "same" (prior reused), "changed", "new" or "calibrated"
     frozen: bool = False           # a personal calibration: do not adapt
+    mismatch: bool = False         # the calibration did not fit how the sensor is worn
 
     @property
     def ready(self) -> bool:
@@ -309,7 +311,11 @@ class Reference:
                 # of gravity in sensor axes, learn the forward walk again
                 if walk[i]:
                     self._moved = self._moved + 1 if shift > 50 else 0
-                if self._moved >= self.moved_windows:
+                # a calibration made with the sensor worn another way (or another sensor) is
+                # worse than none: on the first seconds of walking that disagree, learn afresh
+                if self._moved >= (CAL_MISMATCH_WINDOWS if self.frozen else self.moved_windows):
+                    if self.frozen:
+                        self.mismatch = True
                     self.reset()
                     shift = 0.0
             ready = self.n >= self.warmup_windows
