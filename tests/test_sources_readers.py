@@ -165,6 +165,10 @@ def test_units_that_are_not_g_or_ms2_refused_or_said(tmp_path, walk, base):
     lin = write(tmp_path / "lin.csv", t, a - rf.gravity_of(t, a))
     with pytest.raises(CoachError, match="no gravity"):
         read_csv(lin)
+    # gravity of about 4 is neither unit (not 0.4 g in m/s^2, nor 4 g): say which it is
+    odd = write(tmp_path / "four.csv", t, a, scale=4)
+    with pytest.raises(CoachError, match="neither g nor m/s\\^2"):
+        read_csv(odd)
 
 
 def test_binary_junk_refused_within_the_first_megabyte(tmp_path, walk):

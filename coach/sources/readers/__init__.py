@@ -25,7 +25,7 @@ from coach.sources.readers.timebase import TimeBase, TimeStats
 MIN_RATE_HZ = 22.0        # the supported 25 Hz, less what uneven sampling takes off a median
 UNIT_SCALE = {"g": 1.0, "m/s2": G, "mg": 1000.0}
 # median |a| (gravity's size) expected in each unit
-GRAVITY_RANGE = {"g": (0.5, 3.5), "m/s2": (3.5, 25.0), "mg": (300.0, 2500.0)}
+GRAVITY_RANGE = {"g": (0.5, 2.0), "m/s2": (5.0, 20.0), "mg": (300.0, 2500.0)}  # between: refused
 
 
 @dataclass
