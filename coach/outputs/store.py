@@ -6,7 +6,8 @@
     sid = store.store_result(result, SessionMeta(kind="analyze", source="walk.csv"))
 
 Tables: sessions (one row per session, with live tallies and a heartbeat), devices, segments,
-steps, events, prompts, intervals and states (the live state once per stream second).
+steps, events, prompts, intervals, states (the live state once per stream second) and
+heart_rate (bpm and RR intervals when the sensor streams them: batch.meta["heart_rate"]).
 A killed process loses at most its last second; the next SessionStore(path) closes the
 session as "recovered" from what was committed.
 """
@@ -105,6 +106,14 @@ MIGRATIONS: list[str] = [
         retro_steps INTEGER, retro_seconds REAL, forward_steps INTEGER, forward_seconds REAL
     );
     CREATE INDEX states_session ON states(session_id);
+    """,
+    # 2: heart rate (standard Heart Rate service, beside the accelerometer), one row per reading
+    """
+    CREATE TABLE heart_rate (
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        t_s REAL NOT NULL, bpm INTEGER NOT NULL, rr_json TEXT
+    );
+    CREATE INDEX heart_rate_session ON heart_rate(session_id);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -418,6 +427,8 @@ class SessionStore:
         s["states"] = [dict(r) for r in c.execute(
             "SELECT t_s, direction, cadence_spm, retro_steps, retro_seconds, forward_steps, "
             "forward_seconds FROM states WHERE session_id=? ORDER BY t_s", (session_id,))]
+        s["heart_rate"] = [{"t_s": r[0], "bpm": r[1], "rr_ms": json.loads(r[2] or "[]")} for r in c.execute(
+            "SELECT t_s, bpm, rr_json FROM heart_rate WHERE session_id=? ORDER BY t_s", (session_id,))]
         return s
 
     def history(self, weekly_goal_s: float | None = None) -> dict[str, Any]:
@@ -495,6 +506,9 @@ class StoreObserver:
             else:
                 self.conn.execute("INSERT INTO events VALUES (?,?,?,?)",
                                   (sid, e.t_s, e.type, json.dumps(e.data, default=float)))
+        for hr in (getattr(batch, "meta", None) or {}).get("heart_rate", ()):
+            self.conn.execute("INSERT INTO heart_rate VALUES (?,?,?,?)",
+                              (sid, float(hr["t_s"]), int(hr["bpm"]), json.dumps(list(hr.get("rr_ms") or []))))
         sec = int(state.t_s)
         if sec != self._last_state_sec:
             self._last_state_sec = sec
