@@ -431,6 +431,21 @@ class SessionStore:
             "SELECT t_s, bpm, rr_json FROM heart_rate WHERE session_id=? ORDER BY t_s", (session_id,))]
         return s
 
+    def retro_totals(self, now: datetime | None = None) -> tuple[float, float]:
+        """Retro seconds stored today and this ISO week (local time): the retained MQTT totals."""
+        now = (now or datetime.now().astimezone()).astimezone()
+        week_start = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        today = week = 0.0
+        for r in self.conn.execute("SELECT started_at, retro_seconds FROM sessions WHERE started_at >= ?",
+                                   (iso(week_start - timedelta(days=1)),)):
+            started = parse_iso(r[0])
+            if week_start <= started <= now:
+                week += r[1] or 0.0
+                if started >= day_start:
+                    today += r[1] or 0.0
+        return today, week
+
     def history(self, weekly_goal_s: float | None = None) -> dict[str, Any]:
         """Sessions and ISO-week totals (UTC weeks) against the program's weekly goal."""
         if weekly_goal_s is None:
