@@ -6,12 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 what="${1:-demo}"; shift || true
 
-# System parts: espeak-ng (speech), sox (audio checks), mosquitto (the MQTT broker the tests start).
+# System parts: espeak-ng (speech), sox (audio checks), mosquitto (the MQTT broker the tests start),
+# chromium (the tests render the HTML reports headless and check the screenshot).
 need=()
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || need+=(mosquitto)
 command -v openssl >/dev/null || need+=(openssl)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "installing ${need[*]} (apt-get)" >&2

@@ -106,7 +106,7 @@ def _merge_short(laps: list[Lap]) -> list[Lap]:
     return out
 
 
-def laps_of(s: dict[str, Any]) -> list[Lap]:
+def laps_of(s: dict[str, Any], use_intervals: bool = True) -> list[Lap]:
     """One lap per interval (when the session has intervals), else per direction bout (bouts
     of pause or other activity under MIN_LAP_S merged into a neighbour), with cadence and
     heart rate figures."""
@@ -117,7 +117,7 @@ def laps_of(s: dict[str, Any]) -> list[Lap]:
         return sum(1 for t, _ in steps if a <= t < b)
 
     laps: list[Lap] = []
-    ivs = [i for i in s.get("intervals", []) if i.get("start_s") is not None]
+    ivs = [i for i in s.get("intervals", []) if i.get("start_s") is not None] if use_intervals else []
     if ivs:
         for i in ivs:
             end = i["end_s"] if i.get("end_s") is not None else i["start_s"] + (i.get("done_s") or 0)

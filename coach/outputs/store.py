@@ -393,15 +393,19 @@ class SessionStore:
             out.append(d)
         return out
 
+    def last_id(self) -> int:
+        """'last' everywhere (report, export, the web view): the session stored most recently
+        (the highest id), whatever its start time (an old recording stored today is the last)."""
+        row = self.conn.execute("SELECT max(id) FROM sessions").fetchone()
+        if row is None or row[0] is None:
+            raise CoachError(f"no sessions in {self.path}")
+        return int(row[0])
+
     def session(self, session_id: int | str) -> dict[str, Any]:
         """One session with its segments, steps, events, prompts, intervals and states."""
         if isinstance(session_id, str):
             if session_id in ("last", "latest"):
-                row = self.conn.execute("SELECT id FROM sessions ORDER BY started_at DESC, id DESC "
-                                        "LIMIT 1").fetchone()
-                if row is None:
-                    raise CoachError(f"no sessions in {self.path}")
-                session_id = int(row[0])
+                session_id = self.last_id()
             else:
                 try:
                     session_id = int(session_id)
