@@ -206,6 +206,22 @@ class IntervalSink(Protocol):
 
 
 @runtime_checkable
+class TakesSinks(Protocol):
+    """An observer that makes prompts and hands them to sinks (the coach)."""
+
+    sinks: list[Any]
+
+    def add_sink(self, sink: Any) -> None: ...
+
+
+@runtime_checkable
+class TakesNotices(Protocol):
+    """An observer told about the sensor link ("reconnecting...", "back after 4 s")."""
+
+    def on_notice(self, text: str) -> None: ...
+
+
+@runtime_checkable
 class JsonExtra(Protocol):
     """An observer that adds keys to the analyze / replay JSON document."""
 
@@ -215,5 +231,5 @@ class JsonExtra(Protocol):
 __all__ = [
     "AlertSink", "AnalysisResult", "DIRECTIONS", "Direction", "Event", "IntervalSink", "JsonExtra",
     "LiveState", "Observer", "PROMPT_KINDS", "Prompt", "PromptKind", "SampleBatch", "Segment",
-    "Sink", "Source", "Tallies", "tallies_dict",
+    "Sink", "Source", "Tallies", "TakesNotices", "TakesSinks", "tallies_dict",
 ]

@@ -213,11 +213,10 @@ def test_summary_for_the_store() -> None:
     assert c.finish() == []     # once
 
 
-def test_example_config_is_the_defaults() -> None:
+def test_repo_config_is_the_defaults() -> None:
     import tomllib
-    from importlib import resources
 
-    text = resources.files("coach.coaching").joinpath("config.example.toml").read_text()
+    text = (Path(__file__).resolve().parents[1] / "config.toml").read_text()
     cfg = config_from_dict(tomllib.loads(text))
     default = CoachConfig()
     assert cfg.coach == default.coach and cfg.safety == default.safety and cfg.speech == default.speech

@@ -75,3 +75,9 @@ def test_repo_config_is_the_defaults(monkeypatch):
     assert from_file == load_coach_config()
     defaults = config.MqttConfig()
     assert all(getattr(defaults, k) == v for k, v in mqtt.items())
+
+
+def test_top_level_config_reaches_every_command(tmp_path, capsys):
+    bad = write(tmp_path, "[store]\npth = 'x'\n")
+    assert main(["--config", str(bad), "history", "--json"]) == 2
+    assert "pth" in capsys.readouterr().err

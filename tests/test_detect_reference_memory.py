@@ -6,8 +6,8 @@ import json
 import numpy as np
 
 from coach.detect.pipeline import DirectionPipeline
+from coach.detect.reference_store import load_reference, store_path
 from coach.signal.features import Reference
-from coach.signal.reference_store import load_reference, store_path
 from coach.simulate.gait import Bout, Person, simulate
 from coach.sources.base import SampleBatch
 

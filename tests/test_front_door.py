@@ -65,3 +65,16 @@ def test_protocols_are_runtime_checkable():
 
     assert isinstance(Obs(), Observer) and not isinstance(Obs(), Sink)
     assert isinstance(S(), Sink)
+
+
+def test_analyze_file_reuses_a_matching_calibration(tmp_path):
+    from tests.detect_helpers import interval_session, write_csv
+
+    path = write_csv(interval_session(seed=3), tmp_path / "walk.csv")
+    det = coach.Detector(source_name="first")
+    import asyncio
+
+    from coach.sources.csvfile import CsvSource
+    asyncio.run(coach.run_session(CsvSource(path), det))
+    again = coach.analyze_file(path, calibration=det.reference)
+    assert again.tallies.retro_steps > 0

@@ -88,12 +88,9 @@ def test_concurrent_claim_hands_samples_to_the_winner() -> None:
 
 
 def test_batched_model_matches_separate_detectors() -> None:
-    try:
-        from coach.detect.pipeline import DirectionPipeline
-        from coach.simulate.bench import recordings
-        recs = recordings(2, 16.0, seed=3)
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"detector not available: {e}")
+    from coach.detect.pipeline import DirectionPipeline
+    from coach.simulate.bench import recordings
+    recs = recordings(2, 16.0, seed=3)
     from threadpoolctl import threadpool_limits
 
     from coach.sources.base import SampleBatch

@@ -60,3 +60,10 @@ def test_train_needs_an_out_path(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train"])
     assert e.value.code == 2
+
+
+def test_version_is_one_number():
+    import coach
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert coach.__version__ == project["version"]

@@ -16,7 +16,6 @@ from coach.cli import main
 from coach.simulate.ble import FakeDevice, FakeWorld
 from coach.sources import ble
 
-pytest.importorskip("coach.detect.pipeline")
 _tmp = None
 
 

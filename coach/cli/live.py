@@ -12,6 +12,7 @@ from typing import Any
 
 from coach.constants import WORN_PLACEMENTS
 from coach.errors import CoachError
+from coach.types import TakesNotices
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +235,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                    "reconnecting" if "reconnect" in msg else
                                    "disconnected" if "ending" in msg else "connected")
         for ob in observers:
-            if hasattr(ob, "on_notice"):
+            if isinstance(ob, TakesNotices):
                 try:
                     ob.on_notice(msg)
                 except Exception as e:  # noqa: BLE001 - a notice must never end a session
@@ -261,11 +262,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = asyncio.run(_until_stopped(source, run_session(source, pipeline, observers)))
     stats = getattr(source, "stats", None)
     if args.json:
-        out = result.to_json()
-        for ob in observers:
-            extra = getattr(ob, "json_extra", None)
-            if extra:
-                out.update(extra())
+        from coach.cli.wiring import result_document
+
+        out = result_document(result, observers)
         out["link"] = stats.to_dict() if stats else {}
         print(json.dumps(out))
     else:

@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="coach", description="retro-coach: a coach for backward walking")
     p.add_argument("--version", action="version", version=f"retro-coach {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    p.add_argument("--config", dest="global_config", metavar="FILE",
+                   help="config.toml for every command (default: $COACH_CONFIG, else "
+                        "$XDG_CONFIG_HOME/retro-coach/config.toml)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     from coach import config
 
-    config.select(getattr(args, "config", None))  # --config, for every layer
+    config.select(getattr(args, "config", None) or args.global_config)  # --config, for every layer
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -15,7 +15,7 @@ from typing import Any
 
 from coach.outputs.mqtt import MqttPublisher
 from coach.outputs.store import SessionMeta, SessionStore, StoreObserver
-from coach.types import AlertSink, AnalysisResult, Event, IntervalSink, LiveState, Sink
+from coach.types import AlertSink, AnalysisResult, Event, IntervalSink, LiveState, Sink, TakesSinks
 
 LIVE = ("run", "demo", "replay")
 
@@ -163,11 +163,9 @@ def connect_sinks(observers: list[Any]) -> list[Any]:
     sinks (add_sink: the coach). Call once the command's observer list is complete."""
     sinks = [o for o in observers if isinstance(o, (Sink, AlertSink, IntervalSink))]
     for o in observers:
-        add = getattr(o, "add_sink", None)
-        if add is None:
+        if not isinstance(o, TakesSinks):
             continue
-        have = getattr(o, "sinks", [])
         for s in sinks:
-            if s is not o and s not in have:
-                add(s)
+            if s is not o and s not in o.sinks:
+                o.add_sink(s)
     return observers

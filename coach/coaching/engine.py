@@ -43,10 +43,11 @@ from coach.coaching.prompts import (
 )
 from coach.coaching.safety import FallDetector, StumbleDetector
 from coach.detect.types import Event, LiveState, Tallies
+from coach.types import Direction
 
 log = logging.getLogger(__name__)
 
-WALKING = ("forward", "backward")
+WALKING = (Direction.FORWARD, Direction.BACKWARD)
 MAX_STEP_S = 0.5           # batches longer than this are replayed in SUB_STEP_S steps
 SUB_STEP_S = 0.2
 BOUT_GRACE_S = 1.5         # a still/other pause shorter than this does not end a backward bout
@@ -273,7 +274,7 @@ class Coach:
             if d in WALKING and d != cued and (
                     d != self.last_walk or since - self.walk_ended >= REPEAT_CUE_AFTER_S):
                 self._cue(d, now)
-            if d == "backward":
+            if d == Direction.BACKWARD:
                 if self.bout_start is not None and self.bout_paused is not None \
                         and since - self.bout_paused <= BOUT_GRACE_S:
                     self.bout_paused = None                       # the same bout goes on
@@ -284,10 +285,10 @@ class Coach:
                     self.next_look_back = max(since + every, now)
                     self.next_cap_s = since + self.config.safety.max_continuous_backward_s
                     self.over_since = None
-            elif prev == "backward":
+            elif prev == Direction.BACKWARD:
                 self.bout_paused = since
         if self.bout_start is not None and self.bout_paused is not None and \
-                (d == "forward" or now - self.bout_paused >= BOUT_GRACE_S + DETECT_LAG_S):
+                (d == Direction.FORWARD or now - self.bout_paused >= BOUT_GRACE_S + DETECT_LAG_S):
             self._end_bout(now)
 
     def _end_bout(self, now: float) -> None:
@@ -313,7 +314,7 @@ class Coach:
             self._stumbled(ts)
         if self.down:
             return
-        if self.direction == "backward" and self.bout_start is not None:
+        if self.direction == Direction.BACKWARD and self.bout_start is not None:
             self.backward_s += dt_s
             # look over your shoulder: at bout start + k * every
             if now >= self.next_look_back - 1e-9:
@@ -350,11 +351,11 @@ class Coach:
             iv = self.program.intervals[i]
             grace = self.config.coach.compliance_grace_s
             if st >= iv.start_s + grace and st < iv.end_s - 5 and now - self.dir_since >= grace:
-                if iv.direction == "backward" and self.direction == "forward":
+                if iv.direction == Direction.BACKWARD and self.direction == Direction.FORWARD:
                     self.complied.add(i)
                     self._push(now, "interval", say.STILL_FORWARD, P_COMPLIANCE, "comply", stale_s=8,
                                require="forward")
-                elif iv.direction == "forward" and self.direction == "backward" and i > 0:
+                elif iv.direction == Direction.FORWARD and self.direction == Direction.BACKWARD and i > 0:
                     self.complied.add(i)
                     self._push(now, "interval", say.STILL_BACKWARD, P_COMPLIANCE, "comply", stale_s=8,
                                require="backward")
@@ -388,7 +389,7 @@ class Coach:
     @staticmethod
     def _steps_of(direction: str, state: LiveState) -> int:
         t = state.tallies
-        return t.retro_steps if direction == "backward" else t.forward_steps
+        return t.retro_steps if direction == Direction.BACKWARD else t.forward_steps
 
     def drain_interval_updates(self) -> list[dict[str, Any]]:
         """Interval records that changed since the last call (for the store and MQTT)."""

@@ -1,6 +1,8 @@
 """What the coach says, worded for the ear (numbers up to twenty as words)."""
 from __future__ import annotations
 
+from coach.types import Direction
+
 _WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
           "fifteen sixteen seventeen eighteen nineteen twenty").split()
 
@@ -45,7 +47,7 @@ def cap(text: str) -> str:
 
 
 def cue(direction: str) -> str:
-    return "Backward" if direction == "backward" else "Forward"
+    return "Backward" if direction == Direction.BACKWARD else "Forward"
 
 
 def turn_in(seconds: float) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coach.coaching.config import ProgramSpec
+from coach.types import Direction
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,7 @@ def interval_program(name: str, title: str, warmup_s: float, forward_s: float, b
     last = ivs[-1]
     ivs[-1] = Interval(last.start_s, max(last.end_s, total_s), "forward", "cool-down")
     return Program(name, title or name, kind, ivs, treadmill,
-                   backward_target_s=sum(iv.duration_s for iv in ivs if iv.direction == "backward"),
+                   backward_target_s=sum(iv.duration_s for iv in ivs if iv.direction == Direction.BACKWARD),
                    warmup_s=warmup_s, forward_s=forward_s, backward_s=backward_s)
 
 

@@ -69,7 +69,7 @@ class DirectionPipeline:
         self.device_key = device_key
         self._told_verdict = False
         if device_key:
-            from coach.signal.reference_store import load_reference
+            from coach.detect.reference_store import load_reference
 
             self.reference.prior = load_reference(device_key)
         self.state = LiveState()
@@ -258,7 +258,7 @@ class DirectionPipeline:
         self.segments = merged
         self._cur_since = end
         if self.device_key and self.reference.ready:
-            from coach.signal.reference_store import save_reference
+            from coach.detect.reference_store import save_reference
 
             save_reference(self.device_key, self.reference)
         self._update_tallies()

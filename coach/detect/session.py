@@ -13,6 +13,7 @@ from pathlib import Path
 
 from coach.detect.model import DirectionModel
 from coach.detect.pipeline import DirectionPipeline
+from coach.signal.features import Reference
 from coach.types import AnalysisResult, Observer, Source
 
 
@@ -31,13 +32,19 @@ async def run_session(source: Source, pipeline: DirectionPipeline | None = None,
     return result
 
 
-def analyze_file(path: str | Path, *, units: str = "auto", model: DirectionModel | None = None,
-                 placement: str | None = None,
+def analyze_file(path: str | Path, *, calibration: Reference | None = None, units: str = "auto",
+                 model: DirectionModel | None = None, placement: str | None = None,
                  observers: Sequence[Observer] | None = None) -> AnalysisResult:
     """Replay a recording (CSV `t,ax,ay,az`) through the live detector: what `coach analyze`
-    reports. `result.to_json()` is the `coach analyze --json` document."""
+    reports. `result.to_json()` is the `coach analyze --json` document.
+
+    calibration: a forward reference from an earlier session with the sensor worn the same way
+    (what live sessions remember per device); it is reused if the warm-up agrees with it, and
+    learnt afresh otherwise. None: learnt from this recording's warm-up."""
     from coach.sources.csvfile import CsvSource
 
     source = CsvSource(path, units=units)
     pipeline = DirectionPipeline(source_name=str(path), model=model, placement=placement)
+    if calibration is not None:
+        pipeline.reference.prior = calibration
     return asyncio.run(run_session(source, pipeline, observers))

@@ -193,9 +193,11 @@ class BleSource:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._notices: list[str] = []
         self._closing = False
+        self._stop_asked = False
 
     def request_stop(self) -> None:
         """End the stream cleanly after the data already received (Ctrl-C in `coach run`)."""
+        self._stop_asked = True
         self._queue.put_nowait(_STOP)
 
     # --- discovery ----------------------------------------------------------------------
@@ -299,7 +301,7 @@ class BleSource:
                          f"attempts ({last or 'no answer'})")
 
     def _stop_requested(self) -> bool:
-        return any(it is _STOP for it in list(self._queue._queue))  # type: ignore[attr-defined]
+        return self._stop_asked
 
     async def _reconnect(self) -> Any | None:
         """After a drop: look for the device again and reconnect, until reconnect_timeout."""

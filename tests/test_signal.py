@@ -1,0 +1,107 @@
+"""coach.signal on its own: the resampler, the windows and the features' symmetries."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from coach.signal.features import EVEN_NAMES, HOP, WIN, WindowStream, raw_features
+from coach.signal.resample import FS, GAP_S, Resampler
+
+
+def walking(seconds: float = 6.0, rate: float = FS, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A trunk-like accelerometer trace in g: gravity plus an elliptical stride motion with
+    harmonics (so it turns about an axis: a polarisation) and a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0, seconds, 1 / rate)
+    f = 0.9   # strides per second
+    acc = np.zeros((len(t), 3))
+    for k, (a, ph) in enumerate([(0.15, 0.0), (0.25, 0.7), (0.08, 1.9), (0.04, 0.3)], start=1):
+        w = 2 * np.pi * k * f * t
+        acc[:, 0] += a * np.cos(w + ph)
+        acc[:, 1] += 0.6 * a * np.sin(w + ph + 0.4 * k)
+        acc[:, 2] += 0.8 * a * np.sin(w + 2 * ph)
+    acc[:, 2] += 1.0
+    return t, acc + rng.normal(0, 0.005, acc.shape)
+
+
+# --- resampler ------------------------------------------------------------------------------
+@pytest.mark.parametrize("rate", [25.0, 50.0, 100.0, 200.0])
+def test_resampler_puts_any_rate_on_the_50_hz_grid(rate):
+    t, acc = walking(rate=rate)
+    chunks = Resampler().push(t, acc)
+    grid = np.concatenate([c.t for c in chunks])
+    assert np.allclose(np.diff(grid), 1 / FS)
+    assert grid[0] >= t[0] - 1e-9 and grid[-1] <= t[-1] + 1e-9
+    assert len(grid) == pytest.approx((t[-1] - t[0]) * FS, abs=3)
+
+
+def test_resampler_keeps_a_slow_signal():
+    t = np.arange(0, 4, 0.01)
+    acc = np.column_stack([np.sin(2 * np.pi * 0.5 * t), np.zeros_like(t), np.ones_like(t)])
+    out = np.vstack([c.acc for c in Resampler().push(t, acc)])
+    grid = np.concatenate([c.t for c in Resampler().push(t, acc)])
+    assert np.allclose(out[:, 0], np.sin(2 * np.pi * 0.5 * grid), atol=0.01)
+
+
+def test_resampler_does_not_depend_on_batching():
+    t, acc = walking(rate=100.0)
+    whole = Resampler().push(t, acc)
+    r = Resampler()
+    parts = [c for i in range(0, len(t), 37) for c in r.push(t[i:i + 37], acc[i:i + 37])]
+    assert np.allclose(np.concatenate([c.t for c in whole]), np.concatenate([c.t for c in parts]))
+    assert np.allclose(np.vstack([c.acc for c in whole]), np.vstack([c.acc for c in parts]))
+
+
+def test_resampler_reports_a_drop():
+    t, acc = walking(rate=50.0)
+    keep = (t < 2.0) | (t > 2.0 + 3 * GAP_S)
+    chunks = Resampler().push(t[keep], acc[keep])
+    gaps = [c.gap_before for c in chunks if c.gap_before]
+    assert len(gaps) == 1 and gaps[0] == pytest.approx(3 * GAP_S, abs=0.05)
+
+
+# --- windows --------------------------------------------------------------------------------
+def test_windows_are_slices_every_hop_whatever_the_batching():
+    n = 1000
+    t = np.arange(n) / FS
+    acc = np.arange(3 * n, dtype=float).reshape(n, 3)
+    wins, ends = WindowStream().push(t, acc)
+    assert len(wins) == (n - WIN) // HOP + 1
+    for k in (0, 5, len(wins) - 1):
+        assert np.array_equal(wins[k], acc[k * HOP:k * HOP + WIN])
+        assert ends[k] == t[k * HOP + WIN - 1]
+    ws = WindowStream()
+    parts = [ws.push(t[i:i + 23], acc[i:i + 23]) for i in range(0, n, 23)]
+    assert np.array_equal(np.concatenate([p[0] for p in parts]), wins)
+    assert np.array_equal(np.concatenate([p[1] for p in parts]), ends)
+
+
+# --- features: symmetries -------------------------------------------------------------------
+def windows() -> np.ndarray:
+    t, acc = walking(seconds=8.0)
+    wins, _ = WindowStream().push(t, acc)
+    return wins[::5]
+
+
+# time-even and axis-free: everything but the peak of one axis (an axis-bound statistic)
+ROTATION_FREE = [i for i, name in enumerate(EVEN_NAMES) if name != "peak_ratio"]
+
+
+def test_rotating_the_sensor_leaves_the_time_even_features_unchanged():
+    w = windows()
+    R = Rotation.from_euler("xyz", [40, -70, 125], degrees=True).as_matrix()
+    a, b = raw_features(w), raw_features(w @ R.T)
+    assert np.allclose(a.even[:, ROTATION_FREE], b.even[:, ROTATION_FREE], rtol=1e-6, atol=1e-9)
+    assert np.allclose(b.gravity, a.gravity @ R.T, atol=1e-9)
+    # the polarisation is a pseudo-vector: it turns with the sensor
+    assert np.allclose(b.odd, a.odd @ R.T, atol=1e-9)
+
+
+def test_reversing_time_flips_the_polarisation_and_keeps_the_even_features():
+    w = windows()
+    a, b = raw_features(w), raw_features(w[:, ::-1, :])
+    assert np.abs(a.odd).max() > 1e-3                  # there is a polarisation to flip
+    assert np.allclose(b.odd, -a.odd, atol=1e-9)
+    assert np.allclose(b.skew[:, :2], -a.skew[:, :2], atol=1e-9)   # jerk skewness is time-odd too
+    assert np.allclose(a.even, b.even, rtol=1e-6, atol=1e-9)
