@@ -174,15 +174,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
         result = asyncio.run(run_session(source, pipeline, obs))
     doc = result_document(result, obs)
     undelivered = [o for o in obs if getattr(o, "delivered", None) is False]
-    if args.json:
+    problem = "MQTT broker unreachable: some messages were not delivered" if undelivered else None
+    if args.json:   # one JSON object on stdout, the error in it when there is one
+        if problem:
+            doc.update(error=problem, exit_status=2)
+            print(f"coach: error: {problem}", file=sys.stderr)
         sys.stdout.write(json.dumps(doc) + "\n")
-    else:
-        s = doc["summary"]
-        print(f"replayed {doc['source']}: {s['retro_steps']} retro steps, "
-              f"{s['retro_seconds'] / 60:.1f} retro min, {s['direction_changes']} direction changes"
-              + (f" (session {doc['session_id']})" if "session_id" in doc else ""))
-    if undelivered:
-        raise CoachError("MQTT broker unreachable: some messages were not delivered")
+        return 2 if problem else 0
+    s = doc["summary"]
+    print(f"replayed {doc['source']}: {s['retro_steps']} retro steps, "
+          f"{s['retro_seconds'] / 60:.1f} retro min, {s['direction_changes']} direction changes"
+          + (f" (session {doc['session_id']})" if "session_id" in doc else ""))
+    if problem:
+        raise CoachError(problem)
     return 0
 
 
