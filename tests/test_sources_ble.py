@@ -307,3 +307,31 @@ def test_no_heart_rate_service_is_fine() -> None:
     dev = FakeDevice("polar_h10", walk(50 * 10, 50))
     batches, src, _ = run(dev)
     assert not src.heart_rate_available and not any("heart_rate" in b.meta for b in batches)
+
+
+def test_heart_rate_from_the_strap_to_the_fit_and_tcx(tmp_path) -> None:
+    """H10 over the bleak double -> live session in the store -> FIT records / TCX trackpoints."""
+    import xml.etree.ElementTree as ET
+
+    from coach.detect.session import run_session
+    from coach.outputs.export import to_fit, to_tcx
+    from coach.outputs.store import SessionStore
+    from tests.outputs_broker import FakePipeline
+    sdk = pytest.importorskip("garmin_fit_sdk")
+    dev = FakeDevice("polar_h10", walk(50 * 20, 50), hr_packets=[bytes.fromhex("16 48 40 03")])
+    world = FakeWorld([dev])
+    store = SessionStore(tmp_path / "s.db")
+    obs = store.open_session({"kind": "run", "device": dev.name}, commit_interval_s=0.0)
+    src = BleSource(dev.name, backend=world.backend(), notify=lambda _m: None)
+    asyncio.run(run_session(src, FakePipeline(), [obs]))
+    s = store.session(obs.session_id)
+    assert len(s["heart_rate"]) >= 15 and {h["bpm"] for h in s["heart_rate"]} == {72}
+    assert s["heart_rate"][0]["rr_ms"] == [812.5]
+    msgs, errors = sdk.Decoder(sdk.Stream.from_byte_array(bytearray(to_fit(s)))).read()
+    assert errors == []
+    assert sum(1 for r in msgs["record_mesgs"] if r.get("heart_rate") == 72) >= 15
+    assert msgs["session_mesgs"][0]["avg_heart_rate"] == 72
+    ns = {"t": "http://www.garmin.com/xmlschemas/TrainingCenterDatabase/v2"}
+    hr = ET.fromstring(to_tcx(s)).findall(".//t:Trackpoint/t:HeartRateBpm/t:Value", ns)
+    assert len(hr) >= 15 and {v.text for v in hr} == {"72"}
+    store.close()
