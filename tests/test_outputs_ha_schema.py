@@ -181,6 +181,7 @@ def test_discovery_and_every_payload_follow_the_schema(broker: Broker) -> None:
     retro_min = states[-1]["retro_seconds"] / 60
     assert tot["today_minutes"] == pytest.approx(2 + retro_min, abs=0.06)
     assert tot["week_minutes"] == pytest.approx(15 + retro_min, abs=0.06)
+    assert {"date", "week"} <= set(tot)     # which day and week the figures are for
     today = configs[uid.format("sensor", "retro_minutes_today")]
     assert today["state_topic"] == "coach/hana/totals" and "availability_topic" not in today
     late.close()

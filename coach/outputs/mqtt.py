@@ -30,6 +30,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -527,9 +528,12 @@ class DeviceChannel:
     def _totals(self, st: dict[str, Any] | None) -> dict[str, Any]:
         today_s, week_s = self.totals_base or (0.0, 0.0)
         now = (st or {}).get("retro_seconds") or 0.0
+        day = datetime.now().astimezone().date()
+        y, w, _ = day.isocalendar()
         return {"today_minutes": round((today_s + now) / 60, 1),
                 "week_minutes": round((week_s + now) / 60, 1),
-                "session_minutes": round(now / 60, 2)}
+                "session_minutes": round(now / 60, 2),
+                "date": day.isoformat(), "week": f"{y}-W{w:02d}"}
 
     def send_event(self, payload: dict[str, Any], topic: str | None = None) -> None:
         self.seq += 1
