@@ -13,10 +13,12 @@ from coach.errors import CoachError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="replay a recording through the live pipeline and report")
-    p.add_argument("path", help="CSV with header t,ax,ay,az (t in seconds)")
+    p.add_argument("path", help="a recording: CSV t,ax,ay,az, a phyphox, Sensor Logger (folder or "
+                   "zip) or Polar Sensor Logger export, or any of these gzipped")
     p.add_argument("--json", action="store_true", help="print the JSON contract")
-    p.add_argument("--units", choices=["auto", "g", "m/s2"], default="auto",
-                   help="acceleration units (default: detected from gravity)")
+    from coach.sources.readers import add_reader_args
+
+    add_reader_args(p)
     p.add_argument("--model", type=Path, help="a model file (default: the shipped one)")
     p.add_argument("--placement", choices=WORN_PLACEMENTS, default=None)
     _extend(p, "analyze")
@@ -64,10 +66,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from coach.detect.pipeline import DirectionPipeline
     from coach.sources.csvfile import CsvSource
 
-    source = CsvSource(args.path, units=args.units)
+    source = CsvSource(args.path, units=args.units, allow_rate=args.allow_rate)
     model = DirectionModel.load(args.model) if args.model else None
     pipeline = DirectionPipeline(source_name=str(args.path), model=model, placement=args.placement)
     observers = _observers(args, "analyze")
+    start = args.start or source.start_time      # the recording's real start, for --save
+    for ob in observers:
+        if start is not None and hasattr(getattr(ob, "meta", None), "started_at"):
+            ob.meta.started_at = start
     result = asyncio.run(run_session(source, pipeline, observers))
     doc = result_document(result, observers)
     if args.json:

@@ -41,10 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("replay", help="stream a recording through the live pipeline")
-    p.add_argument("path", metavar="FILE", help="CSV with header t,ax,ay,az")
+    p.add_argument("path", metavar="FILE", help="a recording (any format coach analyze reads)")
     p.add_argument("--speed", type=float, default=1.0,
                    help="x real time (default 1; 0 = as fast as possible)")
-    p.add_argument("--units", choices=["auto", "g", "m/s2"], default="auto")
+    p.add_argument("--units", choices=["auto", "g", "m/s2", "mg"], default="auto")
+    p.add_argument("--allow-rate", action="store_true",
+                   help="replay a recording sampled below the supported 25 Hz anyway")
     p.add_argument("--placement", default=None, help="sensor placement hint for the detector")
     p.add_argument("--json", action="store_true", help="print the analyze JSON at the end")
     from coach.cli.wiring import extend_parser
@@ -163,7 +165,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     if args.speed < 0:
         raise CoachError("--speed must be 0 (as fast as possible) or positive")
-    source = CsvSource(args.path, units=args.units, speed=args.speed)
+    source = CsvSource(args.path, units=args.units, speed=args.speed, allow_rate=args.allow_rate)
     pipeline = DirectionPipeline(source_name=str(args.path), placement=args.placement)
     obs = observers_for(args, "replay")
     import contextlib

@@ -17,7 +17,7 @@ import numpy as np
 from coach.detect.model import CLASSES, DirectionModel
 from coach.detect.types import AnalysisResult, Event, LiveState, Segment, Tallies
 from coach.signal.features import HOP, LABEL_POS, WIN, Reference, WindowStream, raw_features
-from coach.signal.resample import FS, Resampler
+from coach.signal.resample import FS, GAP_S, Resampler
 from coach.sources.base import SampleBatch
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,8 @@ class DirectionPipeline:
         self._t_first: float | None = None
         self._t_last = 0.0
         self._n_raw = 0
+        self._gap_n = 0                        # intervals longer than GAP_S (sensor drops)
+        self._gap_s = 0.0
         self._cad_hist: list[float] = []
 
     # ------------------------------------------------------------------ streaming
@@ -98,6 +100,11 @@ class DirectionPipeline:
         new: list[Event] = []
         if self._t_first is None:
             self._t_first = float(batch.t[0])
+            self._t_last = self._t_first
+        # intervals longer than a gap are not sampling: the rate leaves them out
+        d = np.diff(batch.t, prepend=self._t_last)
+        self._gap_n += int((d > GAP_S).sum())
+        self._gap_s += float(d[d > GAP_S].sum())
         self._n_raw += len(batch)
         self._t_last = float(batch.t[-1])
         mag = np.linalg.norm(batch.acc, axis=1)
@@ -263,6 +270,8 @@ class DirectionPipeline:
             save_reference(self.device_key, self.reference)
         self._update_tallies()
         dur = end - t0
-        rate = (self._n_raw - 1) / max(end - (self._t_first or 0.0), 1e-9) if self._n_raw > 1 else 0.0
+        span = end - (self._t_first or 0.0) - self._gap_s
+        n_int = self._n_raw - 1 - self._gap_n
+        rate = n_int / span if n_int > 0 and span > 0 else 0.0
         return AnalysisResult(self.source_name, dur, rate, merged, list(self.events),
                               self.state.tallies, list(self.steps))

@@ -1,0 +1,336 @@
+"""Reading recordings: one time-base rule, refusing what would mislead, bounded chunks, and the
+files people already have (phyphox, Sensor Logger, Polar Sensor Logger, gzip)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coach.errors import CoachError
+from coach.sources.csvfile import CsvSource, read_csv
+from coach.sources.readers import RecordingReader
+from tests import readers_formats as rf
+from tests.detect_helpers import interval_session
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def walk():
+    s = interval_session(seed=5, placement="waist", rate=50.0)
+    return s.t, s.acc
+
+
+def analyze(path: Path, **kw) -> dict:
+    from coach.detect.pipeline import DirectionPipeline
+    from coach.detect.session import run_session
+
+    src = CsvSource(path, **kw)
+    r = asyncio.run(run_session(src, DirectionPipeline(source_name="x"), []))
+    return r.to_json()
+
+
+def figures(doc: dict) -> dict:
+    return {k: doc[k] for k in ("duration_s", "sample_rate_hz", "segments", "summary")}
+
+
+def write(path: Path, t, acc, tfmt="{:.4f}", scale=1.0) -> Path:
+    with open(path, "w") as f:
+        f.write("t,ax,ay,az\n")
+        for ti, (x, y, z) in zip(t, acc * scale):
+            f.write(f"{tfmt.format(ti)},{x:.5f},{y:.5f},{z:.5f}\n")
+    return path
+
+
+# ---------------------------------------------------------------------------- time base
+@pytest.fixture(scope="module")
+def base(walk, tmp_path_factory):
+    t, a = walk
+    p = write(tmp_path_factory.mktemp("base") / "base.csv", t, a)
+    return p, figures(analyze(p))
+
+
+@pytest.mark.parametrize("case", ["neg100", "epoch_s", "epoch_ms", "rel_ms", "epoch_ns", "rel_ns"])
+def test_any_time_base_is_seconds_since_the_first_sample(tmp_path, walk, base, case):
+    t, a = walk
+    tt, fmt = {"neg100": (t - 100, "{:.4f}"), "epoch_s": (t + 1.7e9, "{:.4f}"),
+               "epoch_ms": (t * 1e3 + 1.7e12, "{:.1f}"), "rel_ms": (t * 1e3, "{:.1f}"),
+               "epoch_ns": (np.round(t * 1e9) + 1.7e18, "{:.0f}"),
+               "rel_ns": (np.round(t * 1e9) + 5e12, "{:.0f}")}[case]
+    p = write(tmp_path / f"{case}.csv", tt, a, fmt)
+    assert figures(analyze(p)) == base[1]
+    r = RecordingReader(p)
+    if case.startswith("epoch"):
+        assert r.start is not None and abs(r.start.timestamp() - 1.7e9 - t[0]) < 1e-3
+    else:
+        assert r.start is None
+
+
+def test_a_bad_first_row_before_epoch_times_is_dropped(tmp_path, walk, base):
+    t, a = walk
+    tt = t * 1e3 + 1.7e12
+    tt[0] = 0.0
+    p = write(tmp_path / "zero_first.csv", tt, a, "{:.1f}")
+    r = RecordingReader(p)
+    assert r.start is not None and abs(r.start.timestamp() - 1.7e9 - t[1]) < 1e-3
+    rec = read_csv(p)
+    assert len(rec.t) == len(t) - 1 and rec.t[0] == 0.0
+
+
+def test_repeated_timestamps_dropped_and_counted_with_one_warning(tmp_path, walk, base, capsys):
+    t, a = walk
+    idx = [100, 2000, 2001]
+    tt = np.insert(t, idx, t[np.array(idx) - 1])
+    aa = np.insert(a, idx, a[np.array(idx) - 1], axis=0)
+    p = write(tmp_path / "rep.csv", tt, aa)
+    assert figures(analyze(p)) == base[1]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "dropped 3 rows that repeat the previous timestamp" in err[0]
+
+
+@pytest.mark.parametrize("where", ["ahead", "behind", "first", "last"])
+def test_a_sample_far_outside_the_clock_is_dropped_never_moves_it(tmp_path, walk, base, where, capsys):
+    t, a = walk
+    tt = t.copy()
+    k = {"ahead": 800, "behind": 1500, "first": 0, "last": len(t) - 1}[where]
+    tt[k] = t[k] + (365 * 86400 if where != "behind" else -5000)
+    p = write(tmp_path / "out.csv", tt, a)
+    doc = figures(analyze(p))
+    # one sample fewer: the rate (a mean over the samples) may move by a hundredth
+    assert doc["sample_rate_hz"] == pytest.approx(base[1]["sample_rate_hz"], abs=0.02)
+    if where in ("first", "last"):      # the recording starts or ends one sample later/earlier
+        assert abs(doc["summary"]["retro_steps"] - base[1]["summary"]["retro_steps"]) <= 2
+        assert abs(doc["duration_s"] - base[1]["duration_s"]) < 0.05
+    else:
+        assert doc["segments"] == base[1]["segments"] and doc["summary"] == base[1]["summary"]
+    assert "1 sample far outside the recording's clock" in capsys.readouterr().err
+
+
+def test_a_gap_is_a_gap_and_does_not_change_the_rate(tmp_path, walk):
+    t, a = walk
+    tt = t.copy()
+    tt[3000:] += 3600
+    doc = analyze(write(tmp_path / "gap.csv", tt, a))
+    assert doc["sample_rate_hz"] == 50.0
+    assert doc["duration_s"] == pytest.approx(t[-1] + 3600, abs=0.01)
+    gap = [s for s in doc["segments"] if s["start_s"] <= t[3000] and s["end_s"] >= t[3000] + 3500]
+    assert gap and gap[0]["direction"] == "still" and gap[0]["steps"] == 0
+
+
+def test_time_going_backwards_is_refused_with_the_line(tmp_path, walk):
+    t, a = walk
+    tt = t.copy()
+    tt[2000:] -= 5
+    with pytest.raises(CoachError, match="time goes backwards at line 2002"):
+        read_csv(write(tmp_path / "back.csv", tt, a))
+
+
+def test_a_jump_of_more_than_a_day_is_refused(tmp_path, walk):
+    t, a = walk
+    tt = t.copy()
+    tt[3000:] += 1e7
+    with pytest.raises(CoachError, match="line 3002: time jumps forward"):
+        read_csv(write(tmp_path / "far.csv", tt, a))
+
+
+# ---------------------------------------------------------------------------- refusing
+def test_too_low_rates_refused_unless_allowed_high_rates_fine(tmp_path, walk):
+    t, a = walk
+    p = write(tmp_path / "hz10.csv", t[::5], a[::5])
+    with pytest.raises(CoachError, match=r"sample rate about 10 Hz .*--allow-rate"):
+        read_csv(p)
+    assert len(read_csv(p, allow_rate=True).t) == len(t[::5])
+    # uneven phone-like timing at ~25 Hz passes on its median interval
+    rng = np.random.default_rng(1)
+    tt = np.cumsum(rng.uniform(0.025, 0.06, 500))
+    assert len(read_csv(write(tmp_path / "uneven.csv", tt, a[:500])).t) == 500
+    # 400 Hz is fine (resampled)
+    t4 = np.arange(4000) / 400.0
+    a4 = np.repeat(a[:1000], 8, axis=0)[:4000]
+    assert len(read_csv(write(tmp_path / "hz400.csv", t4, a4)).t) == 4000
+
+
+def test_units_that_are_not_g_or_ms2_refused_or_said(tmp_path, walk, base):
+    t, a = walk
+    p = write(tmp_path / "mg.csv", t, a, scale=1000)
+    with pytest.raises(CoachError, match="milli-g .*--units mg"):
+        read_csv(p)
+    assert figures(analyze(p, units="mg"))["summary"] == base[1]["summary"]
+    lin = write(tmp_path / "lin.csv", t, a - rf.gravity_of(t, a))
+    with pytest.raises(CoachError, match="no gravity"):
+        read_csv(lin)
+
+
+def test_binary_junk_refused_within_the_first_megabyte(tmp_path, walk):
+    t, a = walk
+    p = write(tmp_path / "nul.csv", t[:200], a[:200])
+    with open(p, "ab") as f:                     # a real CSV followed by 64 MB of NULs (sparse)
+        f.truncate(p.stat().st_size + 64 * 2**20)
+    with pytest.raises(CoachError, match="binary data"):
+        read_csv(p)
+    sparse = tmp_path / "sparse.csv"
+    with open(sparse, "wb") as f:
+        f.truncate(2 * 2**30)                    # 2 GB of nothing: refused at once
+    with pytest.raises(CoachError, match="binary data at line 1"):
+        RecordingReader(sparse)
+    long = tmp_path / "long.csv"
+    long.write_bytes(b"t,ax,ay,az\n" + b"1" * (3 * 2**20))
+    with pytest.raises(CoachError, match="longer than 1 MB"):
+        RecordingReader(long)
+
+
+def test_reading_is_chunked(tmp_path):
+    """A recording longer than one chunk arrives in several chunks, batches cut as if whole."""
+    n = 60000                                     # 10 min at 100 Hz, ~2.4 MB
+    t = np.arange(n) / 100.0
+    a = np.column_stack([np.sin(t), np.cos(t), 1 + 0.1 * np.sin(3 * t)])
+    p = write(tmp_path / "long.csv", t, a)
+    r = RecordingReader(p)
+    assert sum(1 for _ in r.chunks()) >= 2
+    batches = list(RecordingReader(p).batches(30.0))
+    whole = read_csv(p)
+    cuts = [0]
+    while cuts[-1] < n:
+        i = cuts[-1]
+        cuts.append(max(int(np.searchsorted(whole.t, whole.t[i] + 30.0, side="left")), i + 1))
+    assert [len(b.t) for b in batches] == list(np.diff(cuts))
+
+
+# ---------------------------------------------------------------------------- formats
+def test_the_same_walk_in_every_format_gives_the_same_figures(tmp_path, walk):
+    t, a = walk
+    plain = rf.plain(t, a, tmp_path / "walk.csv")
+    files = {
+        "plain": plain,
+        "plain m/s2 gz": rf.gzipped(rf.plain(t, a, tmp_path / "walk_ms2.csv", scale=rf.G),
+                                    tmp_path / "walk_ms2.csv.gz"),
+        "phyphox": rf.phyphox(t, a, tmp_path / "Raw Data.csv"),
+        "phyphox gz": rf.gzipped(tmp_path / "Raw Data.csv", tmp_path / "phyphox.csv.gz"),
+        "sensorlogger folder": rf.sensorlogger_folder(t, a, tmp_path / "sl"),
+        "sensorlogger Accelerometer.csv": tmp_path / "sl" / "Accelerometer.csv",
+        "sensorlogger zip (total)": rf.sensorlogger_zip(t, a, tmp_path / "sl_total.zip"),
+        "sensorlogger zip (pair)": rf.sensorlogger_zip(t, a, tmp_path / "sl_pair.zip", total=False),
+        "polar": rf.polar(t, a, tmp_path / "Polar_H10_ACC.txt"),
+        "polar gz": rf.gzipped(tmp_path / "Polar_H10_ACC.txt", tmp_path / "Polar_H10_ACC.txt.gz"),
+    }
+    ref = figures(analyze(plain))
+    assert ref["summary"]["retro_steps"] > 10
+    for name, p in files.items():
+        doc = figures(analyze(p))
+        assert doc["summary"] == ref["summary"], name
+        assert [s["direction"] for s in doc["segments"]] == [s["direction"] for s in ref["segments"]], name
+        assert doc["duration_s"] == pytest.approx(ref["duration_s"], abs=0.002), name
+    for k in ("sensorlogger folder", "sensorlogger zip (total)"):
+        st = RecordingReader(files[k]).start
+        assert st is not None and abs((st - rf.START).total_seconds() - t[0]) < 1e-3
+    polar_start = RecordingReader(files["polar"]).start     # the phone's (local) time
+    assert polar_start is not None
+    assert abs((polar_start.replace(tzinfo=None) - rf.START.replace(tzinfo=None)).total_seconds()
+               - 0.05 - t[0]) < 2e-3
+
+
+def test_polar_integer_milli_g_gives_nearly_the_same_figures(tmp_path, walk):
+    t, a = walk
+    ref = analyze(rf.plain(t, a, tmp_path / "walk.csv"))["summary"]
+    got = analyze(rf.polar(t, a, tmp_path / "Polar_ACC.txt", decimals=0))["summary"]
+    assert abs(got["retro_steps"] - ref["retro_steps"]) <= 2
+    assert abs(got["retro_seconds"] - ref["retro_seconds"]) <= 2
+
+
+def test_exports_without_gravity_say_which_export_to_use(tmp_path, walk):
+    t, a = walk
+    with pytest.raises(CoachError, match="Acceleration with g"):
+        RecordingReader(rf.phyphox(t[:100], a[:100], tmp_path / "lin.csv", linear=True))
+    d = rf.sensorlogger_folder(t[:100], a[:100], tmp_path / "sl")
+    (d / "Gravity.csv").unlink()
+    with pytest.raises(CoachError, match="TotalAcceleration.csv"):
+        RecordingReader(d / "Accelerometer.csv")
+    with pytest.raises(CoachError, match="Sensor Logger export"):
+        RecordingReader(d)
+
+
+@pytest.mark.parametrize("name,kind,start", [
+    ("phyphox_acceleration_with_g.csv", "phyphox", None),
+    ("sensorlogger", "sensorlogger", "2024-03-09T09:12:05.130000+00:00"),
+    ("sensorlogger_TotalAcceleration.csv", "sensorlogger", "2024-03-09T09:12:05.130000+00:00"),
+    ("Polar_H10_0A1B2C3D_20240309_101205_ACC.txt", "polar", "2024-03-09T10:12:05.301000"),
+    ("plain_ms2.csv.gz", "plain", None),
+])
+def test_sample_files_from_the_apps_documentation(name, kind, start):
+    r = RecordingReader(DATA / name)
+    assert r.fmt.kind == kind
+    rec = read_csv(DATA / name)
+    g = np.linalg.norm(rec.acc, axis=1)
+    assert 0.9 < np.median(g) < 1.1                       # converted to g
+    rate = 1 / np.median(np.diff(rec.t))
+    assert 45 < rate < 210 and rec.t[0] == 0.0
+    if start is None:
+        assert r.start is None
+    elif start.endswith("+00:00"):
+        assert r.start == datetime.fromisoformat(start)
+    else:                                                   # phone local time
+        assert r.start is not None and r.start.replace(tzinfo=None) == datetime.fromisoformat(start)
+
+
+def test_linear_acceleration_sample_file_is_refused():
+    with pytest.raises(CoachError, match="Acceleration with g"):
+        RecordingReader(DATA / "phyphox_linear_acceleration.csv")
+
+
+# ---------------------------------------------------------------------------- the command
+def _coach(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "coach", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_save_stores_the_real_start_or_start_option(tmp_path, walk):
+    t, a = walk
+    db = str(tmp_path / "s.sqlite3")
+    z = rf.sensorlogger_zip(t, a, tmp_path / "sl.zip")
+    out = _coach("analyze", "--json", "--save", "--db", db, str(z))
+    assert out.returncode == 0, out.stderr
+    sid = json.loads(out.stdout)["session_id"]
+    p = rf.plain(t, a, tmp_path / "walk.csv")
+    out = _coach("analyze", "--json", "--save", "--db", db, "--start", "2026-05-01T07:30:00+02:00", str(p))
+    assert out.returncode == 0, out.stderr
+    sid2 = json.loads(out.stdout)["session_id"]
+    hist = json.loads(_coach("history", "--json", "--db", db).stdout)
+    rows = hist if isinstance(hist, list) else hist.get("sessions", [])
+    starts = {r["session_id"]: datetime.fromisoformat(r["started_at"]) for r in rows}
+    assert abs((starts[sid] - rf.START).total_seconds() - t[0]) < 1e-3
+    assert starts[sid2] == datetime(2026, 5, 1, 5, 30, tzinfo=UTC)
+    bad = _coach("analyze", "--start", "yesterday", str(p))
+    assert bad.returncode == 2 and "ISO 8601" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_cli_errors_are_one_line(tmp_path, walk):
+    t, a = walk
+    p = write(tmp_path / "hz10.csv", t[::5], a[::5])
+    out = _coach("analyze", "--json", str(p))
+    # with --json the error is also one JSON object on stdout (issue 11.5)
+    assert out.returncode == 2 and json.loads(out.stdout)["exit_status"] == 2
+    assert "--allow-rate" in json.loads(out.stdout)["error"]
+    assert out.stderr.count("\n") == 1 and "--allow-rate" in out.stderr
+    out = _coach("analyze", "--json", "--allow-rate", str(p))
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("variant", ["tab", "semicolon-decimal-comma"])
+def test_phyphox_separator_variants(tmp_path, walk, variant):
+    t, a = walk
+    src = rf.phyphox(t[:500], a[:500], tmp_path / "comma.csv")
+    text = src.read_text()
+    if variant == "tab":
+        text = text.replace(",", "\t")
+    else:
+        text = text.replace(",", ";").replace(".", ",")
+    p = tmp_path / f"{variant}.csv"
+    p.write_text(text)
+    a_ref, b = read_csv(src), read_csv(p)
+    assert np.allclose(a_ref.t, b.t) and np.allclose(a_ref.acc, b.acc)
