@@ -224,3 +224,19 @@ def test_tcx_structure_and_heart_rate(tmp_path: Path) -> None:
     assert len(laps_of(s2)) == 1
     check(ET.fromstring(to_tcx(s2)))
     assert b"<Track />" not in to_tcx(s2) and b"<Track/>" not in to_tcx(s2)
+
+
+def test_treadmill_program_marks_the_stored_session_indoor(tmp_path: Path) -> None:
+    """The coach's program says treadmill -> the store keeps it -> FIT sub_sport indoor_walking."""
+    from types import SimpleNamespace
+
+    from coach.cli.output_options import connect_sinks
+    from coach.outputs.export import is_treadmill
+    store = SessionStore(tmp_path / "t.db")
+    obs = store.open_session({"kind": "run", "program": "my-mill"})
+    coach = SimpleNamespace(coach=SimpleNamespace(program=SimpleNamespace(treadmill=True)))
+    connect_sinks([coach, obs])
+    asyncio.run(obs.on_end(_result()))
+    s = store.session(obs.session_id)
+    assert s["extra"]["treadmill"] is True and is_treadmill(s)
+    store.close()

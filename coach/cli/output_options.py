@@ -168,4 +168,10 @@ def connect_sinks(observers: list[Any]) -> list[Any]:
         for s in sinks:
             if s is not o and s not in o.sinks:
                 o.add_sink(s)
+    # a treadmill program's sessions export as indoor walking (FIT sub_sport)
+    programs = [getattr(getattr(o, "coach", None), "program", None) for o in observers]
+    if any(getattr(p, "treadmill", False) for p in programs):
+        for o in observers:
+            if isinstance(o, StoreObserver):
+                o.set_extra(treadmill=True)
     return observers

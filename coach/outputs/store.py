@@ -584,6 +584,12 @@ class StoreObserver:
                           "weekly_goal_s=coalesce(?, weekly_goal_s) WHERE id=?",
                           (name, session_goal_s, weekly_goal_s, self.session_id))
 
+    def set_extra(self, **extra: Any) -> None:
+        """Merge keys into the session's extra JSON (e.g. treadmill=True: FIT indoor_walking)."""
+        self.meta.extra.update(extra)
+        self.conn.execute("UPDATE sessions SET extra_json=? WHERE id=?",
+                          (json.dumps(self.meta.extra, default=str), self.session_id))
+
     async def on_end(self, result: AnalysisResult) -> None:
         if self.closed:
             return
