@@ -149,9 +149,12 @@ def test_display_rich_panel_with_extra_renderable() -> None:
     d = LiveDisplay(stream=io.StringIO(), plain=False, extra=[lambda: Text("Program: week 1")])
     d.set_battery(77)
     asyncio.run(_run([d]))
+    from coach.types import SampleBatch
+    asyncio.run(d.on_batch(SampleBatch([30.0], [[0, 0, 1]], meta={"heart_rate": [{"t_s": 30.0, "bpm": 101}]}),
+                           d.state, []))
     con = Console(file=io.StringIO(), width=80)
     con.print(d.renderable())
     out = con.file.getvalue()
-    for word in ("Direction", "Retro steps", "Retro minutes", "Forward steps", "Cadence", "battery 77%",
+    for word in ("Direction", "Retro steps", "Retro minutes", "Forward steps", "Cadence", "battery 77%", "101 bpm",
                  "Program: week 1"):
         assert word in out
