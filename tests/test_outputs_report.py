@@ -158,3 +158,15 @@ def test_display_rich_panel_with_extra_renderable() -> None:
     for word in ("Direction", "Retro steps", "Retro minutes", "Forward steps", "Cadence", "battery 77%", "101 bpm",
                  "Program: week 1"):
         assert word in out
+
+
+def test_week_without_sessions_uses_the_programs_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from coach.coaching.config import load_coach_config
+    from coach.coaching.programs import build_program
+    db = _stored(tmp_path)
+    assert main(["report", "--week", "2020-01-08", "--db", str(db), "--out", str(tmp_path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    spec = load_coach_config().program()
+    expect = build_program(spec, history=[]).backward_target_s * spec.sessions_per_week / 60
+    assert doc["week"] == "2020-W02" and doc["retro_minutes"] == 0 and doc["sessions"] == []
+    assert doc["goal_minutes"] == pytest.approx(expect, abs=0.06) and expect > 0

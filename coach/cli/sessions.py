@@ -114,14 +114,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise CoachError("give a SESSION or --week, not both")
         day = date.today() if args.week == "today" else _date(args.week)
         with _store(args) as store:
-            goal = store.history()["weeks"]
             sessions = store.sessions()
-        from coach.outputs.config import load_section
-        minutes = load_section("store").get("weekly_goal_minutes")
-        w = week_summary(sessions, day, float(minutes) * 60 if minutes else None)
-        if w["goal_minutes"] is None and goal:
-            g = next((x["goal_seconds"] for x in goal if x["week"] == w["week"] and x["goal_seconds"]), None)
-            w = week_summary(sessions, day, g)
+        w = week_summary(sessions, day, _weekly_goal_s())
         page = write_week_report(w, args.out)
         doc = {"report": str(page), **w}
     else:
@@ -136,6 +130,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         print(page)
     return 0
+
+
+def _weekly_goal_s() -> float | None:
+    """The week's target when no session of the week stored one: [store] weekly_goal_minutes,
+    else the configured program's backward minutes per session x its sessions per week."""
+    from coach.outputs.config import load_section
+    minutes = load_section("store").get("weekly_goal_minutes")
+    if minutes:
+        return float(minutes) * 60
+    from coach.coaching.config import load_coach_config
+    from coach.coaching.programs import build_program
+    spec = load_coach_config().program()
+    per_session = build_program(spec, history=[]).backward_target_s
+    return per_session * spec.sessions_per_week if per_session else None
 
 
 def _date(text: str) -> date:

@@ -226,17 +226,20 @@ def write_report(s: dict[str, Any], out_dir: str | Path) -> Path:
 
 # -- the week ------------------------------------------------------------------------------------
 def week_summary(sessions: list[dict[str, Any]], day: date, goal_s: float | None) -> dict[str, Any]:
-    """Retro minutes per day (local time) of the ISO week holding `day`, against the goal."""
+    """Retro minutes per day (local time) of the ISO week holding `day`, against the goal (the
+    one stored with the week's sessions, else `goal_s`)."""
     monday = day - timedelta(days=day.weekday())
     days = [monday + timedelta(days=i) for i in range(7)]
     per_day = {d: 0.0 for d in days}
     in_week = []
+    stored_goal = None      # a goal stored with the week's sessions wins over the default
     for s in sessions:
         d = parse_iso(s["started_at"]).astimezone().date()
         if d in per_day:
             per_day[d] += float(s["retro_seconds"])
             in_week.append(s)
-            goal_s = goal_s or s.get("weekly_goal_s")
+            stored_goal = s.get("weekly_goal_s") or stored_goal
+    goal_s = stored_goal or goal_s
     y, w, _ = monday.isocalendar()
     total = sum(per_day.values())
     return {"week": f"{y}-W{w:02d}", "week_start": monday.isoformat(),
