@@ -256,7 +256,7 @@ def render_week_png(w: dict[str, Any]) -> bytes:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    fig, ax = plt.subplots(figsize=(11, 4.5))
     labels = [datetime.fromisoformat(d["date"]).strftime("%a\n%d %b") for d in w["days"]]
     mins = [d["retro_minutes"] for d in w["days"]]
     x = list(range(7))
@@ -285,7 +285,7 @@ def render_week_png(w: dict[str, Any]) -> bytes:
     ax.set_ylim(0, max([goal or 0, *cum, 1.0]) * 1.15)
     ax.set_title(f"Week {w['week']}: {w['retro_minutes']:.1f} retro min"
                  + (f" of {goal:.0f} ({w['progress'] * 100:.0f}%)" if goal else ""))
-    ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
     return _png(fig)
 
