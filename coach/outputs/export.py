@@ -240,18 +240,15 @@ def to_fit(s: dict[str, Any]) -> bytes:
     dev.application_version = 1
     dev.developer_data_index = 0
     b.add(dev)
-    for num, name, base, units, native in (
-            (DEV_DIRECTION, "direction", BaseType.STRING, "", None),
-            (DEV_RETRO_STEPS, "retro_steps", BaseType.UINT32, "steps", None),
-            (DEV_RETRO_MINUTES, "retro_minutes", BaseType.FLOAT32, "min", None)):
+    for num, name, base, units in ((DEV_DIRECTION, "direction", BaseType.STRING, ""),
+                                   (DEV_RETRO_STEPS, "retro_steps", BaseType.UINT32, "steps"),
+                                   (DEV_RETRO_MINUTES, "retro_minutes", BaseType.FLOAT32, "min")):
         fd = FieldDescriptionMessage()
         fd.developer_data_index = 0
         fd.field_definition_number = num
         fd.fit_base_type_id = base
         fd.field_name = name
         fd.units = units
-        if native is not None:
-            fd.native_field_num = native
         b.add(fd)
     di = DeviceInfoMessage()
     di.timestamp = t0
