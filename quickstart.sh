@@ -7,13 +7,14 @@ cd "$(dirname "$0")"
 what="${1:-demo}"; shift || true
 
 # System parts: espeak-ng (speech), sox (audio checks), mosquitto (the MQTT broker the tests start),
-# chromium (the tests render the HTML reports headless and check the screenshot).
+# openssl (--web-tls), chromium (the browser tests; the HTML reports rendered headless).
 need=()
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || need+=(mosquitto)
 command -v openssl >/dev/null || need+=(openssl)
-command -v chromium >/dev/null || need+=(chromium)
+# headless Chromium for the web companion's browser tests (driven by Playwright, never `playwright install`)
+[ -x /usr/bin/chromium ] || need+=(chromium chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "installing ${need[*]} (apt-get)" >&2

@@ -222,6 +222,21 @@ class TakesNotices(Protocol):
 
 
 @runtime_checkable
+class ReadsObservers(Protocol):
+    """An observer that looks at the session's other observers once the list is complete (the
+    web page finds the coach and the store)."""
+
+    def attach_observers(self, observers: list[Any]) -> None: ...
+
+
+@runtime_checkable
+class StartsEarly(Protocol):
+    """An observer started before the session's first batch (the web page's server)."""
+
+    async def start_before_session(self) -> None: ...
+
+
+@runtime_checkable
 class JsonExtra(Protocol):
     """An observer that adds keys to the analyze / replay JSON document."""
 
@@ -230,6 +245,6 @@ class JsonExtra(Protocol):
 
 __all__ = [
     "AlertSink", "AnalysisResult", "DIRECTIONS", "Direction", "Event", "IntervalSink", "JsonExtra",
-    "LiveState", "Observer", "PROMPT_KINDS", "Prompt", "PromptKind", "SampleBatch", "Segment",
+    "LiveState", "Observer", "PROMPT_KINDS", "Prompt", "PromptKind", "ReadsObservers", "SampleBatch", "StartsEarly", "Segment",
     "Sink", "Source", "Tallies", "TakesNotices", "TakesSinks", "tallies_dict",
 ]

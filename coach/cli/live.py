@@ -61,7 +61,7 @@ def build_source(args: argparse.Namespace, notify: Any = None) -> Any:
     duration = minutes * 60 if minutes else None
     if getattr(args, "phone", False) or getattr(args, "phone_mqtt", None):
         from coach.sources.phone import SensorLoggerSource
-        return SensorLoggerSource(port=args.port, duration_s=duration, notify=notify,
+        return SensorLoggerSource(getattr(args, "host", None), port=args.port, duration_s=duration, notify=notify,
                                   mqtt_url=getattr(args, "phone_mqtt", None))
     if not args.device:
         raise CoachError("say which sensor: --device NAME|ADDRESS (see `coach scan`), or --phone")
@@ -241,10 +241,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                 except Exception as e:  # noqa: BLE001 - a notice must never end a session
                     log.debug("on_notice failed: %s", e)
 
-    source = build_source(args, notify=tell)     # bad options fail here, before anything opens
+    # `--web` without --device/--phone: the phone's page is the sensor (DeviceMotion)
+    web_sensor = bool(getattr(args, "web", None)) and not (args.device or args.phone or args.phone_mqtt)
+    if not web_sensor:
+        source = build_source(args, notify=tell)     # bad options fail here, before anything opens
+    observers = _observers(args, "run")
+    if web_sensor:
+        from coach.cli.web_options import web_companion
+        source = web_companion(observers).motion_source(
+            duration_s=args.minutes * 60 if args.minutes else None)
     pipeline = DirectionPipeline(source_name=source.name, placement=args.placement,
                                  device_key=f"{source.name}|{args.placement or 'unknown'}")
-    observers = _observers(args, "run")
     if hasattr(source, "on_connection"):   # a sensor drop shows at once (MQTT `connected`)
         source.on_connection = lambda up: [o.set_connected(up) for o in observers
                                            if hasattr(o, "set_connected") and not getattr(o, "is_display", False)]
@@ -320,6 +327,9 @@ def _device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phone", action="store_true",
                    help="receive a phone's Sensor Logger HTTP Push instead of a BLE sensor")
     p.add_argument("--port", type=int, default=8000, help="port for --phone (default 8000)")
+    p.add_argument("--host", metavar="ADDRESS",
+                   help="interface for --phone and --web to listen on (default: this machine's "
+                        "address on the local network; 127.0.0.1: this machine only; 0.0.0.0: all)")
     p.add_argument("--phone-mqtt", metavar="URL",
                    help="take Sensor Logger's MQTT publishing from a broker: "
                         "mqtt[s]://[user:pass@]host[:port]/topic")

@@ -7,14 +7,14 @@ batch with the detector's state and new events, and the finished result.
 """
 from __future__ import annotations
 
-from coach.detect.session import run_session
-from coach.types import JsonExtra, Observer
+from coach.detect.session import run_session as _run_session
+from coach.types import JsonExtra, Observer, ReadsObservers, StartsEarly
 
 __all__ = ["Observer", "extend_parser", "observers_for", "result_document", "run_session"]
 
 
 # Layers that add options and observers to the session commands (analyze, demo, run, replay).
-WIRING_MODULES = ("coach.cli.coach_options", "coach.cli.output_options")
+WIRING_MODULES = ("coach.cli.coach_options", "coach.cli.output_options", "coach.cli.web_options")
 
 
 def extend_parser(parser, command: str) -> None:
@@ -34,7 +34,20 @@ def observers_for(args, command: str) -> list:
         obs += importlib.import_module(name).observers(args, command)
     from coach.cli.output_options import connect_sinks
 
-    return connect_sinks(obs)
+    obs = connect_sinks(obs)
+    for o in obs:                    # observers that read others (the web page: coach, store)
+        if isinstance(o, ReadsObservers):
+            o.attach_observers(obs)
+    return obs
+
+
+async def run_session(source, pipeline=None, observers=None):
+    """coach.detect.session.run_session, after starting the observers that serve something
+    before the first batch (the web page: its address and QR code come before the live panel)."""
+    for ob in observers or []:
+        if isinstance(ob, StartsEarly):
+            await ob.start_before_session()
+    return await _run_session(source, pipeline, observers)
 
 
 def result_document(result, observers: list) -> dict:

@@ -37,12 +37,27 @@ def _xyz(entry: dict) -> tuple[float, float, float]:
     return float(v["x"]), float(v["y"]), float(v["z"])
 
 
+INT64_MAX = 2**63 - 1
+
+
+def _time_ns(e: dict) -> int:
+    """A sample's time (epoch ns) as an int64; ValueError for anything else (1e30, NaN, ...)."""
+    v = e["time"]
+    if isinstance(v, bool):
+        raise ValueError("time is a boolean")
+    n = int(v)    # ValueError for NaN, OverflowError for inf
+    if not 0 <= n <= INT64_MAX:
+        raise ValueError("time out of range")
+    return n
+
+
 @dataclass
 class SensorLoggerParser:
     """Sensor Logger messages -> (time ns, acc in g) with gravity included."""
 
     gravity: tuple[float, float, float] | None = None
     warned: set[str] = field(default_factory=set)
+    bad_times: int = 0          # samples dropped: a time that is not an epoch-ns int64
 
     def parse(self, body: bytes | str | dict) -> tuple[np.ndarray, np.ndarray, dict]:
         try:
@@ -52,20 +67,24 @@ class SensorLoggerParser:
                 raise TypeError("payload is not a list")
         except (ValueError, KeyError, TypeError) as err:
             raise CoachError(f"not a Sensor Logger message ({type(err).__name__}: {err})") from None
-        total, user, grav = [], [], []
+        total: list[tuple] = []
+        user: list[tuple] = []
+        grav: list[tuple] = []
         for e in payload:
             if not isinstance(e, dict):
                 continue
             name = str(e.get("name", "")).lower()
-            try:
-                if name == "totalacceleration":
-                    total.append((int(e["time"]), *_xyz(e)))
-                elif name == "accelerometer":
-                    user.append((int(e["time"]), *_xyz(e)))
-                elif name == "gravity":
-                    grav.append((int(e["time"]), *_xyz(e)))
-            except (KeyError, TypeError, ValueError):
+            if name not in ("totalacceleration", "accelerometer", "gravity"):
                 continue
+            try:
+                row = (_time_ns(e), *_xyz(e))
+            except (KeyError, TypeError, ValueError, OverflowError):
+                self.bad_times += 1
+                continue
+            if not all(np.isfinite(row[1:])):
+                self.bad_times += 1
+                continue
+            {"totalacceleration": total, "accelerometer": user, "gravity": grav}[name].append(row)
         info = {"messageId": msg.get("messageId"), "sessionId": msg.get("sessionId"),
                 "deviceId": msg.get("deviceId")}
         def arrays(rows: list) -> tuple[np.ndarray, np.ndarray]:
@@ -113,12 +132,23 @@ def parse_mqtt_url(url: str) -> dict[str, Any]:
 
 class SensorLoggerSource:
     """Receives Sensor Logger's HTTP Push on host:port (or its MQTT publishing, through a
-    broker, with mqtt_url) and streams it as SampleBatches."""
+    broker, with mqtt_url) and streams it as SampleBatches.
 
-    def __init__(self, host: str = "0.0.0.0", port: int = 8000, *,
+    The HTTP server (coach.sources.http_server, aiohttp) wants the session's token in the push
+    URL (401 without it, nothing used), limits bodies to max_body bytes (413), times out slow
+    headers, bodies and idle connections, and puts messages on a bounded queue (a full queue
+    makes the phone wait, then 503)."""
+
+    def __init__(self, host: str | None = None, port: int = 8000, *,
                  duration_s: float | None = None, idle_timeout: float = 120.0,
                  notify: Callable[[str], None] | None = None,
-                 mqtt_url: str | None = None, mqtt_client: Any = None) -> None:
+                 mqtt_url: str | None = None, mqtt_client: Any = None,
+                 token: str | None = None, max_body: int = 1 << 20, queue_size: int = 32,
+                 header_timeout_s: float = 10.0, body_timeout_s: float = 20.0,
+                 print_qr: bool = True) -> None:
+        from coach.sources.device_clock import DeviceClock
+        from coach.sources.http_server import make_token
+
         self.host, self.port = host, port
         self.mqtt = parse_mqtt_url(mqtt_url) if mqtt_url else None
         self._mqtt_client_factory = mqtt_client
@@ -129,39 +159,65 @@ class SensorLoggerSource:
         self.stats = LinkStats()
         self.notify = notify or (lambda m: log.warning(m))
         self.parser = SensorLoggerParser()
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self.server: asyncio.AbstractServer | None = None
+        self.clock = DeviceClock()
+        self.token = token or make_token()
+        self.max_body = max_body
+        self.header_timeout_s = header_timeout_s
+        self.body_timeout_s = body_timeout_s
+        self.print_qr = print_qr
+        self.queue_size = queue_size
+        self._queue: asyncio.Queue[bytes] | None = None
+        self._bp: Any = None
+        self.runner: Any = None
+        self.url: str | None = None
+
+    @property
+    def queue(self) -> asyncio.Queue[bytes]:
+        if self._queue is None:
+            if self.mqtt is None:
+                from coach.sources.http_server import Backpressure
+                self._bp = Backpressure(self.queue_size)
+                self._queue = self._bp.queue
+            else:
+                self._queue = asyncio.Queue(maxsize=256)
+        return self._queue
 
     def request_stop(self) -> None:
         """End the stream cleanly (Ctrl-C in `coach run`)."""
-        self._queue.put_nowait(b"")
+        q = self.queue
+        while q.full():
+            q.get_nowait()
+        q.put_nowait(b"")
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                headers = {k.strip().lower(): v.strip() for k, _, v in
-                           (ln.partition(":") for ln in lines[1:] if ln)}
-                n = int(headers.get("content-length", "0") or 0)
-                body = await reader.readexactly(n) if n else b""
-                if lines[0].startswith("POST") and body:
-                    self._queue.put_nowait(body)
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                await writer.drain()
-                if headers.get("connection", "").lower() == "close":
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError, asyncio.LimitOverrunError):
-            pass
-        finally:
-            writer.close()
+    async def _push(self, request: Any) -> Any:
+        from aiohttp import web
+
+        from coach.sources.http_server import read_body
+        if request.method != "POST":
+            return web.Response(text="retro-coach: POST Sensor Logger's HTTP Push here\n")
+        body = await read_body(request, self.body_timeout_s)
+        if body:
+            await self._bp.put(body)
+        return web.Response(status=200)
 
     async def start(self) -> None:
-        try:
-            self.server = await asyncio.start_server(self._handle, self.host, self.port)
-        except OSError as e:
-            raise CoachError(f"cannot listen on {self.host}:{self.port} ({e.strerror or e})") from None
-        self.port = self.server.sockets[0].getsockname()[1]
+        from coach.sources.http_server import choose_host, make_app, start_app
+        _ = self.queue
+        where = choose_host(self.host)
+        app = make_app(self.token, max_body=self.max_body, header_timeout_s=self.header_timeout_s)
+        app.router.add_route("*", "/{tail:.*}", self._push)   # any path: the token is what counts
+        self.runner, self.port = await start_app(app, where.host, self.port)
+        self.name = f"phone:sensorlogger@{self.port}"
+        self.url = f"http://{where.public}:{self.port}/push?token={self.token}"
+        self.notify(where.why)
+        if self.print_qr:
+            from coach.sources.http_server import print_address
+            print_address(self.url, "Sensor Logger > Settings > Data Streaming > HTTP Push URL")
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            runner, self.runner = self.runner, None
+            await runner.cleanup()
 
     async def _mqtt_pump(self) -> None:
         """Subscribe to the Sensor Logger topic; every message goes to the queue."""
@@ -181,7 +237,7 @@ class SensorLoggerSource:
                 await client.subscribe(m["topic"])
                 async for msg in client.messages:
                     payload = msg.payload
-                    self._queue.put_nowait(payload if isinstance(payload, bytes) else str(payload).encode())
+                    await self.queue.put(payload if isinstance(payload, bytes) else str(payload).encode())
         except Exception as e:  # noqa: BLE001 - reported once, the stream ends on idle
             self.notify(f"MQTT broker {m['hostname']}:{m['port']}: {e}")
 
@@ -191,18 +247,16 @@ class SensorLoggerSource:
             self._mqtt_task = asyncio.create_task(self._mqtt_pump())
             self.notify(f"waiting for Sensor Logger on MQTT topic {self.mqtt['topic']!r} at "
                         f"{self.mqtt['hostname']}:{self.mqtt['port']}")
-        elif self.server is None:
+        elif self.runner is None:
             await self.start()
         if self.mqtt is None:
-            self.notify(f"waiting for Sensor Logger on port {self.port} (HTTP Push URL: "
-                        f"http://<this computer's address>:{self.port}/)")
-        t0_ns: int | None = None
-        last_t = -np.inf
+            self.notify(f"waiting for Sensor Logger on port {self.port}")
         last_msg: int | None = None
+        queue = self.queue
         try:
             while True:
                 try:
-                    body = await asyncio.wait_for(self._queue.get(), self.idle_timeout)
+                    body = await asyncio.wait_for(queue.get(), self.idle_timeout)
                 except TimeoutError:
                     self.notify(f"no data from the phone for {self.idle_timeout:g} s; ending")
                     return
@@ -226,30 +280,27 @@ class SensorLoggerSource:
                     last_msg = max(mid, last_msg if last_msg is not None else mid)
                 if not len(tns):
                     continue
-                if t0_ns is None:
-                    t0_ns = int(tns[0])
-                t = (tns - t0_ns) / 1e9 + 1e-3
-                keep = t > last_t
-                self.stats.dup_samples += int((~keep).sum())
-                t, acc = t[keep], acc[keep]
+                before = self.clock.out_of_range
+                m = self.clock.map(tns.astype(np.float64) / 1e9)
+                if self.clock.out_of_range > before:
+                    log.warning("dropped %d phone samples with a time far outside the stream's clock",
+                                self.clock.out_of_range - before)
+                self.stats.dup_samples = self.clock.duplicates
+                t, acc = m.t, acc[m.keep]
                 if not len(t):
                     continue
-                gap = bool(np.isfinite(last_t) and t[0] - last_t > 1.0)
-                if gap:
+                if m.gap:
                     self.stats.gaps += 1
-                    self.stats.gap_seconds += float(t[0] - last_t)
-                # equal stamps inside a message: keep order strictly increasing
-                t = np.maximum.accumulate(t)
-                t = t + np.cumsum(np.diff(t, prepend=-np.inf) <= 0) * 1e-6
-                last_t = float(t[-1])
+                    self.stats.gap_seconds += 0.0
+                self.stats.gap_seconds = self.clock.gap_seconds
                 self.stats.samples += len(t)
-                done = self.duration_s is not None and last_t >= self.duration_s
-                yield SampleBatch(t, acc, gap_before=gap,
-                                  meta={"profile": "sensorlogger", **self.stats.to_dict()})
+                done = self.duration_s is not None and t[-1] >= self.duration_s
+                yield SampleBatch(t, acc, gap_before=m.gap,
+                                  meta={"profile": "sensorlogger", **self.stats.to_dict(),
+                                        "dropped_bad_time": self.clock.out_of_range + self.parser.bad_times})
                 if done:
                     return
         finally:
-            if self.server is not None:
-                self.server.close()
+            await self.stop()
             if self._mqtt_task is not None:
                 self._mqtt_task.cancel()
