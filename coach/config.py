@@ -8,6 +8,7 @@ one-line CoachError naming the key and the file.
 """
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -58,6 +59,8 @@ def read_config(path: str | Path | None = None) -> tuple[Path | None, dict[str, 
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as e:
         raise CoachError(f"config file {p}: {e}") from None
+    except UnicodeDecodeError as e:
+        raise CoachError(f"config file {p}: not UTF-8 text (byte {e.start})") from None
     except OSError as e:
         raise CoachError(f"config file {p}: {e.strerror or e}") from None
     for name, table in data.items():
@@ -74,6 +77,35 @@ def section(name: str, path: str | Path | None = None) -> dict[str, Any]:
     return dict(read_config(path)[1].get(name, {}))
 
 
+def rng(default: Any, lo: float | None = 0, hi: float | None = None, *,
+        kind: type | None = None) -> Any:
+    """A dataclass field with its allowed range [lo, hi] (and, for optional fields, its kind:
+    `kind=str` refuses numbers). Every number must also be finite; unannotated numbers must be
+    >= 0 and at most MAX_NUMBER."""
+    return field(default=default, metadata={"min": lo, "max": hi, "kind": kind})
+
+
+MAX_NUMBER = 1e6   # the bound of a number without a range of its own
+
+
+def check_value(f: Any, key: str, value: Any, where: str, section: str) -> None:
+    """The range rule of one field (see rng)."""
+    meta = f.metadata
+    kind = meta.get("kind")
+    if kind is not None and value is not None and not isinstance(value, kind):
+        raise CoachError(f"{where}: [{section}] {key} must be {kind.__name__}, got {value!r}")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    if not math.isfinite(value):
+        raise CoachError(f"{where}: [{section}] {key} must be a finite number, got {value!r}")
+    lo = meta.get("min", 0)
+    hi = meta.get("max", MAX_NUMBER) if "max" in meta else MAX_NUMBER
+    if lo is not None and value < lo:
+        raise CoachError(f"{where}: [{section}] {key} must be at least {lo:g}, got {value!r}")
+    if hi is not None and value > hi:
+        raise CoachError(f"{where}: [{section}] {key} must be at most {hi:g}, got {value!r}")
+
+
 def fill(cls: type, table: Any, section: str, path: Path | None = None, **fixed: Any) -> Any:
     """Build dataclass `cls` from a TOML table, checking keys and types against its defaults:
     the one rule for every section (an unknown key or a wrong type is a CoachError naming the
@@ -84,7 +116,8 @@ def fill(cls: type, table: Any, section: str, path: Path | None = None, **fixed:
     if not isinstance(table, dict):
         raise CoachError(f"{where}: [{section}] must be a table")
     base = cls(**fixed)
-    known = {f.name for f in fields(cls)}
+    by_name = {f.name: f for f in fields(cls)}
+    known = set(by_name)
     changes: dict[str, Any] = {}
     for key, value in table.items():
         if key not in known or key in fixed:
@@ -107,8 +140,7 @@ def fill(cls: type, table: Any, section: str, path: Path | None = None, **fixed:
         if not ok:
             kind = "a string or a number" if default is None else type(default).__name__
             raise CoachError(f"{where}: [{section}] {key} must be {kind}, got {value!r}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-            raise CoachError(f"{where}: [{section}] {key} must not be negative")
+        check_value(by_name[key], key, value, where, section)
         changes[key] = value
     return replace(base, **changes)
 
@@ -122,35 +154,35 @@ class CoachSettings:
 
     program: str = "classic"          # default program name (built in or [programs.NAME])
     cues: bool = True                 # "Backward" / "Forward" on each detected direction change
-    warn_before_s: float = 10.0       # "Turn around in 10 seconds" this long before a switch
-    compliance_grace_s: float = 20.0  # after a switch, wait this long before "Still walking forward"
+    warn_before_s: float = rng(10.0, 0, 600)  # "Turn around in 10 seconds" this long before a switch
+    compliance_grace_s: float = rng(20.0, 0, 3600)  # after a switch, wait this long before "Still walking forward"
     progress: bool = True             # "Four minutes backward, 380 retro steps" after bouts
-    progress_delay_s: float = 5.0     # said this long after a backward bout ends
+    progress_delay_s: float = rng(5.0, 0, 600)  # said this long after a backward bout ends
 
 
 @dataclass(slots=True)
 class SafetySettings:
     """[safety]: reminders, limits, stumble and fall detection."""
 
-    look_back_every_s: float = 15.0        # look-over-your-shoulder, from the bout start, repeating
-    max_pace_ratio: float = 0.5            # backward speed limit as a fraction of forward pace
-    backward_stride_ratio: float = 0.45    # backward step length / forward step length (assumed)
-    max_cadence_spm: float = 0.0           # absolute backward cadence limit; 0 = derive from the two above
-    slow_down_hold_s: float = 5.0          # over the limit this long before "Slow down"
-    slow_down_every_s: float = 45.0       # at most one "Slow down" per this long
-    max_continuous_backward_s: float = 300.0
-    max_session_backward_s: float = 1800.0
-    cap_repeat_s: float = 60.0             # repeat the continuous-cap prompt while still backward
-    stumble_jolt_g: float = 1.0            # | |acc| - 1 g | above this is a jolt
-    stumble_rhythm_tolerance: float = 0.25 # a step interval this far off the recent median breaks rhythm
-    stumble_window_s: float = 1.5          # jolt and broken rhythm within this of each other
-    stumble_jolt_alone_g: float = 1.8      # a jolt this hard is a stumble even without step data
-    fall_impact_g: float = 2.5             # |acc| above this is an impact
-    fall_still_s: float = 3.0              # then lying still this long ...
-    fall_still_std_g: float = 0.06         # ... (|acc| varies less than this) ...
-    fall_tilt_deg: float = 45.0            # ... with gravity turned this far from before the impact
-    fall_window_s: float = 8.0             # lying still must begin within this of the impact
-    fall_alert_after_s: float = 30.0       # no movement this long after "Are you OK?" -> alert
+    look_back_every_s: float = rng(15.0, 1, 3600)  # look-over-your-shoulder, from the bout start, repeating
+    max_pace_ratio: float = rng(0.5, 0.05, 2)  # backward speed limit as a fraction of forward pace
+    backward_stride_ratio: float = rng(0.45, 0.05, 2)  # backward step length / forward step length (assumed)
+    max_cadence_spm: float = rng(0.0, 0, 400)  # absolute backward cadence limit; 0 = derive from the two above
+    slow_down_hold_s: float = rng(5.0, 0, 600)  # over the limit this long before "Slow down"
+    slow_down_every_s: float = rng(45.0, 1, 3600)  # at most one "Slow down" per this long
+    max_continuous_backward_s: float = rng(300.0, 1, 86400)
+    max_session_backward_s: float = rng(1800.0, 1, 86400)
+    cap_repeat_s: float = rng(60.0, 1, 3600)  # repeat the continuous-cap prompt while still backward
+    stumble_jolt_g: float = rng(1.0, 0.05, 16)  # | |acc| - 1 g | above this is a jolt
+    stumble_rhythm_tolerance: float = rng(0.25, 0.01, 1)  # a step interval this far off the recent median breaks rhythm
+    stumble_window_s: float = rng(1.5, 0.1, 60)  # jolt and broken rhythm within this of each other
+    stumble_jolt_alone_g: float = rng(1.8, 0.05, 16)  # a jolt this hard is a stumble even without step data
+    fall_impact_g: float = rng(2.5, 0.1, 16)  # |acc| above this is an impact
+    fall_still_s: float = rng(3.0, 0.1, 600)  # then lying still this long ...
+    fall_still_std_g: float = rng(0.06, 0.001, 2)  # ... (|acc| varies less than this) ...
+    fall_tilt_deg: float = rng(45.0, 1, 180)  # ... with gravity turned this far from before the impact
+    fall_window_s: float = rng(8.0, 0.1, 600)  # lying still must begin within this of the impact
+    fall_alert_after_s: float = rng(30.0, 1, 3600)  # no movement this long after "Are you OK?" -> alert
     first_run_notice: bool = True          # clearance notice on the first session
     history_of_falls: bool = False         # repeat the clearance notice every session
 
@@ -161,13 +193,13 @@ class SpeechSettings:
 
     enabled: bool = True
     mute: bool = False
-    volume: float = 1.0         # 0..2 (espeak-ng amplitude 0..200)
+    volume: float = rng(1.0, 0, 2)  # 0..2 (espeak-ng amplitude 0..200)
     voice: str = "en"
-    rate_wpm: int = 165
-    pitch: int = 50
-    min_gap_s: float = 1.5      # never two prompts closer than this (stream time)
-    pause_s: float = 0.3        # extra silence after an utterance before a non-urgent prompt
-    stale_after_s: float = 4.0  # default: drop a prompt not spoken within this of its due time
+    rate_wpm: int = rng(165, 80, 450)
+    pitch: int = rng(50, 0, 99)
+    min_gap_s: float = rng(1.5, 1.5, 600)  # never two prompts closer than this (stream time)
+    pause_s: float = rng(0.3, 0, 60)  # extra silence after an utterance before a non-urgent prompt
+    stale_after_s: float = rng(4.0, 0, 600)  # default: drop a prompt not spoken within this of its due time
     echo_text: bool = True      # also print each prompt (always, when there is no audio device)
     player: str = "auto"        # "auto" | "aplay" | "paplay" | "play" | "none"
 
@@ -183,19 +215,20 @@ class ProgramSpec:
     name: str
     kind: str = "intervals"
     title: str = ""
-    warmup_s: float = 300.0
-    forward_s: float = 180.0
-    backward_s: float = 60.0
-    total_s: float = 1800.0
+    warmup_s: float = rng(300.0, 0, 14400)
+    forward_s: float = rng(180.0, 0, 14400)
+    backward_s: float = rng(60.0, 0, 14400)
+    total_s: float = rng(1800.0, 0, 21600)
     treadmill: bool = False
     # progression only
-    start_backward_min: float = 5.0
-    step_backward_min: float = 2.5
-    max_backward_min: float = 25.0
-    advance_after: int = 2          # comfortable sessions at a level before advancing
-    sessions_per_week: int = 3
-    recovery_forward_s: float = 120.0
-    max_bout_s: float = 180.0
+    start_backward_min: float = rng(5.0, 0, 240)
+    step_backward_min: float = rng(2.5, 0, 240)
+    max_backward_min: float = rng(25.0, 0, 360)
+    advance_after: int = rng(2, 1, 100)  # comfortable sessions at a level before advancing
+    sessions_per_week: int = rng(3, 1, 21)
+    recovery_forward_s: float = rng(120.0, 0, 14400)
+    max_bout_s: float = rng(180.0, 1, 14400)
+    long_break_days: int = rng(14, 0, 3650)  # no session for longer than this: one step back (0: never)
 
 
 BUILTIN_PROGRAMS: dict[str, ProgramSpec] = {
@@ -230,29 +263,29 @@ class CoachConfig:
 class StoreSettings:
     """[store]: where sessions are kept."""
 
-    path: str | None = None                 # default: <data dir>/sessions.sqlite3
-    weekly_goal_minutes: float | None = None  # default: the program's weekly backward minutes
+    path: str | None = rng(None, kind=str)  # default: <data dir>/sessions.sqlite3
+    weekly_goal_minutes: float | None = rng(None, 0, 10080)  # default: the program's weekly backward minutes
 
 
 @dataclass(slots=True)
 class MqttConfig:
     """[mqtt]: the broker (used when --mqtt is given without a URL) and the topics."""
 
-    url: str | None = None
-    device_id: str | None = None
+    url: str | None = rng(None, kind=str)
+    device_id: str | None = rng(None, kind=str)
     base_topic: str = "coach"
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
-    keepalive: int = 30
-    drain_timeout_s: float = 60.0
-    max_buffer: int = 100_000
-    username: str | None = None
-    password: str | None = None
+    keepalive: int = rng(30, 0, 65535)
+    drain_timeout_s: float = rng(60.0, 0, 86400)
+    max_buffer: int = rng(100_000, 1, 10000000)
+    username: str | None = rng(None, kind=str)
+    password: str | None = rng(None, kind=str)
     tls: bool = False
     tls_insecure: bool = False
-    ca_file: str | None = None
-    certfile: str | None = None
-    keyfile: str | None = None
+    ca_file: str | None = rng(None, kind=str)
+    certfile: str | None = rng(None, kind=str)
+    keyfile: str | None = rng(None, kind=str)
 
 
 def checked_section(name: str, cls: type, path: str | Path | None = None) -> dict[str, Any]:

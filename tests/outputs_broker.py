@@ -132,8 +132,9 @@ class Collector:
         self.client.disconnect()
 
 
-def make_tls(workdir: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate for 127.0.0.1 (openssl CLI)."""
+def make_tls(workdir: Path, san: str = "IP:127.0.0.1,DNS:localhost") -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1 (openssl CLI); `san` names the
+    hosts the certificate is for."""
     ca_key, ca, key, csr, cert = (workdir / n for n in ("ca.key", "ca.crt", "srv.key", "srv.csr", "srv.crt"))
     run = lambda *a: subprocess.run(a, check=True, capture_output=True)
     run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
@@ -141,7 +142,7 @@ def make_tls(workdir: Path) -> tuple[Path, Path, Path]:
     run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
         "-keyout", str(key), "-out", str(csr))
     ext = workdir / "ext.cnf"
-    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    ext.write_text(f"subjectAltName={san}\n")
     run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
         "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(cert))
     return ca, cert, key

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from coach.coaching import phrases as say
 from coach.coaching.config import CoachConfig, ProgramSpec, config_from_dict, load_coach_config
 from coach.coaching.engine import Coach, prompts_for
 from coach.coaching.programs import build_program, plan_progression
@@ -63,7 +64,7 @@ def test_free_and_treadmill() -> None:
     t = build_program(cfg.program("treadmill"))
     assert t.treadmill and t.intervals[0].label == "warm-up"
     ps = prompts_for(simulate([Seg("forward", 20)]), "treadmill", cfg, first_run=False)
-    assert any("hold the handrails" in p.text and "slowest speed" in p.text for p in ps)
+    assert any("Hold the handrails" in p.text and "slowest speed" in p.text for p in ps)
 
 
 @pytest.mark.parametrize("data, msg", [
@@ -71,7 +72,7 @@ def test_free_and_treadmill() -> None:
     ({"speech": {"min_gap_s": 1.0}}, "min_gap_s must be at least 1.5"),
     ({"coach": {"program": "nope"}}, "unknown program 'nope'"),
     ({"programs": {"x": {"kind": "zigzag"}}}, "kind must be"),
-    ({"programs": {"x": {"backward_s": -1}}}, "must not be negative"),
+    ({"programs": {"x": {"backward_s": -1}}}, "backward_s must be at least 0"),
     ({"coach": {"cues": 1}}, "cues must be bool"),
 ])
 def test_config_errors(data: dict, msg: str) -> None:
@@ -140,12 +141,32 @@ def test_progression_reaches_and_holds_the_top() -> None:
     hist, level_min = [], 5.0
     for i in range(40):
         hist.append(_s(100 - 2 * i, level_min))
-        level_min = plan_progression(hist, SPEC, TODAY).backward_min
+        level_min = plan_progression(hist, SPEC, TODAY - dt.timedelta(days=98 - 2 * i)).backward_min
     assert level_min == SPEC.max_backward_min == 25
-    prog = build_program(SPEC, hist, TODAY)
+    prog = build_program(SPEC, hist, TODAY - dt.timedelta(days=20))
     assert prog.backward_target_s == pytest.approx(25 * 60)
     assert max(iv.duration_s for iv in prog.intervals if iv.direction == "backward") <= SPEC.max_bout_s
     _contiguous(prog)
+
+
+def test_progression_steps_back_after_a_long_break() -> None:
+    good = [_s(40 - 2 * i, 5 + 2.5 * (i // 2)) for i in range(4)]       # reaches 10 min
+    assert plan_progression(good, SPEC, TODAY - dt.timedelta(days=31)).backward_min == 10
+    plan = plan_progression(good, SPEC, TODAY)                            # 34 days since
+    assert plan.backward_min == 7.5 and plan.change == "back" and "days" in plan.reason
+    # a break between sessions steps back too, then the walker builds up again
+    gap = [_s(60, 5), _s(58, 5), _s(4, 7.5)]
+    assert plan_progression(gap, SPEC, TODAY).backward_min == 5
+    assert build_program(SPEC, good, TODAY).standing == "step two of nine, one back"
+    assert build_program(SPEC, good[:2], TODAY - dt.timedelta(days=36)).standing == "step two of nine, one up"
+
+
+def test_walks_without_the_coach_count_for_rest_and_breaks_only() -> None:
+    uncoached = {**_s(2, 1, completed=False), "coached": False}
+    two_good = [_s(6, 5), _s(4, 5)]
+    assert plan_progression(two_good + [uncoached, uncoached], SPEC, TODAY).backward_min == 7.5
+    after_break = plan_progression([_s(40, 5), _s(38, 5), uncoached], SPEC, TODAY)
+    assert after_break.backward_min == 5 and after_break.change == "back"
 
 
 def test_progression_rest_days() -> None:
@@ -173,7 +194,7 @@ def _classic_session(turns: bool = True) -> list:
 
 def test_interval_prompts_ahead_of_and_at_each_switch() -> None:
     ps = _classic_session()
-    warn = [p for p in ps if p.text == "Turn around in 10 seconds"]
+    warn = [p for p in ps if p.text == "Turn around in ten seconds"]
     assert [round(p.t_s) for p in warn] == [50, 90, 150, 190]
     assert all(p.kind == "interval" for p in warn)
     at = [p.t_s for p in ps if p.text == "40 seconds backward"]
@@ -197,7 +218,7 @@ def test_progress_prompt_after_each_new_minute() -> None:
               Seg("forward", 20), Seg("backward", 40), Seg("forward", 20)]
     ps = prompts_for(simulate(script), "free", first_run=False)
     prog = [p for p in ps if p.key == "progress"]
-    assert [p.text.split(",")[0] for p in prog] == ["One minute backward", "Two minutes backward"]
+    assert [p.text.split(",")[0] for p in prog] == ["So far: one minute backward", "So far: two minutes backward"]
     assert prog[0].t_s == pytest.approx(20 + 65 + 5, abs=0.5)   # progress_delay_s after the bout
 
 
@@ -230,7 +251,7 @@ def test_progression_session_says_rest_when_advised() -> None:
     hist = [{"date": today.isoformat(), "retro_seconds": 300, "completed": True, "stumbles": 0,
              "cadence_held": True}]
     ps = prompts_for(simulate([Seg("forward", 30)]), "progression", history=hist)
-    assert any(p.text.startswith("You have walked enough") for p in ps)
+    assert any(p.key == "intro" and p.text.endswith(say.REST) for p in ps)
     ps = prompts_for(simulate([Seg("forward", 30)]), "progression", history=[])
-    assert not any(p.text.startswith("You have walked enough") for p in ps)
-    assert any(p.text.startswith("Progression: five minutes backward today") for p in ps)
+    assert not any(say.REST in p.text for p in ps)
+    assert any(p.text.startswith("Progression, step one of nine: five minutes backward today") for p in ps)

@@ -5,8 +5,9 @@ import asyncio
 
 import pytest
 
+from coach.coaching import phrases as say
 from coach.coaching.config import CoachConfig, config_from_dict
-from coach.coaching.engine import Coach, CoachObserver, prompts_for
+from coach.coaching.engine import Alert, Coach, CoachObserver, prompts_for
 from coach.coaching.speech import TextSpeaker
 from coach.simulate.coaching import Seg, bouts, simulate
 
@@ -117,12 +118,15 @@ def test_no_stumble_or_fall_in_ordinary_walking() -> None:
         assert not any(p.key in ("stumble", "fall", "slow_down") for p in c.prompts)
 
 
-def test_fall_then_no_movement_raises_an_alert() -> None:
+@pytest.mark.parametrize("alert_path", [True, False])
+def test_fall_then_no_movement_raises_an_alert(alert_path: bool) -> None:
     script = [Seg("forward", 30), Seg("backward", 10), Seg("fall", 50)]
     published: list[dict] = []
     heard: list = []
 
     class Sink:
+        is_alert_path = alert_path     # MQTT is; the store and the display are not
+
         def publish_prompt(self, d: dict) -> None:
             published.append({"prompt": d})
 
@@ -141,9 +145,18 @@ def test_fall_then_no_movement_raises_an_alert() -> None:
     ob = asyncio.run(run())
     ok = [p for p in ob.prompts if p.text.startswith("Are you OK?")]
     assert len(ok) == 1 and ok[0].kind == "safety" and 40.5 + 3 <= ok[0].t_s <= 40.5 + 5
+    # first aid: never tell a fallen person to get up; stay still if hurt
+    assert "stand up" not in ok[0].text and "stay still" in ok[0].text
     assert len(ob.alerts) == 1 and ob.alerts[0].kind == "fall"
     assert ob.alerts[0].t_s == pytest.approx(ok[0].t_s + 20, abs=0.5)
-    assert any(p.text == "No movement. Sending an alert." for p in ob.prompts)
+    texts = [p.text for p in ob.prompts]
+    assert not any("Sending" in t for t in texts)
+    after = [p for p in ob.prompts if p.key == "fall_alert"]
+    assert len(after) == 1 and after[0].t_s >= ob.alerts[0].t_s
+    if alert_path:     # said only once the alert went out
+        assert after[0].text == say.FALL_ALERT_SENT
+    else:              # nothing was sent: what to do instead
+        assert after[0].text == say.FALL_NO_ALERT and "alert" not in after[0].text.lower()
     assert heard == ob.alerts
     assert {"alert": ob.alerts[0].to_json()} in published
     assert sum("prompt" in x for x in published) == len(ob.prompts)
@@ -153,25 +166,63 @@ def test_fall_then_no_movement_raises_an_alert() -> None:
     assert ob.coach.summary()["falls"] == 1
 
 
+def test_alert_that_fails_to_send_is_not_said_as_sent() -> None:
+    class Broken:
+        is_alert_path = True
+
+        def publish_alert(self, d: dict) -> None:
+            raise OSError("broker down")
+
+    c = CoachObserver("free", first_run=False, sinks=[Broken()])
+    c.coach.alerts.append(Alert(1.0, "fall", "x"))
+    asyncio.run(c._emit([], 0))
+    assert c.coach.queue.pending[-1].text == say.FALL_NO_ALERT
+
+
+@pytest.mark.parametrize("acknowledged", [True, False])
+def test_alert_sent_is_said_only_once_the_broker_acknowledged_it(acknowledged: bool) -> None:
+    class Mqtt:                       # as coach.outputs.mqtt.MqttPublisher
+        is_alert_path = True
+
+        def publish_alert(self, d: dict) -> None:
+            pass
+
+        async def alert_delivered(self, timeout_s: float) -> bool:
+            await asyncio.sleep(0.05)
+            return acknowledged
+
+    async def run() -> CoachObserver:
+        c = CoachObserver("free", first_run=False, sinks=[Mqtt()])
+        c.coach.alerts.append(Alert(1.0, "fall", "x"))
+        await c._emit([], 0)
+        assert not c.coach.queue.has("fall_alert")     # not yet: nothing is confirmed
+        await asyncio.wait(set(c._tasks))
+        return c
+
+    c = asyncio.run(run())
+    text = c.coach.queue.pending[-1].text
+    assert text == (say.FALL_ALERT_SENT if acknowledged else say.FALL_NO_ALERT)
+
+
 def test_fall_then_movement_clears_it() -> None:
     script = [Seg("forward", 30), Seg("fall", 40, moves_after_s=12), Seg("forward", 10)]
     c = Coach("free", _cfg(fall_alert_after_s=20), first_run=False)
     for b, s, e in simulate(script):
         c.update(s, e, b)
     assert c.falls == 1 and not c.alerts
-    assert any(p.text.startswith("Good. Take a moment") for p in c.prompts)
+    assert any(p.text.startswith("You moved.") for p in c.prompts)
 
 
 def test_first_run_notice() -> None:
     walk = [Seg("forward", 10)]
     first = prompts_for(simulate(walk), "free", CoachConfig())
-    assert first[0].kind == "safety" and "clearance" in first[0].text
+    assert first[0].kind == "safety" and "doctor" in first[0].text
     later = prompts_for(simulate(walk), "free", CoachConfig(), history=[{"date": "2026-11-01"}])
-    assert not any("clearance" in p.text for p in later)
+    assert not any("doctor" in p.text for p in later)
     falls = prompts_for(simulate(walk), "free", _cfg(history_of_falls=True), history=[{"date": "2026-11-01"}])
-    assert any("clearance" in p.text for p in falls)
+    assert any("doctor" in p.text for p in falls)
     off = prompts_for(simulate(walk), "free", _cfg(first_run_notice=False))
-    assert not any("clearance" in p.text for p in off)
+    assert not any("doctor" in p.text for p in off)
 
 
 def test_busy_session_keeps_spacing_and_is_deterministic() -> None:

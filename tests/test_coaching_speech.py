@@ -21,8 +21,8 @@ needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None and shutil.w
                                   reason="espeak-ng is not installed (apt install espeak-ng)")
 
 PROMPTS = ["Backward", "Forward", "Turn around in 10 seconds", "One minute backward",
-           "Look over your shoulder", "Slow down", "Are you OK? Move, or stand up if you can.",
-           "Four minutes backward, 380 retro steps"]
+           "Look over your shoulder", "Slow down", "Are you OK? If you are hurt, stay still.",
+           "So far: four minutes backward, 380 retro steps"]
 
 
 def wav_stats(path: Path) -> tuple[float, float, float]:

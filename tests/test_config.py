@@ -77,6 +77,56 @@ def test_repo_config_is_the_defaults(monkeypatch):
     assert all(getattr(defaults, k) == v for k, v in mqtt.items())
 
 
+@pytest.mark.parametrize("text, message", [
+    ("[safety]\nlook_back_every_s = nan\n", r"\[safety\] look_back_every_s must be a finite number"),
+    ("[coach]\nwarn_before_s = inf\n", r"\[coach\] warn_before_s must be a finite number"),
+    ("[safety]\nfall_impact_g = 'hard'\n", r"\[safety\] fall_impact_g must be float"),
+    ("[mqtt]\nmax_buffer = 0\n", r"\[mqtt\] max_buffer must be at least 1"),
+    ("[mqtt]\nurl = 5\n", r"\[mqtt\] url must be str"),
+    ("[mqtt]\nkeepalive = -1\n", r"\[mqtt\] keepalive must be at least 0"),
+    ("[store]\npath = 3\n", r"\[store\] path must be str"),
+    ("[programs.long]\ntotal_s = 1e7\n", r"\[programs.long\] total_s must be at most 21600"),
+    ("[programs.long]\ntotal_s = 1e12\n", r"\[programs.long\] total_s must be at most"),
+    ("[speech]\nvolume = 50\n", r"\[speech\] volume must be at most 2"),
+])
+def test_values_are_range_checked(tmp_path, monkeypatch, text, message):
+    monkeypatch.setenv("COACH_CONFIG", str(write(tmp_path, text)))
+    with pytest.raises(CoachError, match=message) as e:
+        load_coach_config()
+        load_section("mqtt")
+        load_section("store")
+    assert str(tmp_path / "c.toml") in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[sources.generic]\nseq_bits = -3\n", "seq_bits"),
+    ("[sources.generic]\nrate_hz = nan\n", "rate_hz"),
+    ("[sources.generic]\ntime_scale = 'ms'\n", "time_scale"),
+    ("[sources.generic]\nscale = 0\n", "scale"),
+])
+def test_generic_profile_ranges(tmp_path, monkeypatch, text, key):
+    from coach.sources.profiles.generic import load_generic_config
+    monkeypatch.setenv("COACH_CONFIG", str(write(tmp_path, text)))
+    with pytest.raises(CoachError, match=rf"\[sources.generic\] {key}") as e:
+        load_generic_config()
+    assert str(tmp_path / "c.toml") in str(e.value)
+
+
+def test_non_utf8_file_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "c.toml"
+    bad.write_bytes(b"[coach]\nprogram = '\xff\xfe'\n")
+    assert main(["say", "--config", str(bad), "--out", str(tmp_path / "x.wav"), "hello"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not UTF-8" in err and str(bad) in err
+
+
+def test_cli_range_error_is_one_line(tmp_path, capsys):
+    bad = write(tmp_path, "[programs.classic]\ntotal_s = 1e12\n")
+    assert main(["demo", "--config", str(bad), "--fast", "--minutes", "0.2", "--no-save"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "total_s" in err and str(bad) in err
+
+
 def test_top_level_config_reaches_every_command(tmp_path, capsys):
     bad = write(tmp_path, "[store]\npth = 'x'\n")
     assert main(["--config", str(bad), "history", "--json"]) == 2

@@ -274,7 +274,7 @@ def test_coach_serve_cli(broker: Broker, tmp_path: Path) -> None:
         assert proc.wait(10) == 0
     from coach.outputs.store import SessionStore
     (s,) = SessionStore(tmp_path / "s.db").history()["sessions"]
-    assert s["kind"] == "serve" and s["device"] == "phone1" and s["duration_s"] > 9
+    assert s["kind"] == "walk" and s["device"] == "phone1" and s["duration_s"] > 9
     col.close()
 
 

@@ -37,7 +37,8 @@ def test_store_result_and_history(tmp_path: Path) -> None:
     store = SessionStore(tmp_path / "s.db")
     assert store.schema_version == SCHEMA_VERSION
     r = asyncio.run(_run([]))
-    sid = store.store_result(r, SessionMeta(source="walk.csv", program="Week 1", weekly_goal_s=600))
+    sid = store.store_result(r, SessionMeta(kind="walk", source="walk.csv", program="Week 1",
+                                            weekly_goal_s=600))
     h = store.history()
     (row,) = h["sessions"]
     summary = r.to_json()["summary"]
@@ -146,7 +147,7 @@ def test_newer_schema_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_history_cli_json_and_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "s.db"
     store = SessionStore(db)
-    sids = [store.store_result(asyncio.run(_run([])), {"source": f"w{i}.csv"}) for i in range(2)]
+    sids = [store.store_result(asyncio.run(_run([])), {"kind": "run", "source": f"w{i}.csv"}) for i in range(2)]
     store.close()
     assert main(["history", "--db", str(db), "--json"]) == 0
     h = json.loads(capsys.readouterr().out)

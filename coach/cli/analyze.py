@@ -61,7 +61,7 @@ def _observers(args: argparse.Namespace, command: str) -> list:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from coach.cli.wiring import result_document, run_session
+    from coach.cli.wiring import check_outputs, result_document, run_session
     from coach.detect.model import DirectionModel
     from coach.detect.pipeline import DirectionPipeline
     from coach.sources.csvfile import CsvSource
@@ -84,6 +84,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(f"  backward: {s['retro_seconds'] / 60:.1f} min, {s['retro_steps']} retro steps")
         print(f"  forward:  {s['forward_seconds'] / 60:.1f} min, {s['forward_steps']} steps")
         print(f"  direction changes: {s['direction_changes']}")
+    check_outputs(observers)
     return 0
 
 
@@ -142,21 +143,27 @@ class _TrainProgress:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from coach.cli.wiring import run_session
+    from coach.cli.coach_options import demo_program
+    from coach.cli.wiring import check_outputs, run_session
     from coach.detect.pipeline import DirectionPipeline
-    from coach.simulate.gait import SimulatedWalker
+    from coach.simulate.gait import SimulatedWalker, program_bouts
 
     speed = 0.0 if args.fast else args.speed
-    source = SimulatedWalker(seed=args.seed, minutes=args.minutes, placement=args.placement,
-                             speed=speed, batch_s=0.2 if speed else 5.0)
-    pipeline = DirectionPipeline(source_name=source.name, placement=args.placement)
     observers = _observers(args, "demo")
+    # the walker follows the very program the coach speaks (--program too): one timeline
+    coach = next((o.coach for o in observers if hasattr(o, "coach")), None)
+    program = coach.program if coach is not None else demo_program(args.minutes)
+    source = SimulatedWalker(seed=args.seed, minutes=args.minutes, placement=args.placement,
+                             speed=speed, batch_s=0.2 if speed else 5.0,
+                             bouts=program_bouts(program) if program.intervals else None)
+    pipeline = DirectionPipeline(source_name=source.name, placement=args.placement)
     if not any(getattr(o, "is_display", False) for o in observers):
         observers.insert(0, _TextDisplay(every_s=5.0 if speed == 0 else 1.0))
     result = asyncio.run(run_session(source, pipeline, observers))
     t = result.tallies
     print(f"demo finished: {t.retro_seconds / 60:.1f} retro min, {t.retro_steps} retro steps, "
           f"{t.forward_steps} forward steps, {t.direction_changes} direction changes")
+    check_outputs(observers)
     return 0
 
 

@@ -11,8 +11,12 @@ are replayed in 0.2 s steps, which is close but not identical.
 from __future__ import annotations
 
 import argparse
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 LIVE = ("run", "demo", "replay")
 
@@ -31,6 +35,11 @@ def add_args(parser: argparse.ArgumentParser, command: str) -> None:
     else:
         parser.add_argument("--no-coach", action="store_true", help="no spoken coach")
         parser.add_argument("--mute", action="store_true", help="coach in text only (no audio)")
+        parser.add_argument("--safety-notice", action="store_true",
+                            help="say the clearance notice again (it is said once per data directory)")
+        if not _has(parser, "--all"):
+            parser.add_argument("--all", action="store_true", dest="all_kinds",
+                                help="the progression counts every stored session, not only walks")
     if not _has(parser, "--config"):
         parser.add_argument("--config", metavar="FILE",
                             help="config.toml (default: $COACH_CONFIG, else "
@@ -42,11 +51,10 @@ def add_args(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def demo_program(minutes: float) -> Any:
-    """Intervals that match the simulated walker of `coach demo` (coach.simulate.gait)."""
-    from coach.coaching.programs import interval_program
+    """The demo's program: the coach speaks it, the simulated walker walks it (one timeline)."""
+    from coach.coaching.programs import demo_program as program
 
-    return interval_program("demo", "Demo intervals", warmup_s=31.0, forward_s=61.0,
-                            backward_s=41.0, total_s=max(60.0, minutes * 60.0))
+    return program(minutes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,9 @@ class CoachOptions:
     program: str | None = None
     minutes: float = 6.0         # demo: how long the simulated session is
     realtime: bool = True        # live pace (not --fast / --speed 0)
+    db: str | None = None        # the session store: history for the progression
+    safety_notice: bool = False  # say the first-run clearance notice again
+    all_kinds: bool = False      # the progression counts demos, replays, analyses too
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, command: str) -> "CoachOptions":
@@ -69,7 +80,9 @@ class CoachOptions:
                    mute=bool(getattr(args, "mute", False)), config=getattr(args, "config", None),
                    program=getattr(args, "program", None),
                    minutes=float(getattr(args, "minutes", 6.0) or 6.0),
-                   realtime=not getattr(args, "fast", False) and getattr(args, "speed", 1.0) != 0)
+                   realtime=not getattr(args, "fast", False) and getattr(args, "speed", 1.0) != 0,
+                   db=getattr(args, "db", None), safety_notice=bool(getattr(args, "safety_notice", False)),
+                   all_kinds=bool(getattr(args, "all_kinds", False)))
 
 
 def observers(args: argparse.Namespace, command: str) -> list[Any]:
@@ -102,4 +115,44 @@ def coach_observers(opts: CoachOptions) -> list[Any]:
         from coach.coaching.speech import TextSpeaker
 
         speaker = TextSpeaker()
-    return [CoachObserver(program, cfg, speaker)]
+    history, marker = remembered(opts)
+    ob = CoachObserver(program, cfg, speaker, history=history,
+                       first_run=opts.safety_notice or not marker.exists())
+    ob.add_sink(FirstRunMarker(marker))
+    return [ob]
+
+
+def remembered(opts: CoachOptions) -> tuple[list[dict[str, Any]], Path]:
+    """What the coach remembers: past sessions from the store (walks only unless --all) and
+    the file that marks the clearance notice as said, in the store's data directory."""
+    from coach.errors import CoachError
+    from coach.outputs.store import SessionStore
+
+    try:
+        with SessionStore(opts.db, recover=False) as store:
+            return store.coach_history(all_kinds=opts.all_kinds), store.path.parent / FIRST_RUN_MARKER
+    except CoachError as e:
+        log.warning("no session history for the coach: %s", e)
+        from coach.outputs.config import default_db_path
+
+        return [], Path(opts.db or default_db_path()).parent / FIRST_RUN_MARKER
+
+
+FIRST_RUN_MARKER = "clearance-notice-said"
+
+
+class FirstRunMarker:
+    """A prompt sink: once the clearance notice has been said, mark it in the data directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def publish_prompt(self, prompt: dict[str, Any]) -> None:
+        from coach.coaching import phrases
+
+        if prompt.get("text") == phrases.FIRST_RUN and not self.path.exists():
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.write_text("The first-run clearance notice was said here.\n")
+            except OSError as e:
+                log.warning("cannot mark the clearance notice as said: %s", e)

@@ -220,7 +220,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from coach.cli.wiring import run_session
+    from coach.cli.wiring import check_outputs, run_session
     from coach.detect.pipeline import DirectionPipeline
 
     observers: list = []
@@ -281,6 +281,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if stats and (stats.reconnects or stats.lost_samples or stats.decode_errors):
             print(f"link: {stats.reconnects} reconnects, {stats.lost_samples} samples lost, "
                   f"{stats.dup_samples} duplicated, {stats.decode_errors} bad packets skipped")
+    check_outputs(observers)
     return 0
 
 

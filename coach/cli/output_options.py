@@ -106,22 +106,51 @@ def meta_from_args(args: argparse.Namespace, command: str) -> SessionMeta:
 
 
 class SaveOnEnd:
-    """Stores a finished analysis in one transaction (`coach analyze --save`)."""
+    """Stores a finished analysis in one transaction (`coach analyze --save`). A store that is
+    locked or full does not lose the result: it is kept in a journal beside the database and
+    written by the next command that opens it (see output_note)."""
 
     def __init__(self, db: str | None, meta: SessionMeta) -> None:
         self.db = db
         self.meta = meta
         self.session_id: int | None = None
+        self.failure: str | None = None
+        self.obs: StoreObserver | None = None
 
     async def on_batch(self, batch: Any, state: LiveState, events: list[Event]) -> None:
         return None
 
     async def on_end(self, result: AnalysisResult) -> None:
-        with SessionStore(self.db) as store:
-            self.session_id = store.store_result(result, self.meta)
+        from datetime import timedelta
+
+        from coach.errors import CoachError
+        meta = self.meta
+        meta.sample_rate_hz = meta.sample_rate_hz or result.sample_rate_hz
+        meta.source = meta.source or result.source
+        try:
+            store = SessionStore(self.db)
+        except CoachError as e:
+            self.failure = f"session not saved: {e}"
+            return
+        started = meta.started_at or (datetime.now().astimezone() - timedelta(seconds=result.duration_s))
+        obs = self.obs = StoreObserver(store, None, meta, started=started)
+        obs.owns_store = True
+        await obs.on_end(result)
+        self.session_id = obs.session_id if not obs.pending else None
 
     def json_extra(self) -> dict[str, Any]:
-        return {"session_id": self.session_id} if self.session_id is not None else {}
+        if self.obs is None:
+            return {}
+        extra = self.obs.json_extra()
+        if self.session_id is None:
+            extra.pop("session_id", None)
+        return extra
+
+    def output_note(self) -> str | None:
+        return self.obs.output_note() if self.obs is not None else None
+
+    def output_failure(self) -> str | None:
+        return self.failure or (self.obs.output_failure() if self.obs is not None else None)
 
 
 def open_live_store(db: str | None, meta: SessionMeta) -> StoreObserver:

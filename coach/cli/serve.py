@@ -37,6 +37,7 @@ from typing import Any
 from coach.detect.batching import BatchingModel
 from coach.detect.model import one_thread
 from coach.detect.types import AnalysisResult
+from coach.errors import CoachError
 from coach.outputs.mqtt import DeviceChannel, DeviceTopics, MqttLink, MqttSettings, sanitize_id
 from coach.sources.mqtt_ingest import parse_samples
 from coach.types import SampleBatch
@@ -62,6 +63,20 @@ class Stream:
     observer: Any = None     # optional StoreObserver
     pending: list[SampleBatch] = field(default_factory=list)
     ending: bool = False
+    budget: float = 0.0        # samples this stream may still send now (refilled with time)
+    budget_at: float = field(default_factory=time.monotonic)
+    rejected: int = 0
+    recent_rejects: dict[int, float] = field(default_factory=dict)
+
+
+# per-stream bounds (per-message bounds are in coach.sources.mqtt_ingest)
+MAX_JUMP_S = 600.0             # a batch this far after the last one is off the stream's clock
+MAX_STREAM_S = 2 * 86400.0     # a stream's time may not run beyond this from its first sample
+MAX_STREAM_HZ = 1000.0         # sustained samples per wall-clock second
+BURST_SAMPLES = 20_000         # ... with this much burst (a reconnecting gateway's backlog)
+MAX_PENDING_SAMPLES = 100_000  # waiting for the detector
+MAX_STREAMS = 1000             # streams one worker runs at once
+MAX_SENSOR_ID = 128
 
 
 class StreamWorker:
@@ -101,7 +116,7 @@ class StreamWorker:
             will=(self.availability, b"offline", 1, True), on_connect=self._hello,
             subscriptions=[f"$share/{group}/{base}/ingest/+/samples", f"{base}/ingest/+/owner",
                            f"{base}/ingest/+/handover", f"{base}/serve/+/availability"],
-            on_message=self.handle)
+            on_message=self.handle, fail_fast=True)
         self.streams: dict[str, Stream] = {}
         self.claims: dict[str, _Claim] = {}
         self.owners: dict[str, str] = {}
@@ -109,6 +124,7 @@ class StreamWorker:
         self.finished: dict[str, AnalysisResult] = {}
         self.batches = 0
         self.dropped = 0
+        self.rejected = 0          # bad or out-of-bounds messages dropped
         self.handed_over = 0
 
     # -- MQTT plumbing ------------------------------------------------------------------
@@ -152,7 +168,15 @@ class StreamWorker:
 
     # -- message handling ---------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> None:
-        """Route one incoming message (samples, claims, hand-overs, worker availability)."""
+        """Route one incoming message (samples, claims, hand-overs, worker availability); a
+        message that cannot be used is dropped with one warning line."""
+        try:
+            self._route(topic, payload)
+        except Exception as e:  # noqa: BLE001 - one message must never stop the worker
+            self.rejected += 1
+            log.warning("message on %s dropped: %s: %s", topic[:120], type(e).__name__, str(e)[:120])
+
+    def _route(self, topic: str, payload: bytes) -> None:
         if topic.startswith(self.ingest_prefix):
             rest = topic[len(self.ingest_prefix):]
             sensor, _, kind = rest.rpartition("/")
@@ -222,10 +246,16 @@ class StreamWorker:
                 return
             try:
                 batch, extras = parse_samples(payload)
-            except (ValueError, TypeError, KeyError) as e:
-                log.warning("bad ingest payload on %s: %s", sensor, e)
+            except ValueError as e:
+                self.rejected += 1
+                log.warning("ingest message on %s dropped: %s", sensor[:64], e)
                 return
             if batch is None:               # an "end" (or empty) message of a stream not running
+                return
+            if len(sensor) > MAX_SENSOR_ID or len(self.streams) + len(self.claims) >= MAX_STREAMS:
+                self.rejected += 1
+                log.warning("ingest stream %s refused: sensor ids are at most %d characters and a "
+                            "worker runs at most %d streams", sensor[:64], MAX_SENSOR_ID, MAX_STREAMS)
                 return
             self.claims[sensor] = _Claim([payload])
             self._subscribe_direct(sensor)
@@ -236,23 +266,53 @@ class StreamWorker:
     def _enqueue(self, st: Stream, payload: bytes) -> None:
         try:
             batch, extras = parse_samples(payload)
-        except (ValueError, TypeError, KeyError) as e:
-            log.warning("bad ingest payload on %s: %s", st.sensor_id, e)
+        except ValueError as e:
+            self._reject(st, str(e), payload)
             return
-        st.last_seen = time.monotonic()
+        now = time.monotonic()
+        st.last_seen = now
         if "battery" in extras:
             st.channel.battery = extras["battery"]
         if batch is not None and len(batch):
             if st.t0 is None:
                 st.t0 = float(batch.t[0])
+                st.budget = BURST_SAMPLES
             if batch.t[-1] <= st.last_t:     # duplicate (shared + direct subscription) or replay
                 return
+            if st.last_t > -1e17 and batch.t[0] - st.last_t > MAX_JUMP_S:
+                self._reject(st, f"t jumps {batch.t[0] - st.last_t:.6g} s ahead of the stream "
+                                 f"(at most {MAX_JUMP_S:g})", payload)
+                return
+            if batch.t[-1] - st.t0 > MAX_STREAM_S:
+                self._reject(st, f"stream time beyond {MAX_STREAM_S:g} s", payload)
+                return
+            st.budget = min(BURST_SAMPLES, st.budget + (now - st.budget_at) * MAX_STREAM_HZ)
+            st.budget_at = now
+            queued = sum(len(b) for b in st.pending)
+            if len(batch) > st.budget or queued + len(batch) > MAX_PENDING_SAMPLES:
+                self._reject(st, f"more than {MAX_STREAM_HZ:g} samples/s", payload)
+                return
+            st.budget -= len(batch)
             keep = batch.t > st.last_t
             batch = SampleBatch(batch.t[keep] - st.t0, batch.acc[keep], batch.gap_before)
             st.last_t = float(batch.t[-1]) + st.t0
             st.pending.append(batch)
         if extras.get("end"):
             st.ending = True
+
+    def _reject(self, st: Stream, why: str, payload: bytes = b"") -> None:
+        """Drop one message of a running stream, with one warning line (once: an owned stream
+        gets each message twice, directly and through the shared subscription)."""
+        key = hash(payload)
+        now = time.monotonic()
+        if st.recent_rejects.get(key, -1e9) > now - 5.0:
+            return
+        st.recent_rejects[key] = now
+        if len(st.recent_rejects) > 64:
+            st.recent_rejects = {k: v for k, v in st.recent_rejects.items() if v > now - 5.0}
+        st.rejected += 1
+        self.rejected += 1
+        log.warning("ingest message on %s dropped: %s", st.sensor_id[:64], why)
 
     def promote_claims(self) -> None:
         """Start the detectors of confirmed claims once hand-overs had claim_grace_s to arrive;
@@ -267,7 +327,7 @@ class StreamWorker:
             for raw in claim.buffer:
                 try:
                     b, _ = parse_samples(raw)
-                except (ValueError, TypeError, KeyError):
+                except ValueError:
                     b = None
                 parsed.append((float(b.t[0]) if b is not None and len(b) else float("inf"), raw))
             for _, raw in sorted(parsed, key=lambda x: x[0]):
@@ -370,6 +430,8 @@ class StreamWorker:
         last_reap = time.monotonic()
         try:
             while not stop.is_set():
+                if self.link.final:     # a refused login, an untrusted certificate...
+                    raise CoachError(self.link.failure or "MQTT broker unreachable")
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=self.tick_s)
                 except TimeoutError:

@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("history", help="stored sessions and weekly retro totals")
     add_store_args(p, save_flag=False)
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--all", action="store_true", dest="all_kinds",
+                   help="weekly totals count demos, replays and analyses too (default: walks only)")
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("report", help="a self-contained HTML page of one stored session, or of a week")
@@ -83,27 +85,31 @@ def _since(text: str | None) -> datetime | None:
 
 def cmd_history(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        h = store.history()
+        h = store.history(all_kinds=args.all_kinds)
     if args.json:
         sys.stdout.write(json.dumps(h, indent=2) + "\n")
         return 0
     if not h["sessions"]:
         print(f"no sessions yet in {h['db']}")
         return 0
-    print(f"{'id':>4}  {'start (UTC)':16}  {'min':>5}  {'retro s':>7}  {'retro':>5}  {'fwd':>5}  "
-          f"{'program':12}  done")
+    print(f"{'id':>4}  {'start (UTC)':16}  {'kind':8}  {'min':>5}  {'retro s':>7}  {'retro':>5}  "
+          f"{'fwd':>5}  {'program':12}  done")
     for s in h["sessions"]:
         comp = "-" if s["completion"] is None else f"{s['completion'] * 100:.0f}%"
-        print(f"{s['session_id']:>4}  {s['started_at'][:16].replace('T', ' '):16}  "
+        print(f"{s['session_id']:>4}  {s['started_at'][:16].replace('T', ' '):16}  {s['kind']:8}  "
               f"{s['duration_s'] / 60:5.1f}  {s['retro_seconds']:7.0f}  {s['retro_steps']:5d}  "
               f"{s['forward_steps']:5d}  {(s['program'] or '-')[:12]:12}  {comp}"
               + ("  (recovered)" if s["status"] == "recovered" else ""))
     print()
+    if not h["weeks"]:
+        print("no walks yet: weekly totals count walks only (--all counts every session)")
     for w in h["weeks"]:
         goal = (f" of {w['goal_seconds'] / 60:.0f} min goal ({w['progress'] * 100:.0f}%)"
                 if w["goal_seconds"] else "")
+        what = "session" if h.get("counted") == "all" else "walk"
+        n = w["sessions"]
         print(f"week {w['week']}: {w['retro_minutes']:.1f} retro min{goal}, {w['retro_steps']} retro "
-              f"steps in {w['sessions']} session(s)")
+              f"steps in {n} {what}{'s' if n != 1 else ''}")
     return 0
 
 
@@ -167,7 +173,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from coach.cli.wiring import observers_for, result_document, run_session
+    from coach.cli.wiring import check_outputs, observers_for, result_document, run_session
     from coach.detect.pipeline import DirectionPipeline
     from coach.sources.csvfile import CsvSource
 
@@ -183,8 +189,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with one_thread(), quiet:
         result = asyncio.run(run_session(source, pipeline, obs))
     doc = result_document(result, obs)
-    undelivered = [o for o in obs if getattr(o, "delivered", None) is False]
-    problem = "MQTT broker unreachable: some messages were not delivered" if undelivered else None
+    problem = None
+    try:
+        check_outputs(obs)   # notes on stderr; an output that lost something is an error
+    except CoachError as e:
+        problem = str(e)
     if args.json:   # one JSON object on stdout, the error in it when there is one
         if problem:
             doc.update(error=problem, exit_status=2)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from coach.detect.session import run_session as _run_session
 from coach.types import JsonExtra, Observer, ReadsObservers, StartsEarly
 
-__all__ = ["Observer", "extend_parser", "observers_for", "result_document", "run_session"]
+__all__ = ["Observer", "check_outputs", "extend_parser", "observers_for", "result_document",
+           "run_session"]
 
 
 # Layers that add options and observers to the session commands (analyze, demo, run, replay).
@@ -57,3 +58,19 @@ def result_document(result, observers: list) -> dict:
         if isinstance(ob, JsonExtra):
             doc.update(ob.json_extra())
     return doc
+
+
+def check_outputs(observers: list) -> None:
+    """After a command printed its result: notes of outputs that kept what they could not write
+    (stderr), then a CoachError (exit 2) naming the first output that lost something."""
+    import sys
+
+    from coach.errors import CoachError
+    for ob in observers:
+        note = getattr(ob, "output_note", None)
+        if note is not None and note():
+            print(f"coach: {note()}", file=sys.stderr)
+    for ob in observers:
+        failure = getattr(ob, "output_failure", None)
+        if failure is not None and failure():
+            raise CoachError(failure())

@@ -53,6 +53,8 @@ SUB_STEP_S = 0.2
 BOUT_GRACE_S = 1.5         # a still/other pause shorter than this does not end a backward bout
 DETECT_LAG_S = 1.5         # allowance for the detector's latency when timing a pause
 REPEAT_CUE_AFTER_S = 1.0   # walking on in the same direction after a pause this long is cued again
+SPOKEN_GAP_S = 3.0         # a sensor drop this long is spoken when the data comes back
+ALERT_CONFIRM_S = 10.0     # wait this long for the alert path to confirm an alert went out
 
 
 @dataclass(slots=True)
@@ -111,6 +113,8 @@ class Coach:
         self.reported_min = 0
         self.complied: set[int] = set()
         self.down = False
+        self.alert_path = False    # an alert goes somewhere (MQTT): say so only once it was sent
+        self.sensor_lost = False   # the source said the sensor is gone (the coach said so)
         self._finished = False
         self.intervals_done: list[dict[str, Any]] = []   # one record per interval (updated)
         self.interval_updates: list[dict[str, Any]] = [] # records changed since last drained
@@ -145,12 +149,12 @@ class Coach:
         if sf.first_run_notice and (self.first_run or sf.history_of_falls):
             self._push(t0, "safety", say.FIRST_RUN, P_FIRST_RUN, "first_run", stale_s=30)
         text = say.intro(p.title, p.warmup_s, p.forward_s, p.backward_s, p.total_s,
-                         "free" if not p.intervals else p.kind, p.backward_target_s)
+                         "free" if not p.intervals else p.kind, p.backward_target_s, p.standing)
+        if p.rest_advised:
+            text += " " + say.REST
         self._push(t0, "info", text, P_INFO + 2, "intro", stale_s=60)
         self._push(t0, "info", say.TREADMILL if p.treadmill else say.BASICS, P_INFO + 1, "basics",
                    stale_s=90)
-        if p.rest_advised:
-            self._push(t0, "info", say.REST, P_INFO + 3, "rest", stale_s=60)
         warn = self.config.coach.warn_before_s
         prev: Interval | None = None
         for iv in p.intervals:
@@ -215,6 +219,8 @@ class Coach:
             if ev.type == "direction_change":
                 cued = str(ev.data.get("direction", "other"))
                 self._cue(cued, ev.t_s)
+            elif ev.type == "gap":
+                self._sensor_back(ev.t_s, float(ev.data.get("duration_s", 0.0)))
         self._track(state.direction, min(float(state.since_s), now), now, cued)
         self._rules(state)
         self._intervals(state)
@@ -240,9 +246,29 @@ class Coach:
                 self.alerts.append(Alert(ts, "fall", "Possible fall: no movement after an impact",
                                          {"impact_s": round(self.fall.t_impact, 3),
                                           "down_s": round(self.fall.t_down, 3)}))
-                self._push(ts, "safety", say.FALL_ALERT, P_FALL, "fall_alert", stale_s=20)
+                if not self.alert_path:   # else alert_sent() speaks, once it went out
+                    self._push(ts, "safety", say.FALL_NO_ALERT, P_FALL, "fall_alert", stale_s=20)
             elif what == "impact_only" and self.stumble.impact_without_fall(ts):
                 self._stumbled(ts)
+
+    def alert_sent(self, sent: bool) -> None:
+        """The observer handed the last alert to the alert path (sent) or could not (not sent)."""
+        self._push(self.now, "safety", say.FALL_ALERT_SENT if sent else say.FALL_NO_ALERT, P_FALL,
+                   "fall_alert", stale_s=20)
+
+    def _sensor_back(self, t: float, gap_s: float) -> None:
+        """Data flows again after a sensor drop the walker was told of (or a long one)."""
+        if self.sensor_lost or gap_s >= SPOKEN_GAP_S:
+            self.sensor_lost = False
+            self.queue.cancel("sensor")
+            self._push(max(t, self.now), "safety", say.SENSOR_BACK, P_STUMBLE, "sensor", stale_s=10)
+
+    def say_now(self, kind: str, text: str, priority: int, key: str = "") -> Prompt:
+        """A prompt said at once, outside the stream (e.g. the sensor is gone: no batches come)."""
+        p = Prompt(self.now, kind, text, priority, key)
+        self.queue.last = p
+        self.prompts.append(p)
+        return p
 
     def _stumbled(self, t: float) -> None:
         self.stumbles += 1
@@ -472,6 +498,7 @@ class CoachObserver:
         self.speaker = speaker
         self.sinks: list[Any] = list(sinks)
         self._listeners: list[AlertListener] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self.result: Any = None
         for sink in list(self.sinks):
@@ -493,8 +520,13 @@ class CoachObserver:
         self._listeners.append(cb)
 
     def add_sink(self, sink: Any) -> None:
-        """Send prompts, alerts and intervals to `sink`; a live display also gets the program panel."""
+        """Send prompts, alerts and intervals to `sink`; a live display also gets the program panel.
+
+        A sink with `is_alert_path` (MQTT) carries alerts to someone: with one, the walker is
+        told an alert was sent once it was; without, what to do instead."""
         self.sinks.append(sink)
+        if getattr(sink, "is_alert_path", False):
+            self.coach.alert_path = True
         set_program = getattr(sink, "set_program", None)
         if set_program is not None:
             p = self.coach.program
@@ -515,17 +547,64 @@ class CoachObserver:
                 if fn is not None:
                     await _maybe_await(fn(p.to_json()))
         for a in self.coach.alerts[n_alerts:]:
+            taken: list[Any] = []            # alert paths that took the alert
             for sink in self.sinks:
                 fn = getattr(sink, "publish_alert", None)
                 if fn is not None:
-                    await _maybe_await(fn(a.to_json()))
+                    try:
+                        await _maybe_await(fn(a.to_json()))
+                    except Exception as e:  # noqa: BLE001 - the walker must still hear something
+                        log.warning("alert not sent to %s: %s", type(sink).__name__, e)
+                        continue
+                    if getattr(sink, "is_alert_path", False):
+                        taken.append(sink)
             for cb in self._listeners:
                 await _maybe_await(cb(a))
+            if self.coach.alert_path:
+                checks = [c for c in (getattr(s, "alert_delivered", None) for s in taken) if c]
+                if not checks:                 # nothing to wait for: sent when taken
+                    self.coach.alert_sent(bool(taken))
+                else:                          # say "sent" once the broker acknowledged it
+                    task = asyncio.get_running_loop().create_task(self._confirm(checks))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
         for rec in self.coach.drain_interval_updates():
             for sink in self.sinks:
                 fn = getattr(sink, "publish_interval", None)
                 if fn is not None:
                     await _maybe_await(fn(rec))
+
+    async def _confirm(self, checks: list[Any]) -> None:
+        sent = False
+        for check in checks:
+            try:
+                sent = bool(await check(ALERT_CONFIRM_S)) or sent
+            except Exception as e:  # noqa: BLE001 - not confirmed is not sent
+                log.warning("alert delivery not confirmed: %s", e)
+        self.coach.alert_sent(sent)
+
+    def on_notice(self, text: str) -> None:
+        """The source's word on the link ("sensor connection lost; reconnecting", "sensor back
+        after 4.2 s...", "... ending"): a loss is said at once (no batches come while the
+        sensor is away); the return is said when data flows again (the detector's gap event)."""
+        m = text.lower()
+        if "ending" in m:
+            said = say.SENSOR_GONE
+        elif "lost" in m or "reconnecting" in m or "no data" in m:
+            if self.coach.sensor_lost:
+                return
+            self.coach.sensor_lost = True
+            said = say.SENSOR_LOST
+        else:
+            return
+        p = self.coach.say_now("safety", said, P_STUMBLE, "sensor")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(self._emit([p], len(self.coach.alerts)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def on_batch(self, batch: Any, state: LiveState, events: list[Event]) -> None:
         if not self._started:
@@ -541,8 +620,14 @@ class CoachObserver:
 
     async def on_end(self, result: Any) -> None:
         self.result = result
+        if self._tasks:                      # an alert being confirmed, a notice being said
+            await asyncio.wait(set(self._tasks), timeout=ALERT_CONFIRM_S)
         n = len(self.coach.alerts)
         await self._emit(self.coach.finish(result), n)
+        for sink in self.sinks:              # the store keeps it for the next session's progression
+            fn = getattr(sink, "publish_summary", None)
+            if fn is not None:
+                await _maybe_await(fn(self.coach.summary()))
         close = getattr(self.speaker, "close", None)
         if close is not None:
             await close()                    # says what is queued (the summary), then stops

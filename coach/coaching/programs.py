@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from coach.coaching import phrases as say
 from coach.coaching.config import ProgramSpec
 from coach.types import Direction
 
@@ -39,6 +40,7 @@ class Program:
     treadmill: bool = False
     backward_target_s: float = 0.0
     note: str = ""        # e.g. the progression's reason for this level
+    standing: str = ""    # where the walker stands in the progression, said in the intro
     rest_advised: bool = False
     warmup_s: float = 0.0
     forward_s: float = 0.0
@@ -101,6 +103,13 @@ def interval_program(name: str, title: str, warmup_s: float, forward_s: float, b
                    warmup_s=warmup_s, forward_s=forward_s, backward_s=backward_s)
 
 
+def demo_program(minutes: float = 6.0) -> Program:
+    """`coach demo`'s session: a short classic interval (30 s warm-up, then 40 s backward and
+    60 s forward). The coach speaks it and the simulated walker walks it: one timeline."""
+    return interval_program("demo", "Demo intervals", warmup_s=30.0, forward_s=60.0,
+                            backward_s=40.0, total_s=max(60.0, minutes * 60.0))
+
+
 # ---------------------------------------------------------------- progression
 
 
@@ -114,6 +123,8 @@ class ProgressionPlan:
     advanced: bool             # the last sessions earned a step up
     rest_advised: bool         # enough sessions this week / none yesterday
     reason: str
+    levels: int = 1            # how many levels there are
+    change: str = "start"      # start | up | same | back: what the last session did to the level
 
 
 def _comfortable(s: dict[str, Any]) -> bool:
@@ -140,22 +151,34 @@ def plan_progression(history: Iterable[dict[str, Any]], spec: ProgramSpec,
     """Size the next session from past session summaries (a pure function).
 
     history: dicts with date (ISO str or date), retro_seconds, completed, stumbles,
-    cadence_held (and optionally falls). Levels start at spec.start_backward_min and step
+    cadence_held (and optionally falls, and coached: False for a walk without the coach,
+    which counts only for rest days and breaks). Levels start at spec.start_backward_min and step
     by spec.step_backward_min up to spec.max_backward_min; a level advances only after
-    spec.advance_after consecutive comfortable sessions (completed, no stumbles or falls,
-    cadence held) that reached its backward time; a fall, or two uncomfortable sessions in
-    a row, steps back one level.
+    spec.advance_after consecutive comfortable sessions (completed as planned, no stumbles
+    or falls, cadence held) that reached its backward time; a fall, two uncomfortable
+    sessions in a row, or a break of more than spec.long_break_days (between sessions, or
+    since the last one) steps back one level.
     """
     sessions = sorted((dict(s) for s in history), key=lambda s: (_date(s) or dt.date.min))
     top = max(0, math.ceil((spec.max_backward_min - spec.start_backward_min) / max(spec.step_backward_min, 1e-9)))
     level, streak, bad, advanced = 0, 0, 0, False
     reason = "first session" if not sessions else "holding this level"
+    change = "start" if not sessions else "same"
+    brk = dt.timedelta(days=spec.long_break_days)
+    prev: dt.date | None = None
     for s in sessions:
+        d, before = _date(s), level
+        if prev is not None and d is not None and spec.long_break_days > 0 and d - prev > brk:
+            level, streak, bad = max(0, level - 1), 0, 0
+        prev = d or prev
+        if s.get("coached") is False:    # walked without the coach: it counts for rest and breaks
+            change = "back" if level < before else change
+            continue
         target_s = 60.0 * min(spec.max_backward_min, spec.start_backward_min + level * spec.step_backward_min)
         advanced = False
         if int(s.get("falls", 0) or 0) > 0:
             level, streak, bad = max(0, level - 1), 0, 0
-            reason = "a fall last time: stepping back a level"
+            reason, change = "a fall last time: stepping back a level", "back"
             continue
         if _comfortable(s) and float(s.get("retro_seconds", 0.0) or 0.0) >= 0.9 * target_s:
             streak, bad = streak + 1, 0
@@ -169,16 +192,21 @@ def plan_progression(history: Iterable[dict[str, Any]], spec: ProgramSpec,
             if bad >= 2 and level > 0:
                 level, bad = level - 1, 0
                 reason = "two uncomfortable sessions: stepping back a level"
+        change = "up" if level > before else "back" if level < before else "same"
+    today = today or dt.date.today()
+    if prev is not None and spec.long_break_days > 0 and today - prev > brk and level > 0:
+        level, change = level - 1, "back"
+        reason = f"more than {spec.long_break_days} days since the last session: stepping back a level"
     backward_min = min(spec.max_backward_min, spec.start_backward_min + level * spec.step_backward_min)
     bout_s = float(min(spec.max_bout_s, max(60.0, 60.0 * round(backward_min / 5.0))))
-    rest, today = False, today or dt.date.today()
+    rest = False
     dates = [d for d in (_date(s) for s in sessions) if d is not None]
     if dates:
         if today in dates:
             rest, reason = True, reason + "; you already walked today, rest before the next session"
         elif sum(1 for d in dates if today - dt.timedelta(days=6) <= d <= today) >= spec.sessions_per_week:
             rest, reason = True, reason + f"; {spec.sessions_per_week} sessions this week already, rest a day"
-    return ProgressionPlan(level, backward_min, bout_s, advanced, rest, reason)
+    return ProgressionPlan(level, backward_min, bout_s, advanced, rest, reason, top + 1, change)
 
 
 def build_program(spec: ProgramSpec, history: Iterable[dict[str, Any]] | None = None,
@@ -195,6 +223,7 @@ def build_program(spec: ProgramSpec, history: Iterable[dict[str, Any]] | None = 
         prog = interval_program(spec.name, spec.title or "Progression", spec.warmup_s,
                                 spec.recovery_forward_s, bout, total, spec.treadmill, kind="progression")
         prog.note, prog.rest_advised = plan.reason, plan.rest_advised
+        prog.standing = say.standing(plan.level, plan.levels, plan.change)
         return prog
     return interval_program(spec.name, spec.title, spec.warmup_s, spec.forward_s, spec.backward_s,
                             spec.total_s, spec.treadmill)

@@ -107,9 +107,12 @@ class TextSpeaker:
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out
         self.said: list[Prompt] = []
+        self.text_elsewhere = False      # a live display shows the text: do not print it twice
 
     async def say(self, prompt: Prompt) -> None:
         self.said.append(prompt)
+        if self.text_elsewhere:
+            return
         print(f"[{prompt.kind}] {prompt.text}", file=self.out or sys.stdout, flush=True)
 
 
@@ -214,7 +217,14 @@ class SpeechTask:
             cmd = self._players[0]
             self._proc = await asyncio.create_subprocess_exec(
                 *cmd, str(wav), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-            rc = await self._proc.wait()
+            try:   # a hung audio device must not hold the prompts behind this one
+                rc = await asyncio.wait_for(self._proc.wait(), self.play_timeout_s(prompt))
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self._proc.kill()
+                await self._proc.wait()
+                log.warning("audio player %s hung; trying the next (prompts are printed)", cmd[0])
+                rc = 1
             self._proc = None
             if rc == 0 or rc < 0:            # done, or cut off by a more urgent prompt
                 break
@@ -225,6 +235,11 @@ class SpeechTask:
             if not self.s.echo_text:
                 self._echo(prompt)
         wav.unlink(missing_ok=True)
+
+    @staticmethod
+    def play_timeout_s(prompt: Prompt) -> float:
+        """How long one utterance may play before the player counts as hung."""
+        return 5.0 + 0.15 * len(prompt.text)
 
     def _cut_by_waiting(self, prompt: Prompt) -> bool:
         """A prompt queued while this one was being rendered may cut it before it starts."""

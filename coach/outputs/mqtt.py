@@ -84,7 +84,14 @@ class MqttSettings:
         url = url or cfg.get("url")
         if not url:
             raise CoachError("no MQTT broker: give --mqtt mqtt://host[:port] or set [mqtt] url")
-        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        if not isinstance(url, str):
+            raise CoachError(f"MQTT URL must be a string, not {url!r}")
+        try:
+            parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+            parts.port  # noqa: B018 - parses the port now: ValueError on a bad one
+        except ValueError as e:
+            raise CoachError(f"bad MQTT URL ({e}): expected mqtt[s]://[user:pass@]host[:port]"
+                             "[/base_topic]") from None
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
             raise CoachError(f"MQTT URL must start with mqtt:// or mqtts://, not {parts.scheme}://")
         tls = parts.scheme in ("mqtts", "ssl") or bool(cfg.get("tls", False))
@@ -119,13 +126,58 @@ class MqttSettings:
     def tls_context(self) -> ssl.SSLContext | None:
         if not self.tls:
             return None
-        ctx = ssl.create_default_context(cafile=self.ca_file)
+        try:
+            ctx = ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as e:
+            raise CoachError(f"MQTT TLS: [mqtt] ca_file {self.ca_file}: "
+                             f"{getattr(e, 'strerror', None) or e}") from None
         if self.certfile:
-            ctx.load_cert_chain(self.certfile, self.keyfile)
+            try:
+                ctx.load_cert_chain(self.certfile, self.keyfile)
+            except (OSError, ssl.SSLError) as e:
+                raise CoachError(f"MQTT TLS: [mqtt] certfile {self.certfile} / keyfile "
+                                 f"{self.keyfile}: {getattr(e, 'strerror', None) or e}") from None
         if self.tls_insecure:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         return ctx
+
+
+def describe_failure(exc: BaseException, settings: MqttSettings) -> tuple[str, bool]:
+    """A one-line cause for a failed connection, and whether retrying cannot help (bad
+    credentials, TLS verification): (message, final). Never contains the credentials."""
+    where = settings.redacted()
+    rc = getattr(exc, "rc", None)
+    code = getattr(rc, "value", rc)
+    if code in (4, 5, 134, 135):   # Mosquitto answers a wrong password with 135 too
+        if settings.username:
+            return (f"MQTT broker {where} refused the login: bad user name or password "
+                    "(or that user is not authorised)"), True
+        return (f"MQTT broker {where} refused the connection: not authorised (give a user name "
+                "and password in the URL, $COACH_MQTT_USERNAME/PASSWORD or [mqtt])"), True
+    if code is not None and getattr(exc, "__class__", type).__name__ == "MqttConnectError":
+        return f"MQTT broker {where} refused the connection: {exc}", True
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        if cause.verify_code == 62 or "hostname" in str(cause.verify_message).lower() \
+                or "match" in str(cause.verify_message).lower():
+            return (f"MQTT broker {where}: TLS certificate does not match host {settings.host!r} "
+                    f"({cause.verify_message})"), True
+        return (f"MQTT broker {where}: TLS certificate not trusted ({cause.verify_message}); "
+                "give the broker's CA with [mqtt] ca_file"), True
+    if isinstance(cause, ssl.SSLError):
+        return f"MQTT broker {where}: TLS handshake failed ({cause.reason or cause})", True
+    if isinstance(cause, ConnectionRefusedError):
+        return f"MQTT broker {where} refused the connection (is it running on that port?)", False
+    if isinstance(cause, socket.gaierror):
+        return f"MQTT broker {where}: unknown host {settings.host!r}", False
+    if isinstance(cause, (TimeoutError, socket.timeout)):
+        return f"MQTT broker {where} did not answer (timed out)", False
+    if cause is not None:
+        return f"MQTT broker {where} unreachable: {cause.strerror or cause}", False
+    return f"MQTT broker {where} unreachable: {exc}", False
 
 
 def sanitize_id(s: str) -> str:
@@ -150,7 +202,7 @@ class MqttLink:
                  on_connect: Callable[[], Iterable[Message]] | None = None,
                  subscriptions: Iterable[str] = (),
                  on_message: Callable[[str, bytes], Awaitable[None] | None] | None = None,
-                 window: int = 64) -> None:
+                 window: int = 64, fail_fast: bool = False) -> None:
         self.settings = settings
         self.client_id = client_id or f"coach-{socket.gethostname()}-{os.getpid()}-{id(self) & 0xffff:x}"
         self.will = will
@@ -169,6 +221,10 @@ class MqttLink:
         self.dropped = 0
         self.client: Any = None
         self._stopping = False
+        self.failure: str | None = None   # the last connection failure, one line
+        self.final = False                # that failure cannot be cured by retrying
+        self.fail_fast = fail_fast        # give up if the very first connection fails
+        settings.tls_context()            # a missing or unreadable CA/certificate: say so now
 
     # -- API --------------------------------------------------------------------------
     def publish(self, topic: str, payload: bytes | str | dict[str, Any], qos: int = 1,
@@ -256,24 +312,30 @@ class MqttLink:
                 async with self._client() as client:
                     self.client = client
                     self.connects += 1
+                    self.failure = None
                     backoff = 0.1
                     log.info("MQTT connected to %s", self.settings.redacted())
                     for topic in self.subscriptions:
                         await client.subscribe(topic, qos=1)
-                    if self.subscriptions:
-                        reader = asyncio.get_running_loop().create_task(self._read(client))
+                    # the reader also notices a lost connection (the message iterator ends)
+                    reader = asyncio.get_running_loop().create_task(self._read(client))
                     if self.on_connect:
                         first = [[t, p if isinstance(p, bytes) else p.encode(), q, r]
                                  for t, p, q, r in self.on_connect()]
                         self.queue.extendleft(reversed(first))
                     self.connected.set()
                     await self._send_loop(client, reader)
-            except aiomqtt.MqttCodeError as e:
-                if getattr(e, "rc", None) in (4, 5, 134, 135):  # bad credentials / not authorised
-                    log.error("MQTT broker %s refused the login", self.settings.redacted())
-                log.info("MQTT link to %s lost: %s", self.settings.redacted(), e)
             except (aiomqtt.MqttError, OSError) as e:
-                log.info("MQTT link to %s lost: %s", self.settings.redacted(), e)
+                msg, final = describe_failure(e, self.settings)
+                if msg != self.failure:
+                    log.info("MQTT link to %s lost: %s", self.settings.redacted(), msg)
+                self.failure = msg
+                # a refused login or an untrusted certificate stays so: do not retry it (and
+                # neither an unreachable broker before the first connection: say so at once)
+                if final or (self.connects == 0 and self.fail_fast):
+                    self.final = True
+                    log.debug("MQTT link gives up: %s", msg)
+                    break
             finally:
                 self.connected.clear()
                 self.client = None
@@ -285,18 +347,16 @@ class MqttLink:
             backoff = min(backoff * 2, 2.0)
 
     async def _send_loop(self, client: Any, reader: asyncio.Task[None] | None) -> None:
-        disconnected = client._disconnected
+        assert reader is not None
         while True:
+            if reader.done():
+                reader.result()      # the reason the connection ended, if any
+                raise OSError("disconnected")
             if not self.queue:
                 self._wakeup.clear()
-                waits = [asyncio.ensure_future(self._wakeup.wait()), disconnected]
-                if reader is not None:
-                    waits.append(reader)
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                waits[0].cancel()
-                if disconnected.done() or (reader is not None and reader.done()):
-                    disconnected.result() if disconnected.done() else reader.result()  # type: ignore[union-attr]
-                    raise OSError("disconnected")
+                wake = asyncio.ensure_future(self._wakeup.wait())
+                await asyncio.wait([wake, reader], return_when=asyncio.FIRST_COMPLETED)
+                wake.cancel()
                 continue
             batch = [self.queue.popleft() for _ in range(min(self.window, len(self.queue)))]
             for item in batch:
@@ -307,7 +367,8 @@ class MqttLink:
             try:
                 sends = asyncio.gather(*(client.publish(t, p, qos=q, retain=r, timeout=10.0)
                                          for t, p, q, r in batch), return_exceptions=True)
-                done, _ = await asyncio.wait({sends, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+                waiting: set[asyncio.Future[Any]] = {sends, reader}
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if sends in done:
                     results = sends.result()
                 else:
@@ -329,9 +390,13 @@ class MqttLink:
             if self.on_message is None:
                 continue
             payload = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload or "").encode()
-            res = self.on_message(str(msg.topic), payload)
-            if asyncio.iscoroutine(res):
-                await res
+            try:
+                res = self.on_message(str(msg.topic), payload)
+                if asyncio.iscoroutine(res):
+                    await res
+            except Exception as e:  # noqa: BLE001 - one bad message must not deafen the link
+                log.warning("MQTT message on %s dropped: %s: %s", msg.topic, type(e).__name__,
+                            str(e)[:200])
 
 
 def interval_text(interval: Any) -> str:
@@ -612,6 +677,8 @@ class MqttPublisher:
     session; then <base>/<id>/totals (retained) carries today's and this week's retro minutes.
     """
 
+    is_alert_path = True     # alerts published here reach someone (the coach says "Alert sent")
+
     def __init__(self, url: str | MqttSettings | None, device_id: str | None = None,
                  base_topic: str | None = None, *, name: str | None = None,
                  discovery: bool | None = None,
@@ -629,7 +696,8 @@ class MqttPublisher:
                              subscriptions=[f"{settings.discovery_prefix}/status"]
                              if settings.discovery else [],
                              on_message=self._on_message,
-                             client_id=f"coach-{self.device_id}-{os.getpid()}")
+                             client_id=f"coach-{self.device_id}-{os.getpid()}",
+                             fail_fast=True)
         self.channel = DeviceChannel(self.link, self.topics, totals_base)
         self._state: LiveState | None = None
         self.delivered: bool | None = None
@@ -666,6 +734,10 @@ class MqttPublisher:
     def publish_alert(self, alert: dict[str, Any]) -> None:
         self.channel.prompt(alert, alert=True)
 
+    async def alert_delivered(self, timeout_s: float) -> bool:
+        """True once everything published so far (the alert too) is acknowledged by the broker."""
+        return await self.link.drain(timeout=timeout_s)
+
     def publish_interval(self, interval: Any) -> None:
         self.channel.interval = interval
 
@@ -693,5 +765,10 @@ class MqttPublisher:
         """Deliver what is queued (waits through an outage up to drain_timeout_s), disconnect."""
         self.delivered = await self.link.stop(drain=True)
         if not self.delivered:
-            log.error("MQTT: %d messages could not be delivered to %s", self.link.pending,
-                      self.settings.redacted())
+            self.failure = (f"{self.link.failure or 'MQTT broker ' + self.settings.redacted() + ' unreachable'}"
+                            f" ({self.link.pending} messages not delivered)")
+            log.info("%s", self.failure)
+
+    def output_failure(self) -> str | None:
+        """What went wrong with this output, one line (None: everything was delivered)."""
+        return getattr(self, "failure", None) if self.delivered is False else None

@@ -18,7 +18,9 @@ import logging
 import os
 import socket
 import sqlite3
+import tempfile
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
@@ -107,7 +109,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX states_session ON states(session_id);
     """,
-    # 2: heart rate (standard Heart Rate service, beside the accelerometer), one row per reading
+    # 2: sessions.kind says what a session was (walk, demo, replay, analysis), not which
+    # command made it: totals, the progression and "today" count walks only
+    """
+    UPDATE sessions SET kind = CASE kind WHEN 'run' THEN 'walk' WHEN 'serve' THEN 'walk'
+        WHEN 'analyze' THEN 'analysis' ELSE kind END;
+    CREATE INDEX sessions_kind ON sessions(kind, started_at);
+    """,
+    # 3: heart rate (standard Heart Rate service, beside the accelerometer), one row per reading
     """
     CREATE TABLE heart_rate (
         session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
@@ -117,6 +126,17 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# What a session was, by the command that made it (sessions.kind, schema v2 on).
+SESSION_KINDS = ("walk", "demo", "replay", "analysis")
+_KIND_OF_COMMAND = {"run": "walk", "serve": "walk", "analyze": "analysis"}
+
+
+def session_kind(kind: str | None) -> str:
+    """'run' / 'serve' -> 'walk', 'analyze' -> 'analysis'; walk, demo, replay, analysis as is."""
+    k = str(kind or "analysis")
+    return _KIND_OF_COMMAND.get(k, k)
 
 
 def utcnow() -> datetime:
@@ -136,7 +156,8 @@ def parse_iso(s: str) -> datetime:
 class SessionMeta:
     """What is known about a session before it starts (all optional)."""
 
-    kind: str = "analyze"            # analyze | run | demo | replay | serve
+    kind: str = "analyze"            # the command: analyze | run | demo | replay | serve (stored
+                                     # as the session's kind: see session_kind)
     source: str = ""
     device: str | None = None        # device name or id (one devices row per name)
     device_address: str | None = None
@@ -176,26 +197,78 @@ def _pid_alive(pid: int) -> bool:
 class SessionStore:
     """A SQLite session store. Opening it migrates the schema and recovers interrupted sessions."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, recover: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, recover: bool = True,
+                 readonly: bool | None = None, check: bool = True) -> None:
         self.path = Path(path) if path else default_db_path()
+        if readonly is None:   # history stays readable from a directory we cannot write to
+            readonly = self.path.is_file() and not (os.access(self.path.parent, os.W_OK)
+                                                    and os.access(self.path, os.W_OK))
+        self.readonly = readonly
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None,
-                                        check_same_thread=False)
+            if readonly:
+                if not self.path.is_file():
+                    raise CoachError(f"no session store at {self.path}")
+                # immutable: no -wal/-shm files are needed (or created) beside it
+                uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+                self.conn = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None,
+                                            check_same_thread=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.conn = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None,
+                                            check_same_thread=False)
             self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
+            if check:
+                self._quick_check()
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            if readonly:
+                self._check_version()
+            else:
+                self._migrate()
         except sqlite3.DatabaseError as e:
             raise CoachError(f"cannot open session store {self.path}: {e}") from e
         except OSError as e:
             raise CoachError(f"cannot open session store {self.path}: {e.strerror}") from e
-        self.recovered: list[int] = self.recover_interrupted() if recover else []
+        self.replayed: list[int] = []
+        self.recovered: list[int] = []
+        if not readonly:
+            try:   # housekeeping: a locked store only postpones it (and waits 1 s at most)
+                self.conn.execute("PRAGMA busy_timeout=1000")
+                self.replayed = self.replay_journals()
+                if recover:
+                    self.recovered = self.recover_interrupted()
+            except sqlite3.Error as e:
+                log.warning("session store %s: housekeeping postponed (%s)", self.path, e)
+            finally:
+                self.conn.execute("PRAGMA busy_timeout=10000")
+
+    def _quick_check(self) -> None:
+        """Refuse a damaged database before anything is written to it."""
+        try:
+            rows = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)").fetchall()]
+        except sqlite3.DatabaseError as e:
+            rows = [str(e)]
+        if rows != ["ok"]:
+            self.conn.close()
+            raise CoachError(f"session store {self.path} is damaged ({'; '.join(rows)[:200]}); "
+                             "nothing was written to it: move it aside (or restore a backup) and "
+                             "run again")
+
+    def _check_version(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise CoachError(f"session store {self.path} has schema v{version} and is read-only "
+                             f"here (this retro-coach reads v{SCHEMA_VERSION})")
 
     # -- schema ---------------------------------------------------------------------------
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0 and self.conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name='sessions'").fetchone()[0]:
+            raise CoachError(f"session store {self.path} has tables but no schema version; "
+                             "refusing to touch it")
         if version > SCHEMA_VERSION:
             raise CoachError(f"session store {self.path} has schema v{version}, newer than this "
                              f"retro-coach (v{SCHEMA_VERSION}); upgrade retro-coach")
@@ -239,7 +312,7 @@ class SessionStore:
             "INSERT INTO sessions(kind, source, device_id, placement, program, session_goal_s, "
             "weekly_goal_s, started_at, status, sample_rate_hz, heartbeat_at, pid, host, extra_json) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (meta.kind, meta.source, dev, meta.placement, meta.program, meta.session_goal_s,
+            (session_kind(meta.kind), meta.source, dev, meta.placement, meta.program, meta.session_goal_s,
              meta.weekly_goal_s, iso(started_at), status, meta.sample_rate_hz, iso(utcnow()),
              os.getpid(), socket.gethostname(), json.dumps(meta.extra, default=str)))
         assert cur.lastrowid is not None   # an INSERT just ran
@@ -249,9 +322,10 @@ class SessionStore:
                      commit_interval_s: float = 0.5) -> "StoreObserver":
         """Start a live session; the returned Observer writes it as it goes."""
         meta = SessionMeta.coerce(meta)
-        with self.transaction():
-            sid = self._insert_session(meta, meta.started_at or utcnow(), "open")
-        return StoreObserver(self, sid, meta, commit_interval_s)
+        started = meta.started_at or utcnow()
+        obs = StoreObserver(self, None, meta, commit_interval_s, started=started)
+        obs.flush()        # creates the session row now, or keeps it pending (store locked, full)
+        return obs
 
     def store_result(self, result: AnalysisResult, meta: SessionMeta | dict[str, Any] | None = None) -> int:
         """Store a finished analysis (e.g. `coach analyze --save`) in one go; return its id."""
@@ -267,37 +341,59 @@ class SessionStore:
         return sid
 
     def _write_result(self, sid: int, result: AnalysisResult, started: datetime) -> None:
-        c = self.conn
-        for table in ("segments", "steps", "events"):
-            c.execute(f"DELETE FROM {table} WHERE session_id=?", (sid,))
-        c.executemany("INSERT INTO segments VALUES (?,?,?,?,?)",
-                      [(sid, s.start_s, s.end_s, s.direction, s.steps) for s in result.segments])
-        c.executemany("INSERT INTO steps VALUES (?,?,?)", [(sid, t, d) for t, d in result.steps])
-        c.executemany("INSERT INTO events VALUES (?,?,?,?)",
-                      [(sid, e.t_s, e.type, json.dumps(e.data, default=float)) for e in result.events
-                       if e.type != "step"])
-        t = result.tallies
-        c.execute(
-            "UPDATE sessions SET status='closed', ended_at=?, duration_s=?, sample_rate_hz=?, "
-            "retro_steps=?, retro_seconds=?, forward_steps=?, forward_seconds=?, direction_changes=?, "
-            "last_t_s=?, heartbeat_at=? WHERE id=?",
-            (iso(started + timedelta(seconds=result.duration_s)), result.duration_s,
-             result.sample_rate_hz, t.retro_steps, t.retro_seconds, t.forward_steps,
-             t.forward_seconds, t.direction_changes, result.duration_s, iso(utcnow()), sid))
-        self._update_completion(sid)
+        for sql, params in result_ops(result, started):
+            self.conn.execute(sql, [sid if p == SID else p for p in params])
 
     def _update_completion(self, sid: int) -> None:
-        row = self.conn.execute("SELECT retro_seconds, session_goal_s FROM sessions WHERE id=?",
-                                (sid,)).fetchone()
-        iv = self.conn.execute(
-            "SELECT sum(planned_s), sum(min(coalesce(done_s,0), planned_s)) FROM intervals "
-            "WHERE session_id=? AND planned_s > 0", (sid,)).fetchone()
-        completion = None
-        if iv[0]:
-            completion = min(1.0, (iv[1] or 0.0) / iv[0])
-        elif row["session_goal_s"]:
-            completion = min(1.0, row["retro_seconds"] / row["session_goal_s"])
-        self.conn.execute("UPDATE sessions SET completion=? WHERE id=?", (completion, sid))
+        self.conn.execute(COMPLETION_SQL, (sid, sid, sid))
+
+    # -- pending writes (journals) ----------------------------------------------------------
+    def journal_path(self, tag: str) -> Path:
+        return self.path.with_name(f"{self.path.name}.pending-{tag}.jsonl")
+
+    def replay_journals(self) -> list[int]:
+        """Write sessions that an earlier run could not (store locked, disk full); return ids."""
+        done: list[int] = []
+        host = socket.gethostname()
+        for jp in sorted(self.path.parent.glob(f"{self.path.name}.pending-*.jsonl")):
+            try:
+                head, ops = read_journal(jp)
+            except (OSError, ValueError) as e:
+                log.warning("cannot read pending session %s: %s", jp, e)
+                continue
+            pid = head.get("pid")
+            if not head.get("ended") and head.get("host") == host and pid and \
+                    (pid == os.getpid() or _pid_alive(int(pid))):
+                continue      # still being written by a live process
+            try:
+                sid = self._apply_journal(head, ops)
+            except sqlite3.Error as e:
+                log.warning("pending session %s not written yet: %s", jp, e)
+                continue
+            jp.unlink(missing_ok=True)
+            log.warning("wrote pending session %s from %s", sid, jp)
+            done.append(sid)
+        return done
+
+    def _apply_journal(self, head: dict[str, Any], ops: list[tuple[str, list[Any]]]) -> int:
+        token = head.get("token")
+        if token:   # its writer committed it after all (and died before removing the journal)
+            row = self.conn.execute("SELECT id FROM sessions WHERE json_extract(extra_json, "
+                                    "'$._journal') = ?", (token,)).fetchone()
+            if row is not None:
+                return int(row[0])
+        with self.transaction():
+            sid = head.get("session_id")
+            if sid is None or self.conn.execute("SELECT 1 FROM sessions WHERE id=?",
+                                                (sid,)).fetchone() is None:
+                meta = SessionMeta.coerce(head.get("meta") or {})
+                sid = self._insert_session(meta, parse_iso(head["started_at"]),
+                                           str(head.get("status", "open")))
+            for sql, params in ops:
+                self.conn.execute(sql, [sid if p == SID else p for p in params])
+            if token:
+                self.conn.execute(MARK_JOURNAL_SQL, (token, sid))
+        return int(sid)
 
     class _Tx:
         """BEGIN IMMEDIATE..COMMIT, or a savepoint inside an open transaction."""
@@ -390,6 +486,7 @@ class SessionStore:
             d = dict(r)
             d.pop("pid", None), d.pop("host", None), d.pop("device_id", None)
             d["extra"] = json.loads(d.pop("extra_json") or "{}")
+            d["extra"].pop("_journal", None)
             out.append(d)
         return out
 
@@ -436,13 +533,14 @@ class SessionStore:
         return s
 
     def retro_totals(self, now: datetime | None = None) -> tuple[float, float]:
-        """Retro seconds stored today and this ISO week (local time): the retained MQTT totals."""
+        """Retro seconds walked (kind 'walk') today and this ISO week (local time): the retained
+        MQTT totals."""
         now = (now or datetime.now().astimezone()).astimezone()
         week_start = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         today = week = 0.0
-        for r in self.conn.execute("SELECT started_at, retro_seconds FROM sessions WHERE started_at >= ?",
-                                   (iso(week_start - timedelta(days=1)),)):
+        for r in self.conn.execute("SELECT started_at, retro_seconds FROM sessions WHERE started_at >= ? "
+                                   "AND kind = 'walk'", (iso(week_start - timedelta(days=1)),)):
             started = parse_iso(r[0])
             if week_start <= started <= now:
                 week += r[1] or 0.0
@@ -450,8 +548,10 @@ class SessionStore:
                     today += r[1] or 0.0
         return today, week
 
-    def history(self, weekly_goal_s: float | None = None) -> dict[str, Any]:
-        """Sessions and ISO-week totals (UTC weeks) against the program's weekly goal."""
+    def history(self, weekly_goal_s: float | None = None, all_kinds: bool = False) -> dict[str, Any]:
+        """Sessions and ISO-week totals (UTC weeks) against the program's weekly goal.
+
+        Week totals count walks only (not demos, replays or analyses) unless all_kinds."""
         if weekly_goal_s is None:
             minutes = load_section("store").get("weekly_goal_minutes")
             weekly_goal_s = float(minutes) * 60 if minutes else None
@@ -468,6 +568,8 @@ class SessionStore:
                 "direction_changes": s["direction_changes"], "program": s["program"],
                 "completion": None if s["completion"] is None else round(s["completion"], 3),
             })
+            if not all_kinds and s["kind"] != "walk":
+                continue
             y, w, _ = started.isocalendar()
             key = f"{y}-W{w:02d}"
             wk = weeks.setdefault(key, {
@@ -485,7 +587,38 @@ class SessionStore:
             wk["retro_minutes"] = round(wk["retro_seconds"] / 60, 1)
             wk["progress"] = (round(wk["retro_seconds"] / wk["goal_seconds"], 3)
                               if wk["goal_seconds"] else None)
-        return {"db": str(self.path), "sessions": sessions, "weeks": list(weeks.values())}
+        return {"db": str(self.path), "sessions": sessions, "weeks": list(weeks.values()),
+                "counted": "all" if all_kinds else "walk"}
+
+    def coach_history(self, all_kinds: bool = False) -> list[dict[str, Any]]:
+        """Past sessions as the coach's progression reads them (oldest first): date (local),
+        retro_seconds, completed, stumbles, falls, cadence_held, program. Walks only unless
+        all_kinds; the coach's own summary where it left one, else the store's completion."""
+        out = []
+        for s in self.sessions():
+            if (not all_kinds and s["kind"] != "walk") or s["status"] == "open":
+                continue
+            coach = s["extra"].get("coach") or {}
+            completion = s["completion"]
+            out.append({
+                "session_id": s["id"], "kind": s["kind"], "program": s["program"],
+                "date": parse_iso(s["started_at"]).astimezone().date().isoformat(),
+                "retro_seconds": float(s["retro_seconds"] or 0.0),
+                "completed": bool(coach.get("completed", completion is not None and completion >= 0.8)),
+                "stumbles": int(coach.get("stumbles", 0)), "falls": int(coach.get("falls", 0)),
+                "cadence_held": bool(coach.get("cadence_held", True)),
+                "coached": bool(coach),
+            })
+        return out
+
+    def today(self, all_kinds: bool = False, day: date | None = None) -> dict[str, Any]:
+        """Today's (local) retro totals: walks only unless all_kinds."""
+        day = day or date.today()
+        rows = [h for h in self.coach_history(all_kinds) if h["date"] == day.isoformat()]
+        steps = {s["id"]: s["retro_steps"] for s in self.sessions()}
+        return {"date": day.isoformat(), "sessions": len(rows),
+                "retro_seconds": round(sum(h["retro_seconds"] for h in rows), 2),
+                "retro_steps": sum(steps.get(h["session_id"], 0) for h in rows)}
 
 
 def _split_sql(script: str) -> Iterable[str]:
@@ -494,74 +627,242 @@ def _split_sql(script: str) -> Iterable[str]:
             yield stmt
 
 
-class StoreObserver:
-    """An Observer that writes one live session as it goes (commits at least every second)."""
+SID = "$sid"    # stands for the session id in pending writes (not known while the store is locked)
 
-    def __init__(self, store: SessionStore, session_id: int, meta: SessionMeta,
-                 commit_interval_s: float = 0.5) -> None:
+COMPLETION_SQL = (
+    "UPDATE sessions SET completion = (SELECT CASE "
+    "WHEN iv.p IS NOT NULL AND iv.p != 0 THEN min(1.0, coalesce(iv.d, 0) / iv.p) "
+    "WHEN s.session_goal_s IS NOT NULL AND s.session_goal_s != 0 "
+    "THEN min(1.0, s.retro_seconds / s.session_goal_s) ELSE NULL END "
+    "FROM (SELECT sum(planned_s) AS p, sum(min(coalesce(done_s, 0), planned_s)) AS d "
+    "FROM intervals WHERE session_id=? AND planned_s > 0) AS iv, sessions AS s WHERE s.id=?) "
+    "WHERE id=?")
+
+Op = tuple[str, list[Any]]
+
+# marks a session with the journal whose records it holds (in the same transaction)
+MARK_JOURNAL_SQL = ("UPDATE sessions SET extra_json = json_set(coalesce(extra_json, '{}'), "
+                    "'$._journal', ?) WHERE id=?")
+
+
+def result_ops(result: AnalysisResult, started: datetime) -> list[Op]:
+    """The writes that store a finished analysis in session SID."""
+    ops: list[Op] = [(f"DELETE FROM {table} WHERE session_id=?", [SID])
+                     for table in ("segments", "steps", "events")]
+    ops += [("INSERT INTO segments VALUES (?,?,?,?,?)", [SID, s.start_s, s.end_s, s.direction, s.steps])
+            for s in result.segments]
+    ops += [("INSERT INTO steps VALUES (?,?,?)", [SID, float(t), str(d)]) for t, d in result.steps]
+    ops += [("INSERT INTO events VALUES (?,?,?,?)", [SID, e.t_s, e.type, json.dumps(e.data, default=float)])
+            for e in result.events if e.type != "step"]
+    t = result.tallies
+    ops.append((
+        "UPDATE sessions SET status='closed', ended_at=?, duration_s=?, sample_rate_hz=?, "
+        "retro_steps=?, retro_seconds=?, forward_steps=?, forward_seconds=?, direction_changes=?, "
+        "last_t_s=?, heartbeat_at=? WHERE id=?",
+        [iso(started + timedelta(seconds=result.duration_s)), result.duration_s,
+         result.sample_rate_hz, t.retro_steps, t.retro_seconds, t.forward_steps,
+         t.forward_seconds, t.direction_changes, result.duration_s, iso(utcnow()), SID]))
+    ops.append((COMPLETION_SQL, [SID, SID, SID]))
+    return ops
+
+
+def meta_json(meta: SessionMeta) -> dict[str, Any]:
+    d = {f.name: getattr(meta, f.name) for f in fields(meta)}
+    d["started_at"] = iso(meta.started_at) if meta.started_at else None
+    d.pop("started_at")
+    return d
+
+
+def write_journal(path: Path, head: dict[str, Any] | None, ops: list[Op]) -> None:
+    """Append pending writes to a journal (JSON lines; the first line describes the session)."""
+    with path.open("a", encoding="utf-8") as fh:
+        if head is not None:
+            fh.write(json.dumps(head, default=str) + "\n")
+        for sql, params in ops:
+            fh.write(json.dumps([sql, params], default=float) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_journal(path: Path) -> tuple[dict[str, Any], list[Op]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines:
+        raise ValueError("empty")
+    head = json.loads(lines[0])
+    ops: list[Op] = []
+    for line in lines[1:]:
+        try:
+            item = json.loads(line)
+            if isinstance(item, dict) and item.get("end"):
+                head["ended"] = True   # its writer is done with it
+                continue
+            sql, params = item
+        except ValueError:
+            break          # a torn last line (the writer was killed mid-line)
+        ops.append((str(sql), list(params)))
+    return head, ops
+
+
+class StoreObserver:
+    """An Observer that writes one live session as it goes (commits at least every second).
+
+    Writes are queued and committed together every commit_interval_s. When the store cannot
+    take them (locked by another program, disk full, I/O error) the session goes on: they are
+    kept in memory and in a journal beside the database (<db>.pending-<id>.jsonl), retried at
+    the next commit without blocking the live loop, and written by the next process that opens
+    the store if this one never could (see output_note)."""
+
+    live_wait_s = 0.05     # how long a live commit may wait for a lock
+    end_wait_s = 5.0       # how long the final commit may wait
+
+    def __init__(self, store: SessionStore, session_id: int | None, meta: SessionMeta,
+                 commit_interval_s: float = 0.5, started: datetime | None = None) -> None:
         self.store = store
         self.session_id = session_id
         self.meta = meta
         self.commit_interval_s = commit_interval_s
         self._last_commit = time.monotonic()
         self._last_state_sec: int | None = None
-        self._pending = False
-        self._started = parse_iso(store.conn.execute(
-            "SELECT started_at FROM sessions WHERE id=?", (session_id,)).fetchone()[0])
+        self._started = started or meta.started_at or utcnow()
+        self._ops: list[Op] = []          # not committed yet
+        self._journaled = 0               # how many of _ops are in the journal
+        self._tallies: LiveState | None = None
+        self.journal: Path | None = None
+        self._journal_token = uuid.uuid4().hex
+        self.journal_failed = False
+        self.error: str | None = None     # the store's last error while this session ran
+        self.failed_commits = 0
         self.closed = False
         self.owns_store = False      # close the store when the session ends
-        store.conn.execute("BEGIN")
 
     @property
     def conn(self) -> sqlite3.Connection:
         return self.store.conn
 
+    @property
+    def pending(self) -> int:
+        """Writes not in the database yet."""
+        return len(self._ops) + (self.session_id is None)
+
+    def _op(self, sql: str, *params: Any) -> None:
+        self._ops.append((sql, list(params)))
+
     async def on_batch(self, batch: Any, state: LiveState, events: list[Event]) -> None:
-        sid = self.session_id
         for e in events:
             if e.type == "step":
-                self.conn.execute("INSERT INTO steps VALUES (?,?,?)",
-                                  (sid, e.t_s, str(e.data.get("direction", state.direction))))
+                self._op("INSERT INTO steps VALUES (?,?,?)", SID, e.t_s,
+                         str(e.data.get("direction", state.direction)))
             else:
-                self.conn.execute("INSERT INTO events VALUES (?,?,?,?)",
-                                  (sid, e.t_s, e.type, json.dumps(e.data, default=float)))
+                self._op("INSERT INTO events VALUES (?,?,?,?)", SID, e.t_s, e.type,
+                         json.dumps(e.data, default=float))
         for hr in (getattr(batch, "meta", None) or {}).get("heart_rate", ()):
-            self.conn.execute("INSERT INTO heart_rate VALUES (?,?,?,?)",
-                              (sid, float(hr["t_s"]), int(hr["bpm"]), json.dumps(list(hr.get("rr_ms") or []))))
+            self._op("INSERT INTO heart_rate VALUES (?,?,?,?)", SID, float(hr["t_s"]), int(hr["bpm"]),
+                     json.dumps(list(hr.get("rr_ms") or [])))
         sec = int(state.t_s)
         if sec != self._last_state_sec:
             self._last_state_sec = sec
             t = state.tallies
-            self.conn.execute("INSERT INTO states VALUES (?,?,?,?,?,?,?,?)",
-                              (sid, state.t_s, state.direction, state.cadence_spm, t.retro_steps,
-                               t.retro_seconds, t.forward_steps, t.forward_seconds))
+            self._op("INSERT INTO states VALUES (?,?,?,?,?,?,?,?)", SID, state.t_s, state.direction,
+                     state.cadence_spm, t.retro_steps, t.retro_seconds, t.forward_steps,
+                     t.forward_seconds)
         self._tallies = state
-        self._pending = True
         if time.monotonic() - self._last_commit >= self.commit_interval_s:
             self.flush()
 
-    def flush(self) -> None:
-        """Write the live tallies and heartbeat, and commit."""
+    def flush(self, wait_s: float | None = None) -> bool:
+        """Write the queued records, the live tallies and the heartbeat in one transaction;
+        False (and the records kept) if the store cannot take them now."""
         if self.closed:
-            return
-        st: LiveState | None = getattr(self, "_tallies", None)
+            return not self._ops
+        self._last_commit = time.monotonic()
+        st = self._tallies
         if st is not None:
             t = st.tallies
-            self.conn.execute(
-                "UPDATE sessions SET retro_steps=?, retro_seconds=?, forward_steps=?, forward_seconds=?, "
-                "direction_changes=?, last_t_s=?, duration_s=?, heartbeat_at=? WHERE id=?",
-                (t.retro_steps, t.retro_seconds, t.forward_steps, t.forward_seconds,
-                 t.direction_changes, st.t_s, st.t_s, iso(utcnow()), self.session_id))
-        self._commit()
-        self.conn.execute("BEGIN")
-        self._last_commit = time.monotonic()
-        self._pending = False
+            self._op("UPDATE sessions SET retro_steps=?, retro_seconds=?, forward_steps=?, "
+                     "forward_seconds=?, direction_changes=?, last_t_s=?, duration_s=?, "
+                     "heartbeat_at=? WHERE id=?",
+                     t.retro_steps, t.retro_seconds, t.forward_steps, t.forward_seconds,
+                     t.direction_changes, st.t_s, st.t_s, iso(utcnow()), SID)
+            self._tallies = None
+        if not self._ops and self.session_id is not None:
+            return True
+        return self._commit_ops(self.live_wait_s if wait_s is None else wait_s)
+
+    def _commit_ops(self, wait_s: float) -> bool:
+        conn = self.conn
+        sid = self.session_id
+        try:
+            conn.execute(f"PRAGMA busy_timeout={max(0, int(wait_s * 1000))}")
+            conn.execute("BEGIN IMMEDIATE")
+            if sid is None:
+                sid = self.store._insert_session(self.meta, self._started, "open")
+            for sql, params in self._ops:
+                conn.execute(sql, [sid if p == SID else p for p in params])
+            if self.journal is not None:   # with the records it holds: never written twice
+                conn.execute(MARK_JOURNAL_SQL, (self._journal_token, sid))
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            self._keep(e)
+            return False
+        finally:
+            try:
+                conn.execute("PRAGMA busy_timeout=10000")
+            except sqlite3.Error:
+                pass
+        self.session_id = sid
+        self._ops.clear()
+        self._journaled = 0
+        if self.error is not None:
+            log.warning("session store %s writable again: %s session records written",
+                        self.store.path, "pending")
+            self.error = None
+        if self.journal is not None:
+            self.journal.unlink(missing_ok=True)
+            self.journal = None
+        return True
+
+    def _keep(self, e: sqlite3.Error) -> None:
+        """The store refused a commit: keep the records (memory and journal); say so once."""
+        self.failed_commits += 1
+        if self.error is None:
+            log.warning("session store %s cannot be written (%s); the session goes on and its "
+                        "records are kept", self.store.path, e)
+        self.error = str(e)
+        new = self._ops[self._journaled:]
+        if (not new and self.journal is not None) or self.journal_failed:
+            return
+        head = None
+        if self.journal is None:
+            head = {"v": 1, "meta": meta_json(self.meta), "started_at": iso(self._started),
+                    "session_id": self.session_id, "status": "open", "pid": os.getpid(),
+                    "host": socket.gethostname(), "db": str(self.store.path),
+                    "token": self._journal_token}
+        for candidate in ([self.journal] if self.journal is not None else
+                          [self.store.journal_path(f"{os.getpid()}-{id(self) & 0xffffff:x}"),
+                           Path(tempfile.gettempdir()) / f"retro-coach-{self.store.path.name}"
+                           f".pending-{os.getpid()}-{id(self) & 0xffffff:x}.jsonl"]):
+            try:
+                write_journal(candidate, head, new)
+            except OSError as oe:
+                log.debug("journal %s: %s", candidate, oe)
+                if self.journal is not None:
+                    break
+                continue
+            self.journal = candidate
+            self._journaled = len(self._ops)
+            return
+        self.journal_failed = True
+        log.warning("session records cannot be written anywhere; keeping them in memory")
 
     def publish_prompt(self, prompt: dict[str, Any]) -> None:
         """Record a coach prompt or safety alert ({"t_s", "kind", "text"})."""
-        self.conn.execute("INSERT INTO prompts VALUES (?,?,?,?)",
-                          (self.session_id, float(prompt.get("t_s", 0.0)), prompt.get("kind"),
-                           prompt.get("text")))
+        self._op("INSERT INTO prompts VALUES (?,?,?,?)", SID, float(prompt.get("t_s", 0.0)),
+                 prompt.get("kind"), prompt.get("text"))
 
     def publish_alert(self, alert: dict[str, Any]) -> None:
         """Record a safety alert (kept with the prompts, kind "safety:<kind>")."""
@@ -571,52 +872,75 @@ class StoreObserver:
     def publish_interval(self, interval: dict[str, Any]) -> None:
         """Record a planned/done interval: {"index", "direction", "planned_s", "start_s", "end_s",
         "done_s", "steps", "status"} (later calls with the same index update it)."""
-        self.conn.execute(
-            "INSERT OR REPLACE INTO intervals VALUES (?,?,?,?,?,?,?,?,?)",
-            (self.session_id, int(interval.get("index", interval.get("idx", 0))),
-             interval.get("direction"), interval.get("planned_s"), interval.get("start_s"),
-             interval.get("end_s"), interval.get("done_s"), interval.get("steps"),
-             interval.get("status")))
+        self._op("INSERT OR REPLACE INTO intervals VALUES (?,?,?,?,?,?,?,?,?)",
+                 SID, int(interval.get("index", interval.get("idx", 0))),
+                 interval.get("direction"), interval.get("planned_s"), interval.get("start_s"),
+                 interval.get("end_s"), interval.get("done_s"), interval.get("steps"),
+                 interval.get("status"))
+
+    def publish_summary(self, summary: dict[str, Any]) -> None:
+        """Keep the coach's session summary (completed, stumbles, falls...) for the progression."""
+        if self.closed:
+            return
+        self._op("UPDATE sessions SET extra_json = json_set(coalesce(extra_json, '{}'), "
+                 "'$.coach', json(?)) WHERE id=?", json.dumps(summary, default=str), SID)
 
     def set_program(self, name: str | None, session_goal_s: float | None = None,
                     weekly_goal_s: float | None = None) -> None:
-        self.conn.execute("UPDATE sessions SET program=?, session_goal_s=coalesce(?, session_goal_s), "
-                          "weekly_goal_s=coalesce(?, weekly_goal_s) WHERE id=?",
-                          (name, session_goal_s, weekly_goal_s, self.session_id))
+        self._op("UPDATE sessions SET program=?, session_goal_s=coalesce(?, session_goal_s), "
+                 "weekly_goal_s=coalesce(?, weekly_goal_s) WHERE id=?",
+                 name, session_goal_s, weekly_goal_s, SID)
 
     def set_extra(self, **extra: Any) -> None:
         """Merge keys into the session's extra JSON (e.g. treadmill=True: FIT indoor_walking)."""
         self.meta.extra.update(extra)
-        self.conn.execute("UPDATE sessions SET extra_json=? WHERE id=?",
-                          (json.dumps(self.meta.extra, default=str), self.session_id))
+        self._op("UPDATE sessions SET extra_json=? WHERE id=?", json.dumps(self.meta.extra, default=str), SID)
 
     async def on_end(self, result: AnalysisResult) -> None:
         if self.closed:
             return
-        self._commit()
-        with self.store.transaction():
-            self.store._write_result(self.session_id, result, self._started)
-            if self.meta.kind in ("run", "demo", "serve"):  # live: ends now
-                self.conn.execute("UPDATE sessions SET ended_at=? WHERE id=?",
-                                  (iso(utcnow()), self.session_id))
+        self._tallies = None
+        self._ops += result_ops(result, self._started)
+        if self.meta.kind in ("run", "demo", "serve"):  # live: ends now
+            self._op("UPDATE sessions SET ended_at=? WHERE id=?", iso(utcnow()), SID)
+        if not self._commit_ops(self.end_wait_s) and self.journal is not None:
+            try:      # mark it finished: the next process (or store) that opens the db writes it
+                with self.journal.open("a", encoding="utf-8") as fh:
+                    fh.write('{"end": true}\n')
+            except OSError as e:
+                log.debug("journal %s: %s", self.journal, e)
         self.closed = True
         if self.owns_store:
             self.store.close()
 
     def json_extra(self) -> dict[str, Any]:
-        """Adds "session_id" to the analyze JSON."""
-        return {"session_id": self.session_id}
+        """Adds "session_id" to the analyze JSON (and where it waits when not stored yet)."""
+        out: dict[str, Any] = {"session_id": self.session_id}
+        if self.pending:
+            out["save_pending"] = str(self.journal) if self.journal else "memory"
+        return out
+
+    def output_note(self) -> str | None:
+        """One line for the end of the command when the session is not (all) in the store."""
+        if not self.pending:
+            return None
+        if self.journal is not None and not self.journal_failed:
+            return (f"session not stored yet ({self.error}): its {self.pending} records are kept "
+                    f"in {self.journal}; the next coach command that opens {self.store.path} "
+                    "writes them")
+        return None
+
+    def output_failure(self) -> str | None:
+        if self.pending and (self.journal is None or self.journal_failed):
+            return (f"session store {self.store.path}: {self.error}; {self.pending} session "
+                    "records could not be kept")
+        return None
 
     def abort(self) -> None:
         """Commit what we have and leave the session open (the next start recovers it)."""
         if not self.closed:
-            self.flush()
-            self._commit()
+            self.flush(self.end_wait_s)
             self.closed = True
-
-    def _commit(self) -> None:
-        if self.conn.in_transaction:
-            self.conn.execute("COMMIT")
 
 
 def session_json(s: dict[str, Any]) -> dict[str, Any]:

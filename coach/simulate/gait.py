@@ -27,6 +27,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -446,6 +447,7 @@ class SimulatedWalker:
         rng = np.random.default_rng(seed)
         if bouts is None:
             bouts = demo_program(minutes)
+        self.bouts = bouts
         self.session = simulate(rng, bouts, placement=placement, rate_hz=rate_hz,
                                 mounting="upright")
         self.name = f"simulated walker ({placement}, {rate_hz:g} Hz)"
@@ -467,11 +469,30 @@ class SimulatedWalker:
             yield SampleBatch(s.t[i:j], s.acc[i:j])
 
 
-def demo_program(minutes: float = 6.0) -> list[Bout]:
-    """The classic interval, shortened: forward warm-up, then 3:1 forward/backward."""
-    bouts = [Bout("forward", 30.0)]
-    total = 30.0
-    while total < minutes * 60:
-        bouts += [Bout("still", 1.0), Bout("backward", 40.0), Bout("still", 1.0), Bout("forward", 60.0)]
-        total += 102
+TURN_S = 1.0     # the walker stops this long to turn round, at the start of an interval
+STOP_S = 6.0     # and stands this long once the program is over
+
+
+def program_bouts(program: Any, turn_s: float = TURN_S, stop_s: float = STOP_S) -> list[Bout]:
+    """The bouts of a walker who follows `program` (a coach.coaching Program): each interval
+    walked in its direction from its start (the first turn_s of a change of direction spent
+    turning round), then standing still once it is over. The coach's timeline, not a copy."""
+    bouts: list[Bout] = []
+    prev = None
+    for iv in program.intervals:
+        dur = iv.end_s - iv.start_s
+        if prev is not None and iv.direction != prev and dur > 2 * turn_s:
+            bouts.append(Bout("still", turn_s))
+            dur -= turn_s
+        bouts.append(Bout(iv.direction, dur))
+        prev = iv.direction
+    if stop_s > 0:
+        bouts.append(Bout("still", stop_s))
     return bouts
+
+
+def demo_program(minutes: float = 6.0) -> list[Bout]:
+    """The walker of `coach demo`: the coach's demo program (coach.coaching.programs), walked."""
+    from coach.coaching.programs import demo_program as program
+
+    return program_bouts(program(minutes))

@@ -28,6 +28,7 @@ import numpy as np
 
 from coach.constants import G
 from coach.errors import CoachError
+from coach.outputs.store import session_kind
 from coach.types import AnalysisResult, Event, LiveState, SampleBatch
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 # Same order as the terminal coach: safety first; a prompt not yet spoken after stale_s is dropped.
 PRIORITY = {"safety": 3, "cue": 2, "interval": 1, "info": 0}
 STALE_S = {"safety": 30.0, "cue": 5.0, "interval": 10.0, "info": 15.0}
-WALK_KINDS = ("run", "serve")     # "today" counts walks (not demos, replays, analyses) + this session
+WALK_KINDS = ("walk",)            # "today" counts walks (not demos, replays, analyses) + this session
 MAX_MOTION_SAMPLES = 2000          # per POST (the page sends about 0.5 s, ~30 samples)
 
 
@@ -97,7 +98,7 @@ class WebCompanion:
                 try:
                     midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
                     rows = [r for r in store.sessions(since=midnight)
-                            if r.get("id") != sid and r.get("kind") in WALK_KINDS]
+                            if r.get("id") != sid and session_kind(r.get("kind")) in WALK_KINDS]
                     self._today0 = (sum(float(r.get("retro_seconds") or 0) for r in rows),
                                     sum(int(r.get("retro_steps") or 0) for r in rows))
                 except Exception as e:  # noqa: BLE001 - today's figures are a nicety

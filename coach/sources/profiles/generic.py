@@ -56,7 +56,37 @@ def load_generic_config(path: Path | None = None) -> dict[str, Any]:
     if unknown:
         raise CoachError(f"config file {where}: [sources.generic] unknown key {sorted(unknown)[0]!r}")
     cfg.update(generic)
+    _check_ranges(cfg, where)
     return cfg
+
+
+# allowed ranges of the numeric [sources.generic] keys
+RANGES: dict[str, tuple[float, float]] = {
+    "seq_field": (-1, 64), "seq_bits": (1, 64), "time_field": (-1, 64),
+    "time_scale": (1e-12, 1e6), "rate_hz": (1, 2000),
+}
+
+
+def _check_ranges(cfg: dict[str, Any], where: Any) -> None:
+    import math
+
+    for key, (lo, hi) in RANGES.items():
+        v = cfg[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or not lo <= v <= hi or (key.startswith(("seq", "time_f")) and not float(v).is_integer()):
+            raise CoachError(f"config file {where}: [sources.generic] {key} must be a number "
+                             f"from {lo:g} to {hi:g}, got {v!r}")
+    scale = cfg["scale"]
+    items = scale if isinstance(scale, list) else [scale]
+    if len(items) not in (1, 3) or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x != 0
+            for x in items):
+        raise CoachError(f"config file {where}: [sources.generic] scale must be a finite non-zero "
+                         f"number or [sx, sy, sz], got {scale!r}")
+    for key in ("header", "sample", "service", "characteristic", "name_prefix"):
+        if not isinstance(cfg[key], str):
+            raise CoachError(f"config file {where}: [sources.generic] {key} must be a string, "
+                             f"got {cfg[key]!r}")
 
 
 @dataclass
