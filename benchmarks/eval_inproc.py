@@ -25,14 +25,39 @@ def main() -> None:
     model = DirectionModel.load(Path(sys.argv[3])) if len(sys.argv) > 3 else None
     names = json.loads((data / "index.json").read_text())
     rows = []
+    conf: dict[str, dict[str, int]] = {}
+    stop_lat: list[float] = []
     for n in names:
         truth = json.loads((data / f"{n}.truth.json").read_text())
         r = read_csv(data / f"{n}.csv")
         p = DirectionPipeline(model=model)
+        states = []
         for i in range(0, len(r.t), 3000):
-            p.feed(SampleBatch(r.t[i:i + 3000], r.acc[i:i + 3000]))
+            states += [e for e in p.feed(SampleBatch(r.t[i:i + 3000], r.acc[i:i + 3000]))
+                       if e.type == "state"]
         out = p.finish().to_json()
+        # how soon the reported state leaves walking after walking stops
+        lab = truth["labels"]
+        rate = truth["label_rate_hz"]
+        for k in range(1, len(lab)):
+            if lab[k - 1] in ("forward", "backward") and lab[k] in ("still", "other"):
+                t_stop = k / rate
+                end = next((j / rate for j in range(k, len(lab)) if lab[j] != lab[k]), len(lab) / rate)
+                if end - t_stop < 2.0:
+                    continue
+                hit = [e.t_s for e in states if t_stop - 0.5 <= e.t_s <= end
+                       and e.data["direction"] not in ("forward", "backward")]
+                stop_lat.append(hit[0] - t_stop if hit else end - t_stop)
         rows.append(retro_score.score_session(n, out, truth))
+        rate = truth["label_rate_hz"]
+        segs = out["segments"]
+        bounds = np.array([sg["start_s"] for sg in segs[1:]])
+        lab = truth["labels"]
+        idx = np.searchsorted(bounds, np.arange(len(lab)) / rate, side="right")
+        for li, k in zip(lab, idx):
+            c = conf.setdefault(li, {})
+            d = segs[k]["direction"]
+            c[d] = c.get(d, 0) + 1
     tp, fp, fn = (sum(x[k] for x in rows) for k in ("tp", "fp", "fn"))
     f1 = 2 * tp / max(2 * tp + fp + fn, 1)
     fwd = sum(x["fwd_ok"] for x in rows) / max(sum(x["fwd_n"] for x in rows), 1)
@@ -51,6 +76,15 @@ def main() -> None:
                           lat_p95=round(float(np.percentile(lat, 95)), 2) if lat else None,
                           missed=sum(x["missed"] for x in rows), changes=len(lat) + sum(x["missed"] for x in rows),
                           fa_per_h=round(sum(x["false_alarms"] for x in rows) / hours, 1))))
+    if stop_lat:
+        print(f"walking stops: state leaves walking after {np.median(stop_lat):.2f} s median, "
+              f"{np.percentile(stop_lat, 90):.2f} s p90 ({len(stop_lat)} stops)")
+    walk_s = sum(x["fwd_n"] for x in rows)
+    print("phantom backward (share of forward-walking samples called backward):",
+          round(conf.get("forward", {}).get("backward", 0) / max(walk_s, 1), 4))
+    for li, c in sorted(conf.items()):
+        tot = sum(c.values())
+        print(f"  true {li:9s}", " ".join(f"{d}={v / tot:.2f}" for d, v in sorted(c.items())))
 
 
 if __name__ == "__main__":

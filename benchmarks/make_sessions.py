@@ -12,7 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.simulate.gait import random_program, simulate
+from coach.simulate.gait import Realism, random_program, simulate
+
+
+def mocap_like(rng: np.random.Generator) -> Realism:
+    """A render of motion capture: smooth (no impacts), band-limited, some noise."""
+    return Realism(impact_scale=0.0, lowpass_hz=float(rng.uniform(4.0, 12.0)),
+                   extra_noise_g=float(rng.uniform(0.0, 0.01)))
 
 
 def main() -> None:
@@ -23,6 +29,10 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=4.0)
     ap.add_argument("--forward-only", type=float, default=0.2, help="share of forward-only sessions")
     ap.add_argument("--placements", default="chest,waist,pocket")
+    ap.add_argument("--realism", choices=["none", "random", "mocap"], default="none",
+                    help="none: the plain render; random: training augmentations; mocap: smooth, band-limited")
+    ap.add_argument("--short", action="store_true", help="bouts of a few seconds (stitched clips)")
+    ap.add_argument("--rates", default="50,60,100")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -31,9 +41,10 @@ def main() -> None:
     for k in range(a.sessions):
         place = places[k % len(places)]
         fwd_only = rng.random() < a.forward_only
-        rate = float(rng.choice([50, 60, 100]))
-        s = simulate(rng, random_program(rng, a.minutes, forward_only=fwd_only), placement=place,
-                     rate_hz=rate, mounting="upright")
+        rate = float(rng.choice([float(x) for x in a.rates.split(",")]))
+        real = {"none": None, "random": Realism.random(rng), "mocap": mocap_like(rng)}[a.realism]
+        s = simulate(rng, random_program(rng, a.minutes, forward_only=fwd_only, short=a.short),
+                     placement=place, rate_hz=rate, mounting="upright", realism=real)
         name = f"s{k:02d}_{place}_{int(rate)}hz_{'forward' if fwd_only else 'interval'}"
         names.append(name)
         with open(a.out / f"{name}.csv", "w") as f:

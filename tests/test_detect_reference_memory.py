@@ -23,7 +23,7 @@ def rot(axis: np.ndarray, deg: float) -> np.ndarray:
 
 def session(seed: int, person: Person, R: np.ndarray):
     s = simulate(np.random.default_rng(seed), BOUTS, placement="chest", rate_hz=50.0,
-                 person=person, mounting="upright")
+                 person=person, mounting="aligned")   # worn as R says, the same every session
     return s, s.acc @ R.T
 
 

@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_reader_args(p)
     p.add_argument("--model", type=Path, help="a model file (default: the shipped one)")
     p.add_argument("--placement", choices=WORN_PLACEMENTS, default=None)
+    p.add_argument("--calibration", type=Path, metavar="CAL.csv",
+                   help="your own forward and backward walking with the same sensor worn the same "
+                        "way (header t,ax,ay,az,label; at least 5 s of each; see coach calibrate)")
     _extend(p, "analyze")
     p.set_defaults(func=cmd_analyze)
 
@@ -30,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes", type=float, default=4.0, help="minutes per simulated session")
     p.add_argument("--recordings", type=Path, nargs="*", default=[],
                    help="real labelled CSVs (t,ax,ay,az,label) to add")
+    p.add_argument("--sessions-dir", type=Path, nargs="*", default=[], metavar="DIR",
+                   help="folders of labelled real sessions in the benchmark format (index.json, "
+                        "NAME.csv[.gz], NAME.truth.json) to add, e.g. ../shared/data/oxford-optimisation")
     p.add_argument("--out", type=Path, required=True,
                    help="where to write the model (and its card beside it); never the shipped one "
                         "unless --replace-shipped")
@@ -67,8 +73,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from coach.sources.csvfile import CsvSource
 
     source = CsvSource(args.path, units=args.units, allow_rate=args.allow_rate)
+    from coach.detect.session import load_calibration
+
+    cal = load_calibration(args.calibration, units=args.units) if args.calibration else None
     model = DirectionModel.load(args.model) if args.model else None
-    pipeline = DirectionPipeline(source_name=str(args.path), model=model, placement=args.placement)
+    pipeline = DirectionPipeline(source_name=str(args.path), model=model, placement=args.placement,
+                                 calibration=cal)
     observers = _observers(args, "analyze")
     start = args.start or source.start_time      # the recording's real start, for --save
     for ob in observers:
@@ -101,11 +111,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out.resolve() == find_default_model().resolve() and not args.replace_shipped:
         raise CoachError(f"{out} is the shipped model; name another path "
                          "(or pass --replace-shipped to rebuild it on purpose)")
+    for d in args.sessions_dir:
+        if not (d / "index.json").exists():
+            raise CoachError(f"{d}: not a session folder (no index.json)")
     from coach.detect import train as train_mod
     train_mod.progress_hook = _TrainProgress()
     try:
         model = train(seed=args.seed, sessions=args.sessions, minutes=args.minutes,
-                      recordings=list(args.recordings), out=out)
+                      recordings=list(args.recordings), out=out, folders=list(args.sessions_dir) or None)
     finally:
         train_mod.progress_hook = None
     if args.json:

@@ -250,8 +250,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         from coach.cli.web_options import web_companion
         source = web_companion(observers).motion_source(
             duration_s=args.minutes * 60 if args.minutes else None)
+    from coach.detect.reference_store import load_calibration
+
+    key = f"{source.name}|{args.placement or 'unknown'}"
+    cal = load_calibration(key)
+    if cal is not None:
+        _err(f"using your calibration for {source.name} at the {args.placement}")
+    # a live coached walk: its first backward bout may refine the wearer's backward reference
     pipeline = DirectionPipeline(source_name=source.name, placement=args.placement,
-                                 device_key=f"{source.name}|{args.placement or 'unknown'}")
+                                 device_key=key, calibration=cal, refine_backward=True)
     if hasattr(source, "on_connection"):   # a sensor drop shows at once (MQTT `connected`)
         source.on_connection = lambda up: [o.set_connected(up) for o in observers
                                            if hasattr(o, "set_connected") and not getattr(o, "is_display", False)]

@@ -22,6 +22,7 @@ from coach.errors import CoachError
 COMMAND_MODULES = [
     "coach.cli.analyze",      # analyze, train, demo
     "coach.cli.live",     # scan, run, devices, decode, record
+    "coach.cli.calibrate",  # calibrate
     "coach.cli.say",    # say
     "coach.cli.sessions",     # history, report, export, replay, serve
 ]

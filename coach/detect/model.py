@@ -15,34 +15,42 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.detect.trees import TreeEnsemble
+from coach.detect.trees import TreeEnsemble, load_ensembles, save_ensembles
 from coach.errors import CoachError
-from coach.signal.features import FEATURE_NAMES
+from coach.signal.features import FEATURE_NAMES, activity_view
 
 CLASSES = ("forward", "backward", "still", "other")
-MODEL_VERSION = "2"
+ACTIVITIES = ("walk", "still", "other")     # the first stage's classes
+MODEL_VERSION = "3"
 MODEL_FILE = "direction.npz"
 
 
 @dataclass
 class DirectionModel:
-    """Window features -> class probabilities over CLASSES."""
+    """Window features -> class probabilities over CLASSES, in two stages.
 
-    trees: TreeEnsemble
+    activity: walking, still or other, from time-even statistics (ACTIVITY_FEATURES);
+    direction: forward or backward, given walking, from all features.
+    P(forward) = P(walk) P(forward | walk), and so on.
+    """
+
+    activity: TreeEnsemble
+    direction: TreeEnsemble
     card: dict
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         if len(X) == 0:
             return np.zeros((0, len(CLASSES)))
-        p = self.trees.predict_proba(X)
-        # columns in CLASSES order whatever order the estimator learnt them in
-        order = [list(self.trees.classes).index(c) for c in range(len(CLASSES))]
-        return p[:, order]
+        pa = self.activity.predict_proba(activity_view(X))
+        pa = pa[:, [list(self.activity.classes).index(c) for c in range(len(ACTIVITIES))]]
+        pd = self.direction.predict_proba(X)
+        pd = pd[:, [list(self.direction.classes).index(c) for c in range(2)]]
+        return np.column_stack([pa[:, 0] * pd[:, 0], pa[:, 0] * pd[:, 1], pa[:, 1], pa[:, 2]])
 
     def save(self, path: Path) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.trees.save(path)
+        save_ensembles(path, {"activity": self.activity, "direction": self.direction})
         path.with_suffix(".json").write_text(json.dumps(self.card, indent=1) + "\n")
 
     @staticmethod
@@ -61,12 +69,15 @@ class DirectionModel:
         if card.get("features") not in (None, FEATURE_NAMES):
             raise CoachError(f"model {path} was trained on other features; run `coach train`")
         try:
-            trees = TreeEnsemble.load(path)
+            ens = load_ensembles(path, ["activity", "direction"])
         except Exception as e:  # noqa: BLE001 - corrupt, foreign or pickled file: any failure
             raise CoachError(f"cannot read model {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-        if trees.n_features() > len(FEATURE_NAMES) or sorted(trees.classes.tolist()) != list(range(len(CLASSES))):
+        act, dirn = ens["activity"], ens["direction"]
+        if (max(act.n_features(), dirn.n_features()) > len(FEATURE_NAMES)
+                or sorted(act.classes.tolist()) != list(range(len(ACTIVITIES)))
+                or sorted(dirn.classes.tolist()) != [0, 1]):
             raise CoachError(f"model {path} does not fit this coach's features and classes; run `coach train`")
-        return DirectionModel(trees, card)
+        return DirectionModel(act, dirn, card)
 
 
 _DEFAULT: list[DirectionModel] = []

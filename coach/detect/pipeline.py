@@ -16,7 +16,8 @@ import numpy as np
 
 from coach.detect.model import CLASSES, DirectionModel
 from coach.detect.types import AnalysisResult, Event, LiveState, Segment, Tallies
-from coach.signal.features import HOP, LABEL_POS, WIN, Reference, WindowStream, raw_features
+from coach.signal.calibration import Calibration
+from coach.signal.features import HOP, K_BANDS, LABEL_POS, WIN, RawFeatures, Reference, WindowStream, raw_features
 from coach.signal.resample import FS, GAP_S, Resampler
 from coach.sources.base import SampleBatch
 
@@ -27,7 +28,16 @@ LAG_S = (1 - LABEL_POS) * WIN / FS     # a window's decision speaks for this lon
 STAY = 0.96                            # HMM: probability to stay in a state from one hop to the next
 SWITCH_P = 0.6                         # hysteresis: posterior needed to change the reported state
 BACK_SWITCH_P = 0.75                   # ... to change to backward (a false "Backward" costs more)
-CADENCE_MEDIAN = 5                     # windows whose median cadence the step count integrates
+CENTRE_LEAD_S = (LABEL_POS - 0.5) * WIN / FS   # label point -> window centre
+MOVING_LEAD_S = 0.5                    # measured on simulated sessions (benchmarks/)
+REFINE_WINDOWS = 25                    # clear backward windows (5 s) that refine the reference
+REFINE_CONF = 0.9                      # ... reported with at least this confidence
+REFINE_AGREE = 0.3                     # ... whose mean points at least this much against forward
+REVERSE_P = 0.85                       # posterior needed to reverse walking directly
+REVERSAL_DWELL_S = 2.0                 # no reversal of walking within this long of a change:
+REVERSAL_SURE = 1.01                   # (a confidence never reached) that is a flicker
+ONSET_WINDOWS = 25                     # how far back (windows, 0.2 s each) an onset is sought
+CADENCE_MEDIAN = 15                     # windows whose median cadence the step count integrates
 FB_DIRECT = 0.1                        # a reversal mostly passes through a stop or a turn:
                                        # forward<->backward directly is this much rarer
 _MODEL_CACHE: dict[str, DirectionModel] = {}
@@ -57,30 +67,45 @@ class DirectionPipeline:
     """Streaming detector. feed() batches, read .state, call finish() for the analysis."""
 
     def __init__(self, source_name: str = "stream", model: DirectionModel | None = None,
-                 placement: str | None = None, device_key: str | None = None) -> None:
+                 placement: str | None = None, device_key: str | None = None,
+                 calibration: "Calibration | None" = None,
+                 refine_backward: bool = False) -> None:
         """device_key: remember the forward reference for this device and placement across
-        sessions (live sensors); None for recordings, which stand on their own."""
+        sessions (live sensors); None for recordings, which stand on their own.
+        calibration: the wearer's own forward and backward walking (coach calibrate); the
+        warm-up is then not needed to learn the reference.
+        refine_backward: a coached session's first backward bout (its confident, walking
+        windows) teaches the wearer's own backward walk, as a calibration would, where it agrees
+        that backward is roughly forward reversed."""
         self.source_name = source_name
         self.placement = placement
         self.model = model or _default_model()
         self.resampler = Resampler()
         self.windows = WindowStream()
-        self.reference = Reference()
+        self.reference = calibration.reference() if calibration else Reference()
+        self.calibration = calibration
+        self.refine_backward = refine_backward and calibration is None
+        self._back_sum = np.zeros((K_BANDS, 3))
+        self._back_n = 0
+        self.refined = False
         self.device_key = device_key
         self._told_verdict = False
-        if device_key:
+        if device_key and not calibration:
             from coach.detect.reference_store import load_reference
 
             self.reference.prior = load_reference(device_key)
         self.state = LiveState()
         k = len(CLASSES)
         self._trans = transition_matrix()
+        self._trans_l: list[list[float]] = self._trans.tolist()
         self._prior = np.array(self.model.card.get("class_prior", [0.25] * k))
-        self._alpha = np.full(k, 1.0 / k)
+        self._prior_l: list[float] = np.maximum(self._prior, 1e-3).tolist()
+        self._alpha: list[float] = [1.0 / k] * k
         self._cur = "still"
         self._cur_since = 0.0
         self._walk_dir: str | None = None      # last walking direction (forward/backward)
         self._run_new: dict[str, float] = {}   # first label time of the current streak per class
+        self._recent_p: list[tuple[float, list[float]]] = []   # (label time, raw p), last few s
         self.segments: list[Segment] = []
         self.events: list[Event] = []
         self.steps: list[tuple[float, str]] = []
@@ -91,6 +116,8 @@ class DirectionPipeline:
         self._gap_n = 0                        # intervals longer than GAP_S (sensor drops)
         self._gap_s = 0.0
         self._cad_hist: list[float] = []
+        self._resume_t: float | None = None     # when data came back after a drop
+        self._switched_at = -1e9                 # stream time of the last reported change
 
     # ------------------------------------------------------------------ streaming
     def feed(self, batch: SampleBatch) -> list[Event]:
@@ -129,9 +156,12 @@ class DirectionPipeline:
         self._close_segment(t_resume)
         self._open(t_resume, "still")
         self._run_new.clear()
+        self._recent_p.clear()
         self.windows.reset()
-        self._alpha = np.full(len(CLASSES), 1.0 / len(CLASSES))
+        # most drops are short and the walker goes on as before: keep most of the belief
+        self._alpha = [0.7 * x + 0.3 / len(CLASSES) for x in self._alpha]
         self._step_phase = 0.5
+        self._resume_t = t_resume
         ev = Event(t_resume, "gap", {"duration_s": dur, "direction": "still"})
         self.events.append(ev)
         log.info("sensor gap of %.1f s at %.1f s", dur, t_gap0)
@@ -141,40 +171,71 @@ class DirectionPipeline:
         raw = raw_features(wins)
         rel = self.reference.relative(raw)
         X = np.hstack([raw.even, rel])
-        proba = self.model.predict_proba(X)
+        proba = self.model.predict_proba(X).tolist()
+        tends = tend.tolist()
+        gait, step_hz = raw.gait.tolist(), raw.step_hz.tolist()
         out: list[Event] = []
-        for i in range(len(tend)):
-            t_lab = float(tend[i]) - LAG_S
-            out += self._filter_step(proba[i], t_lab, float(tend[i]))
-            out += self._count_steps(raw, i, t_lab)
+        for i in range(len(tends)):
+            t_lab = tends[i] - LAG_S
+            out += self._filter_step(proba[i], t_lab, tends[i])
+            out += self._count_steps(gait[i], step_hz[i], t_lab)
+            if self.refine_backward and not self.refined:
+                self._learn_backward(raw, rel, i)
         self.state.calibrated = self.reference.ready
+        if self.reference.mismatch and self.calibration is not None:
+            log.warning("the calibration does not fit how this sensor is worn (gravity sits "
+                        "more than 50 degrees away): ignored, learning from the warm-up instead")
+            self.calibration = None
         if self.reference.verdict and not self._told_verdict:
             self._told_verdict = True
             self.state.mounting = self.reference.verdict
             log.info({"same": "sensor worn as last time: last session's forward reference reused",
                       "changed": "sensor worn differently from last time: learning forward afresh",
-                      "new": "forward reference learnt from the warm-up"}[self.reference.verdict])
+                      "new": "forward reference learnt from the warm-up",
+                      "calibrated": "using the wearer's calibration"}[self.reference.verdict])
         if self.reference.ready:
             self.state.forward_cadence_spm = 60 * self.reference.step_hz
         return out
 
-    def _filter_step(self, p: np.ndarray, t_lab: float, t_now: float) -> list[Event]:
-        emis = p / np.maximum(self._prior, 1e-3)
-        a = (self._trans.T @ self._alpha) * emis
-        self._alpha = a / max(a.sum(), 1e-12)
-        best = CLASSES[int(np.argmax(p))]
+    def _filter_step(self, p: list[float], t_lab: float, t_now: float) -> list[Event]:
+        # the forward filter on Python floats: numpy's per-call cost dominates 4-vectors
+        al, tr, pri = self._alpha, self._trans_l, self._prior_l
+        a = [(al[0] * tr[0][j] + al[1] * tr[1][j] + al[2] * tr[2][j] + al[3] * tr[3][j])
+             * p[j] / pri[j] for j in range(4)]
+        tot = max(a[0] + a[1] + a[2] + a[3], 1e-12)
+        self._alpha = al = [x / tot for x in a]
+        self._recent_p.append((t_lab, p))
+        if len(self._recent_p) > ONSET_WINDOWS:
+            del self._recent_p[0]
+        best = CLASSES[p.index(max(p))]
         # remember where the current streak of each raw winner began (for back-dating)
         for c in CLASSES:
             if c == best:
                 self._run_new.setdefault(c, t_lab)
             else:
                 self._run_new.pop(c, None)
-        self.state.confidence = float(self._alpha.max())
-        k = int(np.argmax(self._alpha))
+        amax = max(al)
+        self.state.confidence = amax
+        k = al.index(amax)
         cand = CLASSES[k]
-        if cand == self._cur or self._alpha[k] < (BACK_SWITCH_P if cand == "backward" else SWITCH_P):
+        need = BACK_SWITCH_P if cand == "backward" else SWITCH_P
+        if cand in ("forward", "backward") and self._cur in ("forward", "backward"):
+            # reversing the walking direction: as sure as for calling backward, and never
+            # right after a change (that is a flicker)
+            need = REVERSAL_SURE if t_now - self._switched_at < REVERSAL_DWELL_S else REVERSE_P
+        if cand == self._cur or amax < need:
             return []
-        onset = min(self._run_new.get(cand, t_lab), t_lab)
+        self._switched_at = t_now
+        onset = min(self._run_new.get(cand, t_lab), t_lab, self._evidence_onset(k))
+        if cand in ("forward", "backward"):
+            # walking features average the whole window: the first window to favour the new
+            # walking has about half of it behind the change, so the change sits near its centre
+            onset -= CENTRE_LEAD_S
+            if self._cur == "other" or (cand == "backward" and self._cur == "forward"):
+                # out of other motion (a turn) or forward walking, whose polarisation partly
+                # cancels the new walking's (backward walking is the weaker of the two), the
+                # window must be mostly new before it favours it
+                onset -= MOVING_LEAD_S
         onset = max(onset, self._cur_since)
         self._close_segment(onset)
         self._open(onset, cand)
@@ -191,16 +252,61 @@ class DirectionPipeline:
                 out.append(ev)
         return out
 
-    def _count_steps(self, raw, i: int, t_lab: float) -> list[Event]:
+    def _learn_backward(self, raw: RawFeatures, rel: np.ndarray, i: int) -> None:
+        """Collect the first backward bout's clear windows; then use the axis between the two
+        directions (as a calibration does), if the bout agrees that it is reversed walking."""
+        if not (self._cur == "backward" and self.state.confidence > REFINE_CONF and raw.walk[i]
+                and rel[i, 0] < -0.3 and self.reference.ready):
+            return
+        self._back_sum += raw.odd[i]
+        self._back_n += 1
+        if self._back_n < REFINE_WINDOWS:
+            return
+        self.refined = True
+        rb = self._back_sum / self._back_n
+        rf = self.reference.odd
+        cos = float((rb * rf).sum() / (np.linalg.norm(rb) * np.linalg.norm(rf) + 1e-12))
+        if cos > -REFINE_AGREE:
+            log.info("first backward bout does not agree with the forward reference (cos %.2f): "
+                     "reference kept", cos)
+            return
+        # rescale the backward mean to the forward reference's size so neither dominates
+        rb *= np.linalg.norm(rf) / (np.linalg.norm(rb) + 1e-12)
+        ref = self.reference
+        ref._blend_list(1.0, ((rf - rb) / 2).reshape(-1).tolist(), ref.skew.tolist(), ref.step_hz,
+                        ref.log_rms, ref.gravity.tolist())
+        ref.frozen = True
+        log.info("backward reference refined from the first backward bout (cos %.2f)", cos)
+
+    def _evidence_onset(self, k: int) -> float:
+        """Where the evidence for class k over the reported state began: the start of the
+        latest run of windows in which k was more likely than the current state. Windows
+        straddling a change often favour neither (a stop, a turn), so this reaches further
+        back than the run of outright winners and puts the segment where the walking changed."""
+        cur = CLASSES.index(self._cur)
+        onset = self._recent_p[-1][0] if self._recent_p else 0.0
+        for t, p in reversed(self._recent_p):
+            if p[k] <= p[cur]:
+                break
+            onset = t
+        return onset
+
+    def _count_steps(self, gait: bool, step_hz: float, t_lab: float) -> list[Event]:
         """Steps by integrating cadence over periodic (gait) windows: robust to placement."""
-        if not raw.gait[i]:
+        if not gait:
             self._step_phase = 0.5   # a new bout's first step comes half a period in
+            self._resume_t = None
             return []
-        self._cad_hist = (self._cad_hist + [float(raw.step_hz[i])])[-8:]
+        self._cad_hist = (self._cad_hist + [step_hz])[-max(8, CADENCE_MEDIAN):]
         self.state.cadence_spm = 60 * statistics.median(self._cad_hist)
         # a single window's cadence can be off by a harmonic: integrate the recent median
         f = statistics.median(self._cad_hist[-CADENCE_MEDIAN:])
         self._step_phase += f * HOP_S
+        if self._resume_t is not None:
+            # walking through a sensor drop: the first window after it had to fill (2 s), and
+            # the walker kept walking meanwhile; count those steps too
+            self._step_phase += f * max(0.0, t_lab - self._resume_t - HOP_S)
+            self._resume_t = None
         out = []
         while self._step_phase >= 1.0:
             self._step_phase -= 1.0
@@ -264,7 +370,7 @@ class DirectionPipeline:
             merged[int(np.searchsorted(bounds, ts, side="right"))].steps += 1
         self.segments = merged
         self._cur_since = end
-        if self.device_key and self.reference.ready:
+        if self.device_key and self.reference.ready and not self.calibration:
             from coach.detect.reference_store import save_reference
 
             save_reference(self.device_key, self.reference)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from coach.config import data_dir
+from coach.signal.calibration import Calibration
 from coach.signal.features import Reference
 
 log = logging.getLogger(__name__)
@@ -57,3 +58,36 @@ def save_reference(key: str, ref: Reference) -> None:
         os.replace(tmp, path)
     except OSError as e:
         log.warning("could not keep the forward reference in %s: %s", path, e)
+
+
+def save_calibration(key: str, cal: Calibration) -> Path:
+    """Keep a personal calibration for this device and placement (used by every later run)."""
+    path = store_path()
+    data = _read(path)
+    cals = data.setdefault("calibrations", {})
+    if not isinstance(cals, dict):
+        cals = data["calibrations"] = {}
+    cals[key] = {**cal.to_dict(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+    except OSError as e:
+        from coach.errors import CoachError
+
+        raise CoachError(f"could not store the calibration in {path}: {e}") from None
+    return path
+
+
+def load_calibration(key: str) -> Calibration | None:
+    """The calibration stored for this device and placement, if any (and if sound)."""
+    entry = _read(store_path()).get("calibrations", {})
+    entry = entry.get(key) if isinstance(entry, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    try:
+        return Calibration.from_dict(entry)
+    except (KeyError, TypeError, ValueError) as e:
+        log.warning("ignoring the stored calibration for %s: %s", key, e)
+        return None

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from coach.detect.model import DirectionModel
 from coach.detect.pipeline import DirectionPipeline
+from coach.errors import CoachError
+from coach.signal.calibration import Calibration, calibrate
 from coach.signal.features import Reference
 from coach.types import AnalysisResult, Observer, Source
 
@@ -32,19 +34,41 @@ async def run_session(source: Source, pipeline: DirectionPipeline | None = None,
     return result
 
 
-def analyze_file(path: str | Path, *, calibration: Reference | None = None, units: str = "auto",
-                 model: DirectionModel | None = None, placement: str | None = None,
+def load_calibration(path: str | Path, units: str = "auto") -> Calibration:
+    """A personal calibration from a recording with header t,ax,ay,az,label (label forward or
+    backward, at least 5 s of each, the same sensor worn the same way as the sessions)."""
+    from coach.sources.csvfile import read_csv
+
+    try:
+        rec = read_csv(path, units=units, need_labels=True)
+    except CoachError as e:
+        raise CoachError(str(e).replace("training needs", "a calibration needs")) from None
+    if rec.labels is None:
+        raise CoachError(f"{path}: a calibration needs a 'label' column (forward/backward)")
+    try:
+        return calibrate(rec.t, rec.acc, rec.labels)
+    except CoachError as e:
+        raise CoachError(f"{path}: {e}") from None
+
+
+def analyze_file(path: str | Path, *,
+                 calibration: Calibration | Reference | str | Path | None = None,
+                 units: str = "auto", model: DirectionModel | None = None,
+                 placement: str | None = None,
                  observers: Sequence[Observer] | None = None) -> AnalysisResult:
     """Replay a recording (CSV `t,ax,ay,az`) through the live detector: what `coach analyze`
-    reports. `result.to_json()` is the `coach analyze --json` document.
-
-    calibration: a forward reference from an earlier session with the sensor worn the same way
-    (what live sessions remember per device); it is reused if the warm-up agrees with it, and
-    learnt afresh otherwise. None: learnt from this recording's warm-up."""
+    reports. `result.to_json()` is the `coach analyze --json` document. calibration: the
+    wearer's own forward and backward walking (a Calibration or a CAL.csv path), or a forward
+    Reference from an earlier session with the sensor worn the same way (what live sessions
+    remember per device: reused if the warm-up agrees with it, learnt afresh otherwise)."""
     from coach.sources.csvfile import CsvSource
 
+    if isinstance(calibration, (str, Path)):
+        calibration = load_calibration(calibration)
     source = CsvSource(path, units=units)
-    pipeline = DirectionPipeline(source_name=str(path), model=model, placement=placement)
-    if calibration is not None:
-        pipeline.reference.prior = calibration
+    prior = calibration if isinstance(calibration, Reference) else None
+    pipeline = DirectionPipeline(source_name=str(path), model=model, placement=placement,
+                                 calibration=calibration if isinstance(calibration, Calibration) else None)
+    if prior is not None:
+        pipeline.reference.prior = prior
     return asyncio.run(run_session(source, pipeline, observers))

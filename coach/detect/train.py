@@ -18,9 +18,18 @@ import numpy as np
 from coach import __version__
 from coach.detect.model import CLASSES, MODEL_VERSION, DirectionModel
 from coach.detect.trees import FORMAT, TreeEnsemble
-from coach.signal.features import FEATURE_NAMES, LABEL_POS, WIN, Reference, WindowStream, raw_features
+from coach.signal.features import (
+    ACTIVITY_FEATURES,
+    FEATURE_NAMES,
+    LABEL_POS,
+    WIN,
+    Reference,
+    WindowStream,
+    activity_view,
+    raw_features,
+)
 from coach.signal.resample import FS, Resampler
-from coach.simulate.gait import random_program, simulate
+from coach.simulate.gait import Person, Realism, random_program, simulate
 
 CLASS_OF = {"forward": 0, "backward": 1, "still": 2, "other": 3, "run": 3}
 
@@ -66,12 +75,21 @@ def _progress(stage: str, done: int, total: int) -> None:
         progress_hook(stage, done, total)
 
 
-def simulated_dataset(seed: int, sessions: int, minutes: float = 4.0) -> Dataset:
+def simulated_dataset(seed: int, sessions: int, minutes: float = 4.0,
+                      styles: list[str] | None = None,
+                      placements: list[str] | None = None) -> Dataset:
+    """Simulated sessions; styles/placements restrict the population (leave-one-out tests)."""
     rng = np.random.default_rng(seed)
     Xs, ys, gs = [], [], []
     for k in range(sessions):
         r = rng.random()
-        s = simulate(rng, random_program(rng, minutes, forward_only=r < 0.2))
+        short = rng.random() < 0.35
+        # most sessions carry what real sensors and mountings do differently (Realism)
+        real = Realism.random(rng) if rng.random() < 0.75 else None
+        person = Person.random(rng, styles=styles)
+        place = str(rng.choice(placements)) if placements else None
+        s = simulate(rng, random_program(rng, minutes, forward_only=r < 0.2, short=short),
+                     realism=real, person=person, placement=place)
         X, tl = stream_features(s.t, s.acc)
         Xs.append(X)
         ys.append(labels_at(tl, s.t, s.labels))
@@ -95,35 +113,92 @@ def recordings_dataset(paths: list[Path]) -> Dataset:
     return Dataset(np.vstack(Xs), np.concatenate(ys), np.concatenate(gs))
 
 
-def fit(ds: Dataset, seed: int) -> object:
+def folder_dataset(folders: list[Path], group0: int = 20_000) -> Dataset:  # = REAL_GROUP0
+    """Real recordings in the benchmark's folder format (index.json, NAME.csv[.gz],
+    NAME.truth.json with per-sample labels at label_rate_hz; "units": "m/s^2" if not g)."""
+    import gzip
+
+    Xs, ys, gs = [], [], []
+    k = 0
+    for folder in folders:
+        names = json.loads((folder / "index.json").read_text())
+        for name in names:
+            truth = json.loads((folder / f"{name}.truth.json").read_text())
+            p = folder / f"{name}.csv"
+            opener = open if p.exists() else gzip.open
+            p = p if p.exists() else folder / f"{name}.csv.gz"
+            with opener(p, "rt") as f:
+                arr = np.loadtxt(f, delimiter=",", skiprows=1, ndmin=2)
+            t, acc = arr[:, 0], arr[:, 1:4]
+            if truth.get("units", "g") != "g":
+                acc = acc / 9.80665
+            keep = np.concatenate([[True], np.diff(t) > 0])
+            t, acc = t[keep], acc[keep]
+            X, tl = stream_features(t, acc)
+            lab = truth["labels"]
+            lt = np.arange(len(lab)) / truth["label_rate_hz"]
+            Xs.append(X)
+            ys.append(labels_at(tl, lt, lab))
+            gs.append(np.full(len(X), group0 + k))
+            k += 1
+    return Dataset(np.vstack(Xs), np.concatenate(ys), np.concatenate(gs))
+
+
+def _fit_one(X: np.ndarray, y: np.ndarray, seed: int, rounds: int,
+             monotonic: list[int] | None = None) -> object:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
-
-    counts = np.bincount(ds.y, minlength=len(CLASSES)).astype(float)
-    w = (counts.sum() / np.maximum(counts, 1) / len(CLASSES))[ds.y]
-    clf = HistGradientBoostingClassifier(max_iter=60, learning_rate=0.2, max_leaf_nodes=31,
-                                         min_samples_leaf=80, l2_regularization=1.0,
-                                         random_state=seed)
-    pipe = Pipeline([("clf", clf)])
     from threadpoolctl import threadpool_limits
 
+    k = int(y.max()) + 1
+    counts = np.bincount(y, minlength=k).astype(float)
+    w = (counts.sum() / np.maximum(counts, 1) / k)[y]     # balanced classes
+    clf = HistGradientBoostingClassifier(max_iter=rounds, learning_rate=0.2, max_leaf_nodes=31,
+                                         min_samples_leaf=80, l2_regularization=1.0,
+                                         random_state=seed, monotonic_cst=monotonic)
+    pipe = Pipeline([("clf", clf)])
     with threadpool_limits(limits=os.cpu_count() or 1):
-        pipe.fit(ds.X, ds.y, clf__sample_weight=w)
+        pipe.fit(X, y, clf__sample_weight=w)
     return pipe
 
 
+ACTIVITY_OF = np.array([0, 0, 1, 2])     # forward, backward -> walk; still; other
+
+
+REAL_GROUP0 = 20_000      # groups of windows from labelled real session folders
+
+
+def fit(ds: Dataset, seed: int, real_in_direction: bool = True) -> tuple[object, object]:
+    """The two stages: activity (walk/still/other) on every window, direction on walking.
+
+    real_in_direction=False: real forward-only recordings teach walking-or-not only."""
+    act = _fit_one(activity_view(ds.X), ACTIVITY_OF[ds.y], seed, rounds=60)
+    walking = ds.y <= 1
+    if not real_in_direction:
+        walking &= ds.group < REAL_GROUP0
+    dirn = _fit_one(ds.X[walking], ds.y[walking], seed, rounds=60)
+    return act, dirn
+
+
 def train(seed: int = 1, sessions: int = 200, minutes: float = 4.0,
-          recordings: list[Path] | None = None, out: Path | None = None) -> DirectionModel:
+          recordings: list[Path] | None = None, out: Path | None = None,
+          folders: list[Path] | None = None, styles: list[str] | None = None,
+          placements: list[str] | None = None, real_in_direction: bool = True) -> DirectionModel:
     t0 = time.time()
-    ds = simulated_dataset(seed, sessions, minutes)
+    ds = simulated_dataset(seed, sessions, minutes, styles=styles, placements=placements)
     sources = [f"simulated: {sessions} sessions x {minutes:g} min, seed {seed}"]
+    if folders:
+        fd = folder_dataset(folders)
+        ds = Dataset(np.vstack([ds.X, fd.X]), np.concatenate([ds.y, fd.y]),
+                     np.concatenate([ds.group, fd.group]))
+        sources.append(f"labelled session folders: {[str(f) for f in folders]}")
     if recordings:
         rd = recordings_dataset(recordings)
         ds = Dataset(np.vstack([ds.X, rd.X]), np.concatenate([ds.y, rd.y]),
                      np.concatenate([ds.group, rd.group]))
         sources.append(f"recordings: {[str(p) for p in recordings]}")
     _progress("fitting the classifier", 0, 1)
-    pipe = fit(ds, seed)
+    act, dirn = fit(ds, seed, real_in_direction=real_in_direction)
     _progress("fitting the classifier", 1, 1)
     counts = np.bincount(ds.y, minlength=len(CLASSES))
     prior = (counts / counts.sum()).tolist()
@@ -131,11 +206,12 @@ def train(seed: int = 1, sessions: int = 200, minutes: float = 4.0,
         "name": "retro-coach direction model",
         "model_version": MODEL_VERSION,
         "coach_version": __version__,
-        "estimator": "HistGradientBoostingClassifier (scikit-learn Pipeline), its trees saved as arrays",
+        "estimator": "two HistGradientBoostingClassifiers (scikit-learn Pipelines): activity "
+                     "(walk/still/other) then direction given walking; trees saved as arrays",
         "file_format": FORMAT,
         "classes": list(CLASSES),
         # the classifier was trained with balanced weights: its implied prior is uniform
-        "class_prior": [1.0 / len(CLASSES)] * len(CLASSES),
+        "class_prior": [1 / 6, 1 / 6, 1 / 3, 1 / 3],
         "training_class_share": prior,
         "features": FEATURE_NAMES,
         "training_data": sources,
@@ -143,7 +219,8 @@ def train(seed: int = 1, sessions: int = 200, minutes: float = 4.0,
         "seed": seed,
         "train_seconds": round(time.time() - t0, 1),
     }
-    model = DirectionModel(TreeEnsemble.from_sklearn(pipe[-1]), card)
+    card["activity_features"] = ACTIVITY_FEATURES
+    model = DirectionModel(TreeEnsemble.from_sklearn(act[-1]), TreeEnsemble.from_sklearn(dirn[-1]), card)
     if out:
         model.save(out)
     return model

@@ -40,8 +40,8 @@ class TreeEnsemble:
     def from_sklearn(cls, clf) -> "TreeEnsemble":
         """Copy the trees out of a fitted HistGradientBoostingClassifier."""
         n_classes = len(clf.classes_)
-        if n_classes < 3:
-            raise ValueError("the direction model needs the multiclass (softmax) loss")
+        if n_classes < 2:
+            raise ValueError("a classifier needs at least two classes")
         feats, thr, miss, left, right, val, roots, tcls = [], [], [], [], [], [], [], []
         depth, off = 0, 0
         for per_class in clf._predictors:
@@ -119,34 +119,41 @@ class TreeEnsemble:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         z = self.raw_scores(X)
+        if len(self.classes) == 2:  # binary loss: one score, the log-odds of classes[1]
+            p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
+            return np.stack([1.0 - p1, p1], axis=1)
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
 
     # ------------------------------------------------------------------ storage
+    _FIELDS = ("feature", "threshold", "missing_left", "left", "right", "value", "roots",
+               "tree_class", "baseline", "classes")
+
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        d = {prefix + k: getattr(self, k) for k in self._FIELDS}
+        d[prefix + "max_depth"] = np.array(self.max_depth)
+        return d
+
     def save(self, path: Path) -> None:
-        with open(path, "wb") as f:
-            np.savez_compressed(
-                f, format=np.array(FORMAT), feature=self.feature, threshold=self.threshold,
-                missing_left=self.missing_left, left=self.left, right=self.right,
-                value=self.value, roots=self.roots, tree_class=self.tree_class,
-                baseline=self.baseline, classes=self.classes,
-                max_depth=np.array(self.max_depth))
+        save_ensembles(path, {"": self})
+
+    @classmethod
+    def from_arrays(cls, z, prefix: str = "") -> "TreeEnsemble":
+        g = lambda k: z[prefix + k]
+        ens = cls(g("feature").astype(np.int32), g("threshold").astype(np.float64),
+                  g("missing_left").astype(bool), g("left").astype(np.int32),
+                  g("right").astype(np.int32), g("value").astype(np.float64),
+                  g("roots").astype(np.int32), g("tree_class").astype(np.int32),
+                  g("baseline").astype(np.float64), g("classes").astype(np.int64),
+                  int(g("max_depth")))
+        ens.check()
+        return ens
 
     @classmethod
     def load(cls, path: Path) -> "TreeEnsemble":
         """Read an ensemble; raises ValueError on anything that is not one (no pickles)."""
-        with np.load(path, allow_pickle=False) as z:
-            if "format" not in z.files or str(z["format"]) != FORMAT:
-                raise ValueError(f"not a {FORMAT} file")
-            ens = cls(z["feature"].astype(np.int32), z["threshold"].astype(np.float64),
-                      z["missing_left"].astype(bool), z["left"].astype(np.int32),
-                      z["right"].astype(np.int32), z["value"].astype(np.float64),
-                      z["roots"].astype(np.int32), z["tree_class"].astype(np.int32),
-                      z["baseline"].astype(np.float64), z["classes"].astype(np.int64),
-                      int(z["max_depth"]))
-        ens.check()
-        return ens
+        return load_ensembles(path, [""])[""]
 
     def check(self) -> None:
         """Refuse a damaged file before it can index out of bounds mid-session."""
@@ -159,8 +166,29 @@ class TreeEnsemble:
                 raise ValueError("node index out of range")
         if self.tree_class.min() < 0 or self.tree_class.max() >= len(self.baseline):
             raise ValueError("tree class out of range")
-        if len(self.classes) != len(self.baseline) or not 0 < self.max_depth < 64:
+        binary = len(self.classes) == 2 and len(self.baseline) == 1
+        if (len(self.classes) != len(self.baseline) and not binary) or not 0 < self.max_depth < 64:
             raise ValueError("bad class list or depth")
 
     def n_features(self) -> int:
         return int(self.feature.max()) + 1
+
+
+def save_ensembles(path: Path, ensembles: dict[str, TreeEnsemble]) -> None:
+    """Several named ensembles in one .npz (names prefix their arrays: "activity/feature")."""
+    arrays: dict[str, np.ndarray] = {"format": np.array(FORMAT)}
+    for name, ens in ensembles.items():
+        arrays.update(ens.arrays(f"{name}/" if name else ""))
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
+
+
+def load_ensembles(path: Path, names: list[str]) -> dict[str, TreeEnsemble]:
+    """Read named ensembles; ValueError on anything that is not such a file (no pickles)."""
+    with np.load(path, allow_pickle=False) as z:
+        if "format" not in z.files or str(z["format"]) != FORMAT:
+            raise ValueError(f"not a {FORMAT} file")
+        missing = [n for n in names if f"{n}/feature" not in z.files and (n or "feature" not in z.files)]
+        if missing:
+            raise ValueError(f"no ensemble {missing[0]!r} in it")
+        return {n: TreeEnsemble.from_arrays(z, f"{n}/" if n else "") for n in names}

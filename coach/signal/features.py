@@ -32,12 +32,17 @@ K_BANDS = 4                    # stride harmonics 1..4
 LABEL_POS = 0.7                # a window speaks for the time 70 % of the way through it
 RECENT = 64                    # the window's last 1.28 s: polarisation that reacts sooner
 K_RECENT = 2
+CAL_MISMATCH_WINDOWS = 10      # 2 s of walking with gravity far from the calibration's
+ADAPT_SIM = 0.5                # similarity above which walking after the warm-up teaches the reference
 TREND_ALPHA = 0.1              # per hop: the trend of the similarity spans about 2 s more
 
 EVEN_NAMES = [
     "log_rms", "log_rms_v", "log_rms_h", "vh_ratio", "hf_frac", "lf_frac", "periodicity",
     "ac_step", "ac_stride", "step_hz", "jerk_ratio", "peak_ratio", "grav_norm", "pol_degree",
+    "tail_energy", "head_energy",
 ]
+EDGE = 30                      # samples (0.6 s) at each end of the window: has the motion stopped
+                               # or started there? (leave walking within about a second)
 
 
 @dataclass(slots=True)
@@ -59,7 +64,8 @@ def _autocorr(x: np.ndarray) -> np.ndarray:
     nw, W, c = x.shape
     n = 2 * W
     F = np.fft.rfft(x, n=n, axis=1)
-    ac = np.fft.irfft((F * F.conj()), n=n, axis=1)[:, :W].sum(axis=2)
+    # summing the channels' power spectra first is the same sum, with one inverse FFT
+    ac = np.fft.irfft((F.real ** 2 + F.imag ** 2).sum(axis=2), n=n, axis=1)[:, :W]
     ac /= np.maximum(ac[:, :1], 1e-12)
     ac *= W / (W - np.arange(W))[None, :]
     return ac
@@ -138,12 +144,17 @@ def raw_features(win: np.ndarray) -> RawFeatures:
 
     # polarisation pseudo-vectors per stride harmonic band
     stride = step_hz / 2
-    bands = [(np.abs(freqs[None, :] - k * stride[:, None]) < 0.5 * stride[:, None])[:, :, None]
-             for k in range(1, K_BANDS + 1)]         # (nw, nf, 1) per harmonic
+    harm = np.arange(1, K_BANDS + 1)
+    bands = (np.abs(freqs[None, :, None] - harm[None, None, :] * stride[:, None, None])
+             < 0.5 * stride[:, None, None]).astype(float)          # (nw, nf, K) per harmonic
 
     def polarisation(spec: np.ndarray, n_bands: int) -> np.ndarray:
-        cross = np.imag(np.cross(spec.conj(), spec))     # (nw, nf, 3)
-        return np.stack([(cross * m).sum(axis=1) for m in bands[:n_bands]], axis=1)
+        # Im(conj(A) x A) = 2 Re(A) x Im(A): one real cross product, written out
+        x, y = spec.real, spec.imag
+        cross = 2 * np.stack([x[..., 1] * y[..., 2] - x[..., 2] * y[..., 1],
+                              x[..., 2] * y[..., 0] - x[..., 0] * y[..., 2],
+                              x[..., 0] * y[..., 1] - x[..., 1] * y[..., 0]], axis=-1)
+        return np.einsum("nfc,nfk->nkc", cross, bands[:, :, :n_bands])
 
     odd = polarisation(A, K_BANDS) / ptot[:, None, None]
     # the same over the window's end: a change of direction shows there first
@@ -152,9 +163,12 @@ def raw_features(win: np.ndarray) -> RawFeatures:
     recent = polarisation(np.fft.rfft(tail, n=W, axis=1), K_RECENT)
     pol_degree = np.linalg.norm(odd, axis=2).sum(axis=1)
 
+    rms_tail = np.sqrt((lin[:, -EDGE:] ** 2).sum(axis=2).mean(axis=1)) + 1e-6
+    rms_head = np.sqrt((lin[:, :EDGE] ** 2).sum(axis=2).mean(axis=1)) + 1e-6
     even = np.stack([
         np.log(rms), np.log(rms_v), np.log(rms_h), np.log(rms_v / rms_h), hf, lf, periodicity,
         val_s, val_st, step_hz, jerk, peak_ratio, gn, pol_degree,
+        np.log(rms_tail / rms), np.log(rms_head / rms),
     ], axis=1)
     gait = (rms > 0.03) & (periodicity > 0.3) & (rms_v > 0.015)
     walk = gait & (rms < 1.6) & (step_hz < 2.4)
@@ -167,6 +181,20 @@ REL_NAMES = (["sim_all"] + [f"sim_{k}" for k in range(1, K_BANDS + 1)]
              + ["skew_v_rel", "skew_m_rel", "cad_ratio", "energy_ratio", "grav_shift_deg",
                 "ref_strength", "ref_ready", "sim_recent", "sim_recent_1", "sim_recent_2", "sim_trend"])
 FEATURE_NAMES = EVEN_NAMES + REL_NAMES
+# Two stages. Walking or not (still, other) must not depend on the direction: it sees the
+# time-even statistics and only the size of the time-odd ones (|similarity|: walking like the
+# warm-up, either way round, vs something else). The direction of walking sees everything.
+SIGNED_FEATURES = {"sim_all", "sim_1", "sim_2", "sim_3", "sim_4", "skew_v_rel", "skew_m_rel",
+           "sim_recent", "sim_recent_1", "sim_recent_2", "sim_trend"}
+ACTIVITY_FEATURES = [f"abs_{n}" if n in SIGNED_FEATURES else n for n in FEATURE_NAMES]
+_ABS_COLS = np.array([i for i, n in enumerate(FEATURE_NAMES) if n in SIGNED_FEATURES])
+
+
+def activity_view(X: np.ndarray) -> np.ndarray:
+    """The activity stage's features (ACTIVITY_FEATURES) from the full feature rows."""
+    Xa = X.copy()
+    Xa[:, _ABS_COLS] = np.abs(Xa[:, _ABS_COLS])
+    return Xa
 
 
 @dataclass
@@ -187,7 +215,9 @@ class Reference:
     # the same device and placement's reference from an earlier session, if any
     prior: "Reference | None" = None
     prior_check_windows: int = 5   # warm-up windows after which it is compared with this one
-    verdict: str = ""              # "same" (prior reused), "changed" or "new" once decided
+    verdict: str = ""              # "same" (prior reused), "changed", "new" or "calibrated"
+    frozen: bool = False           # a personal calibration: do not adapt
+    mismatch: bool = False         # the calibration did not fit how the sensor is worn
 
     @property
     def ready(self) -> bool:
@@ -207,6 +237,7 @@ class Reference:
         self.n = 0
         self._moved = 0
         self._trend = 0.0
+        self.frozen = False
 
     def to_dict(self) -> dict:
         """What is kept per device and placement between sessions."""
@@ -280,7 +311,11 @@ class Reference:
                 # of gravity in sensor axes, learn the forward walk again
                 if walk[i]:
                     self._moved = self._moved + 1 if shift > 50 else 0
-                if self._moved >= self.moved_windows:
+                # a calibration made with the sensor worn another way (or another sensor) is
+                # worse than none: on the first seconds of walking that disagree, learn afresh
+                if self._moved >= (CAL_MISMATCH_WINDOWS if self.frozen else self.moved_windows):
+                    if self.frozen:
+                        self.mismatch = True
                     self.reset()
                     shift = 0.0
             ready = self.n >= self.warmup_windows
@@ -324,7 +359,7 @@ class Reference:
             row[1 + 2 * nb + 4] = shift
             row[1 + 2 * nb + 6] = float(ready)
             # learn: all walking during the warm-up, then walking that matches the reference
-            if walk[i]:
+            if walk[i] and not self.frozen:
                 if not ready:
                     self.n += 1
                     self._blend_list(1.0 / self.n, z, skews[i], step_hz[i], log_rms[i], g)
@@ -332,7 +367,7 @@ class Reference:
                         self._check_prior()
                     elif self.n >= self.warmup_windows and not self.verdict:
                         self.verdict = "new"
-                elif sim_all > 0.5:
+                elif sim_all > ADAPT_SIM:
                     self.n += 1
                     self._blend_list(self.alpha, z, skews[i], step_hz[i], log_rms[i], g)
         return out

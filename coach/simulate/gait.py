@@ -84,15 +84,40 @@ class Person:
     style: str
 
     @staticmethod
-    def random(rng: np.random.Generator) -> "Person":
-        style = rng.choice(["normal", "normal", "slow", "elderly", "tired", "brisk", "shuffle",
-                            "exaggerated"])
-        step_hz = {"normal": rng.uniform(1.65, 2.05), "slow": rng.uniform(1.4, 1.7),
-                   "elderly": rng.uniform(1.35, 1.75), "tired": rng.uniform(1.5, 1.8),
-                   "brisk": rng.uniform(1.9, 2.25), "shuffle": rng.uniform(1.5, 1.95),
-                   "exaggerated": rng.uniform(1.3, 1.7)}[style]
+    def random(rng: np.random.Generator, wide: bool = True,
+               styles: list[str] | None = None) -> "Person":
+        """A random walker. wide=True draws from the broad population the model is trained on
+        (cadence 0.8-2.4 steps/s, long strides, lean, bounce, sway, asymmetry, limp);
+        styles: draw only from these (leave-one-style-out validation)."""
+        pool = ["normal", "normal", "slow", "elderly", "tired", "brisk", "shuffle", "exaggerated"]
+        if wide:
+            pool += ["long", "bouncy", "stooped", "swagger", "limp", "sad", "proud", "dragging",
+                     "normal", "brisk"]
+        if styles is not None:
+            pool = [x for x in pool if x in styles]
+        style = str(rng.choice(pool))
+        step_hz = {"normal": rng.uniform(1.65, 2.05), "slow": rng.uniform(1.2, 1.7),
+                   "elderly": rng.uniform(1.0, 1.75), "tired": rng.uniform(1.2, 1.8),
+                   "brisk": rng.uniform(1.9, 2.4), "shuffle": rng.uniform(1.3, 2.1),
+                   "exaggerated": rng.uniform(1.1, 1.7), "long": rng.uniform(0.8, 1.4),
+                   "bouncy": rng.uniform(1.7, 2.4), "stooped": rng.uniform(1.2, 1.9),
+                   "swagger": rng.uniform(1.3, 1.9), "limp": rng.uniform(1.1, 1.8),
+                   "sad": rng.uniform(1.0, 1.6), "proud": rng.uniform(1.5, 2.0),
+                   "dragging": rng.uniform(0.9, 1.5)}[style]
         amp = {"normal": 1.0, "slow": 0.7, "elderly": 0.55, "tired": 0.75, "brisk": 1.3,
-               "shuffle": 0.45, "exaggerated": 1.4}[style] * rng.uniform(0.75, 1.25)
+               "shuffle": 0.45, "exaggerated": 1.4, "long": 1.5, "bouncy": 1.3, "stooped": 0.8,
+               "swagger": 1.1, "limp": 0.8, "sad": 0.6, "proud": 1.1, "dragging": 0.4}[style]
+        amp *= rng.uniform(0.7, 1.3)
+        # per-style shape: vertical bounce, side sway, trunk yaw/roll, lean (deg), asymmetry
+        v_sc = {"bouncy": 1.8, "shuffle": 0.6, "dragging": 0.5, "long": 1.2}.get(style, 1.0)
+        ml_sc = {"swagger": 2.2, "limp": 1.6, "elderly": 1.4, "long": 1.3}.get(style, 1.0)
+        rot_sc = {"swagger": 2.0, "exaggerated": 1.5, "proud": 1.2, "stooped": 0.8}.get(style, 1.0)
+        lean_lo, lean_hi = {"stooped": (12, 35), "sad": (5, 20), "proud": (-8, 2),
+                            "tired": (3, 15), "elderly": (5, 20)}.get(style, (-3, 10))
+        asym_sd = {"limp": 0.25}.get(style, 0.06)
+        v_sc *= rng.uniform(0.7, 1.4)
+        ml_sc *= rng.uniform(0.6, 1.5)
+        rot_sc *= rng.uniform(0.6, 1.5)
 
         def sig(n: int, main: dict[int, complex], spread: float) -> np.ndarray:
             c = (rng.normal(0, spread, n) + 1j * rng.normal(0, spread, n)) / np.sqrt(2)
@@ -101,36 +126,72 @@ class Person:
                 c[k - 1] += v * rng.uniform(0.8, 1.2) * np.exp(1j * rng.normal(0, 0.25))
             return c
 
+        rich = rng.uniform(0.5, 2.0)    # how much of the waveform lies outside the main harmonics
         # Displacement harmonics on stride phase (harmonic k = k per stride), in metres.
         # Vertical: main at 2/stride (one bounce per step), highest at mid-stance.
         # AP: velocity lowest at mid-stance -> displacement lags the bounce by a quarter.
         harm = {
-            "v": sig(8, {2: 0.025}, 0.004),
-            "ap": sig(8, {2: 0.012j}, 0.003),
-            "ml": sig(8, {1: 0.025j}, 0.003),
-            "pitch": sig(6, {2: np.deg2rad(1.5)}, np.deg2rad(0.5)),
-            "roll": sig(6, {1: np.deg2rad(3.0)}, np.deg2rad(0.7)),
-            "yaw": sig(6, {1: np.deg2rad(4.0)}, np.deg2rad(1.0)),
+            "v": sig(8, {2: 0.025 * v_sc}, 0.004 * rich),
+            "ap": sig(8, {2: 0.012j}, 0.003 * rich),
+            "ml": sig(8, {1: 0.025j * ml_sc}, 0.003 * rich),
+            "pitch": sig(6, {2: np.deg2rad(1.5)}, np.deg2rad(0.5) * rich),
+            "roll": sig(6, {1: np.deg2rad(3.0) * rot_sc}, np.deg2rad(0.7) * rich),
+            "yaw": sig(6, {1: np.deg2rad(4.0) * rot_sc}, np.deg2rad(1.0) * rich),
             # hip flexion, radians: mean + 1st harmonic dominant, peak near heel strike
             "hip": sig(5, {1: np.deg2rad(21.0) * np.exp(-2j * np.pi * 0.225),
-                           2: np.deg2rad(3.0) * 1j}, np.deg2rad(1.0)),
+                           2: np.deg2rad(3.0) * 1j}, np.deg2rad(1.0) * rich),
             "arm": sig(4, {1: np.deg2rad(18.0)}, np.deg2rad(2.0)),
         }
         # how far this person's backward walk is from an exact time reversal
         # (the pendulum's main harmonics are held by mechanics, so they deviate least)
-        dev_scale = rng.uniform(0.05, 0.45)
+        dev_scale = rng.uniform(0.05, 0.5)
         dev = {}
         for k, v in harm.items():
             sc = np.full(v.shape, dev_scale)
             sc[np.abs(v) >= 0.5 * np.abs(v).max()] *= 0.35
             dev[k] = (rng.normal(0, 1, v.shape) + 1j * rng.normal(0, 1, v.shape)) * sc * np.abs(v)
         return Person(
-            step_hz=step_hz, speed_scale=amp, back_cadence_ratio=rng.uniform(0.72, 1.05),
-            back_amp_ratio=rng.uniform(0.5, 0.95), impact_g=rng.uniform(0.0, 0.8) * amp,
-            back_impact_ratio=rng.uniform(0.2, 0.8), asym=rng.normal(0, 0.06),
-            harm=harm, back_harm_dev=dev, lean_deg=rng.uniform(-2, 10),
-            back_lean_deg=rng.uniform(-4, 8), hip_amp_deg=rng.uniform(0.7, 1.2), style=str(style),
+            step_hz=step_hz, speed_scale=amp, back_cadence_ratio=rng.uniform(0.7, 1.1),
+            back_amp_ratio=rng.uniform(0.45, 1.0), impact_g=rng.uniform(0.0, 0.8) * amp,
+            back_impact_ratio=rng.uniform(0.2, 0.8), asym=rng.normal(0, asym_sd),
+            harm=harm, back_harm_dev=dev, lean_deg=rng.uniform(lean_lo, lean_hi),
+            back_lean_deg=rng.uniform(lean_lo - 6, lean_hi - 2), hip_amp_deg=rng.uniform(0.6, 1.3),
+            style=style,
         )
+
+
+@dataclass
+class Realism:
+    """What real sensors and mountings do that a clean render does not (training augmentation).
+
+    impact_scale: 0 gives motion-capture-like smooth signals, >1 sharp impacts;
+    lowpass_hz: band limit (a filtered or motion-capture-derived signal has nothing above it);
+    wobble_hz/wobble_zeta/wobble_gain: the sensor on a strap, in a pocket or on soft tissue is a
+    damped spring on the body; extra_noise_g: white noise; jitter_deg: slow mounting wobble.
+    """
+
+    impact_scale: float = 1.0
+    lowpass_hz: float | None = None
+    wobble_hz: float = 0.0
+    wobble_zeta: float = 0.3
+    wobble_gain: float = 0.0
+    extra_noise_g: float = 0.0
+    jitter_deg: float = 0.0
+
+    @staticmethod
+    def random(rng: np.random.Generator) -> "Realism":
+        r = Realism()
+        u = rng.random()
+        r.impact_scale = 0.0 if u < 0.3 else float(rng.uniform(0.2, 2.0))
+        if rng.random() < 0.5:
+            r.lowpass_hz = float(rng.uniform(4.0, 15.0))
+        if rng.random() < 0.4:
+            r.wobble_hz = float(rng.uniform(4.0, 20.0))
+            r.wobble_zeta = float(rng.uniform(0.1, 0.7))
+            r.wobble_gain = float(rng.uniform(0.1, 1.0))
+        r.extra_noise_g = float(rng.choice([0.0, 0.0, rng.uniform(0.002, 0.04)]))
+        r.jitter_deg = float(rng.choice([0.0, rng.uniform(1.0, 8.0)]))
+        return r
 
 
 def _series(coefs: np.ndarray, phase: np.ndarray) -> np.ndarray:
@@ -169,9 +230,11 @@ def _impact(n: int, idx: np.ndarray, amp: np.ndarray, rng: np.random.Generator,
 
 
 def random_program(rng: np.random.Generator, minutes: float, forward_only: bool = False,
-                   others: bool = True) -> list[Bout]:
-    """A session plan: a forward warm-up, then intervals of forward, backward and other."""
-    bouts = [Bout("forward", rng.uniform(6, 30))]
+                   others: bool = True, short: bool = False) -> list[Bout]:
+    """A session plan: a forward warm-up, then intervals of forward, backward and other.
+
+    short: bouts of a few seconds, as in recordings stitched from motion-capture clips."""
+    bouts = [Bout("forward", rng.uniform(5, 9) if short else rng.uniform(6, 30))]
     total = bouts[0].duration_s
     last = "forward"
     while total < minutes * 60:
@@ -194,6 +257,8 @@ def random_program(rng: np.random.Generator, minutes: float, forward_only: bool 
                "still": rng.uniform(1.5, 15), "turn": rng.uniform(2, 6),
                "sidestep": rng.uniform(3, 10), "run": rng.uniform(4, 20),
                "torso": rng.uniform(3, 10), "gesture": rng.uniform(3, 12)}[act]
+        if short and act in ("forward", "backward", "still"):
+            dur = rng.uniform(2.5, 12) if act != "still" else rng.uniform(1.0, 5.0)
         if last in ("forward", "backward") and act in ("forward", "backward") and rng.random() < 0.6:
             bouts.append(Bout("still", rng.uniform(0.3, 2.0)))
         bouts.append(Bout(act, float(dur)))
@@ -204,9 +269,11 @@ def random_program(rng: np.random.Generator, minutes: float, forward_only: bool 
 
 def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None = None,
              rate_hz: float | None = None, person: Person | None = None,
-             mounting: str = "any", clean: bool = False) -> SimSession:
-    """Synthesise one session of the given bouts."""
+             mounting: str = "any", clean: bool = False,
+             realism: Realism | None = None) -> SimSession:
+    """Synthesise one session of the given bouts (realism: see Realism; None = as rendered)."""
     person = person or Person.random(rng)
+    real = realism or Realism()
     placement = placement or str(rng.choice(["chest", "waist", "pocket", "pocket", "chest", "waist",
                                               "wrist", "hand", "bag"]))
     rate_hz = rate_hz or float(rng.choice([25, 50, 50, 52, 60, 100, 100, 104, 128, 200]))
@@ -366,7 +433,7 @@ def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None 
     imp_amp = np.full(len(contact), person.impact_g * G)
     imp_amp[back[contact]] *= person.back_impact_ratio
     imp_amp[acts[contact] == "run"] = rng.uniform(1.5, 3.0) * G
-    imp_amp *= rng.uniform(0.7, 1.3, len(contact)) * env[contact]
+    imp_amp *= rng.uniform(0.7, 1.3, len(contact)) * env[contact] * real.impact_scale
     if placement == "pocket":
         imp_amp *= 0.6
     fring = rng.uniform(12, 25)
@@ -377,9 +444,29 @@ def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None 
     imp_w = np.stack([ap_imp * cos_h, ap_imp * sin_h, v_imp], axis=1)
     acc_w += imp_w
 
+    if real.wobble_gain > 0:  # the sensor on a strap / in a pocket: a damped spring on the body
+        from scipy.signal import bilinear, lfilter
+
+        w0 = 2 * np.pi * real.wobble_hz
+        b_, a_ = bilinear([2 * real.wobble_zeta * w0, w0 ** 2], [1, 2 * real.wobble_zeta * w0, w0 ** 2], FS_SIM)
+        dyn = acc_w - np.array([0, 0, G])
+        dyn = dyn + real.wobble_gain * (lfilter(b_, a_, dyn, axis=0) - dyn)
+        acc_w = dyn + np.array([0, 0, G])
     R_mount = _mounting(rng, mounting, placement)
     R_total = R_seg * R_mount
+    if real.jitter_deg > 0:  # clothing: the mounting itself wobbles slowly
+        jit = np.cumsum(rng.normal(0, 1, (n, 3)), axis=0)
+        k_ = int(FS_SIM * 1.5)
+        jit = np.array([_conv(jit[:, k], np.ones(k_) / k_) for k in range(3)]).T
+        jit -= np.array([_conv(jit[:, k], np.ones(4 * k_) / (4 * k_)) for k in range(3)]).T
+        jit *= np.deg2rad(real.jitter_deg) / max(float(np.abs(jit).max()), 1e-9)
+        R_total = R_total * Rotation.from_rotvec(jit)
     acc_s = R_total.inv().apply(acc_w) / G
+    if real.lowpass_hz:  # band-limited (filtered or motion-capture-derived) signal
+        from scipy.signal import butter, sosfiltfilt
+
+        sos = butter(4, real.lowpass_hz, fs=FS_SIM, output="sos")
+        acc_s = sosfiltfilt(sos, acc_s, axis=0)
 
     # --- labels, steps, changes (at 200 Hz, then resampled) ------------------------------
     lab200 = np.array([LABEL_OF[a] for a in acts], dtype=object)
@@ -402,6 +489,8 @@ def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None 
     if not clean:
         out = out * (1 + rng.normal(0, 0.02, 3)) + rng.normal(0, 0.03, 3)
         out += rng.normal(0, rng.uniform(0.002, 0.02), out.shape)
+        if real.extra_noise_g:
+            out += rng.normal(0, real.extra_noise_g, out.shape)
         rng_g = rng.choice([2.0, 4.0, 8.0, 16.0], p=[0.1, 0.3, 0.4, 0.2])
         out = np.clip(out, -rng_g, rng_g)
         q = rng.choice([0.001, 0.001, 0.002, 0.004, 1 / 256])
@@ -432,7 +521,10 @@ def _changes(ts: np.ndarray, labels: list[str]) -> list[dict]:
 
 
 def _mounting(rng: np.random.Generator, mode: str, placement: str) -> Rotation:
-    """How the sensor sits on its segment: any rotation, or upright at any yaw with tilt."""
+    """How the sensor sits on its segment: any rotation, upright at any yaw with tilt, or
+    "aligned" with the segment's axes (the caller rotates it: the same mounting every session)."""
+    if mode == "aligned":
+        return Rotation.identity()
     if mode == "upright":
         return Rotation.from_euler("ZYX", [rng.uniform(-np.pi, np.pi), *np.deg2rad(rng.uniform(-20, 20, 2))])
     return Rotation.random(random_state=int(rng.integers(2**31)))

@@ -1,0 +1,169 @@
+"""Personal calibration: both walking directions of one wearer, with one sensor worn one way.
+
+Without calibration the detector knows only the forward warm-up, and takes backward walking
+to be forward walking reversed in time (its polarisation pseudo-vector the forward one
+negated). Real people are only roughly so. A calibration records about 20 s of each
+direction; the reference the detector compares every window with becomes the *difference*
+of the two directions' mean pseudo-vectors (per stride harmonic): the axis that best tells
+this wearer's two walks apart. For an exact time reversal it equals the forward reference,
+so the model needs no retraining to use it.
+
+A calibration is refused (one-line error) when a direction is missing or too short, when it
+is not steady walking, or when its two directions cannot be told apart.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from coach.errors import CoachError
+from coach.signal.features import EVEN_NAMES, HOP, K_BANDS, RawFeatures, Reference, WindowStream, raw_features
+from coach.signal.resample import FS, Resampler
+
+MIN_SECONDS = 5.0          # of each direction (about 8 steps)
+MIN_WALK_WINDOWS = 10      # walking windows of each direction (2 s long, 0.2 s apart)
+MIN_SIGN_SHARE = 0.6       # share of each direction's windows on its own side of the axis
+MIN_PERIODICITY = 0.6      # autocorrelation at the stride of a steady walk
+MIN_RMS_G = 0.08           # movement (g, RMS) of even a slow walk
+MIN_GAP = 0.4              # mean similarity forward minus mean similarity backward
+
+
+@dataclass
+class DirectionStats:
+    """Mean window statistics of one direction's walking."""
+
+    odd: np.ndarray            # (K_BANDS, 3) mean polarisation pseudo-vector per harmonic
+    skew: np.ndarray           # (3,) mean jerk skewness
+    gravity: np.ndarray        # (3,) unit gravity in sensor axes
+    step_hz: float
+    log_rms: float
+    windows: int
+    seconds: float
+
+
+@dataclass
+class Calibration:
+    """Forward and backward walking of one wearer; gives the detector its reference."""
+
+    forward: DirectionStats
+    backward: DirectionStats
+    separation: dict[str, float] = field(default_factory=dict)
+
+    def reference(self) -> Reference:
+        """The reference for the detector: the axis between the two directions, ready to use."""
+        ref = Reference()
+        d = (self.forward.odd - self.backward.odd) / 2
+        sk = (self.forward.skew - self.backward.skew) / 2
+        ref._blend_list(1.0, d.reshape(-1).tolist(), sk.tolist(), self.forward.step_hz,
+                        self.forward.log_rms, self.forward.gravity.tolist())
+        ref.n = ref.warmup_windows
+        ref.verdict = "calibrated"
+        ref.frozen = True
+        return ref
+
+    def to_dict(self) -> dict[str, Any]:
+        def one(s: DirectionStats) -> dict[str, Any]:
+            return {"odd": s.odd.reshape(-1).tolist(), "skew": s.skew.tolist(),
+                    "gravity": s.gravity.tolist(), "step_hz": s.step_hz, "log_rms": s.log_rms,
+                    "windows": s.windows, "seconds": s.seconds}
+        return {"forward": one(self.forward), "backward": one(self.backward),
+                "separation": self.separation}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Calibration":
+        def one(x: dict[str, Any]) -> DirectionStats:
+            odd = np.asarray(x["odd"], dtype=float)
+            if odd.size != K_BANDS * 3 or len(x["skew"]) != 3 or len(x["gravity"]) != 3:
+                raise ValueError("calibration of another shape")
+            return DirectionStats(odd.reshape(K_BANDS, 3), np.asarray(x["skew"], dtype=float),
+                                  np.asarray(x["gravity"], dtype=float), float(x["step_hz"]),
+                                  float(x["log_rms"]), int(x["windows"]), float(x["seconds"]))
+        return cls(one(d["forward"]), one(d["backward"]), dict(d.get("separation", {})))
+
+
+def _direction_windows(t: np.ndarray, acc: np.ndarray) -> RawFeatures | None:
+    rs, ws = Resampler(), WindowStream()
+    outs = []
+    for c in rs.push(t, acc):
+        if c.gap_before:
+            ws.reset()
+        if len(c.t) == 0:
+            continue
+        wins, _ = ws.push(c.t, c.acc)
+        if len(wins):
+            outs.append(wins)
+    if not outs:
+        return None
+    return raw_features(np.concatenate(outs))
+
+
+def _stats(name: str, t: np.ndarray, acc: np.ndarray) -> tuple[DirectionStats, np.ndarray]:
+    seconds = float(t[-1] - t[0]) if len(t) > 1 else 0.0
+    if seconds < MIN_SECONDS:
+        raise CoachError(f"calibration: {seconds:.1f} s of {name} walking; record at least "
+                         f"{MIN_SECONDS:g} s (about 8 steps) of each direction")
+    raw = _direction_windows(t, acc)
+    # steady walking: clearly periodic and clearly moving (stricter than the detector's own
+    # walking flag, which must also catch the first and last steps of a bout)
+    walk = (raw.walk & (raw.even[:, EVEN_NAMES.index("periodicity")] > MIN_PERIODICITY)
+            & (raw.even[:, 0] > np.log(MIN_RMS_G))) if raw is not None else np.zeros(0, bool)
+    if raw is None or walk.sum() < MIN_WALK_WINDOWS:
+        got = int(walk.sum()) * HOP / FS
+        raise CoachError(f"calibration: the {name} part is not steady walking (about {got:.0f} s "
+                         f"of it looks like walking); walk steadily for at least {MIN_SECONDS:g} s")
+    odd = raw.odd[walk]
+    g = raw.gravity[walk].mean(axis=0)
+    stats = DirectionStats(
+        odd=odd.mean(axis=0), skew=raw.skew[walk].mean(axis=0),
+        gravity=g / max(float(np.linalg.norm(g)), 1e-9),
+        step_hz=float(np.median(raw.step_hz[walk])), log_rms=float(np.median(raw.even[walk, 0])),
+        windows=int(walk.sum()), seconds=seconds)
+    return stats, odd
+
+
+def _cos(z: np.ndarray, d: np.ndarray) -> np.ndarray:
+    zf = z.reshape(len(z), -1)
+    df = d.reshape(-1)
+    return zf @ df / (np.linalg.norm(zf, axis=1) * np.linalg.norm(df) + 1e-12)
+
+
+def calibrate(t: np.ndarray, acc: np.ndarray, labels: list[str]) -> Calibration:
+    """Build a calibration from a labelled recording (label forward/backward per sample).
+
+    Each direction's samples are taken as their own recording (so the windows do not straddle
+    the turn); other labels are ignored.
+    """
+    lab = np.asarray(labels)
+    parts: dict[str, tuple[DirectionStats, np.ndarray]] = {}
+    for name in ("forward", "backward"):
+        m = lab == name
+        if not m.any():
+            raise CoachError(f"calibration: no {name} walking in it (labels must be 'forward' "
+                             "and 'backward', at least 5 s of each)")
+        idx = np.nonzero(m)[0]
+        # the longest run of this label (a calibration is one bout of each direction)
+        cuts = np.nonzero(np.diff(idx) > 1)[0]
+        starts = np.concatenate([[0], cuts + 1])
+        ends = np.concatenate([cuts + 1, [len(idx)]])
+        k = int(np.argmax([t[idx[e - 1]] - t[idx[s]] for s, e in zip(starts, ends)]))
+        sel = idx[starts[k]:ends[k]]
+        parts[name] = _stats(name, t[sel], acc[sel])
+    (fs, fodd), (bs, bodd) = parts["forward"], parts["backward"]
+    angle = math.degrees(math.acos(float(np.clip(fs.gravity @ bs.gravity, -1, 1))))
+    if angle > 45:
+        raise CoachError(f"calibration: the sensor moved between the two directions (gravity "
+                         f"turned {angle:.0f} degrees); keep it worn the same way throughout")
+    d = (fs.odd - bs.odd) / 2
+    sf, sb = _cos(fodd, d), _cos(bodd, d)
+    sep = {"forward_share": float((sf > 0).mean()), "backward_share": float((sb < 0).mean()),
+           "gap": float(sf.mean() - sb.mean())}
+    if min(sep["forward_share"], sep["backward_share"]) < MIN_SIGN_SHARE or sep["gap"] < MIN_GAP:
+        raise CoachError("calibration: the forward and backward parts cannot be told apart "
+                         f"(separation {sep['gap']:.2f}); walk clearly forward, then clearly backward")
+    return Calibration(fs, bs, sep)
+
+
+__all__ = ["Calibration", "DirectionStats", "calibrate"]

@@ -1,0 +1,183 @@
+"""Personal calibration: both directions of one wearer give the detector its reference."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coach.detect.pipeline import DirectionPipeline
+from coach.detect.session import analyze_file, load_calibration
+from coach.errors import CoachError
+from coach.signal.calibration import Calibration, calibrate
+from coach.simulate.gait import Bout, Person, simulate
+from coach.sources.base import SampleBatch
+
+CAL_BOUTS = [Bout("forward", 22), Bout("still", 3), Bout("backward", 22), Bout("still", 2)]
+# a session that starts with backward walking: no forward warm-up to learn from
+SESSION = [Bout("backward", 20), Bout("still", 2), Bout("forward", 20), Bout("still", 2),
+           Bout("backward", 20)]
+
+
+def _walker(seed: int = 3) -> tuple[Person, int]:
+    return Person.random(np.random.default_rng(seed)), seed
+
+
+def _cal_recording(person: Person, seed: int = 21):
+    s = simulate(np.random.default_rng(seed), CAL_BOUTS, placement="chest", rate_hz=50.0,
+                 person=person, mounting="aligned")
+    return s.t, s.acc, s.labels
+
+
+def _write(path: Path, t, acc, labels) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t", "ax", "ay", "az", "label"])
+        for ti, a, lab in zip(t, acc, labels):
+            w.writerow([f"{ti:.4f}", f"{a[0]:.5f}", f"{a[1]:.5f}", f"{a[2]:.5f}", lab])
+    return path
+
+
+def test_a_calibration_separates_the_two_directions_and_round_trips():
+    person, _ = _walker()
+    cal = calibrate(*_cal_recording(person))
+    assert cal.separation["gap"] > 0.4
+    assert cal.forward.windows >= 10 and cal.backward.windows >= 10
+    back = Calibration.from_dict(json.loads(json.dumps(cal.to_dict())))
+    assert np.allclose(back.forward.odd, cal.forward.odd)
+    ref = cal.reference()
+    assert ref.ready and ref.frozen and ref.verdict == "calibrated"
+
+
+def test_for_an_exact_time_reversal_the_calibrated_axis_is_the_forward_reference():
+    person, _ = _walker()
+    t, acc, labels = _cal_recording(person)
+    lab = np.array(labels)
+    f = lab == "forward"
+    # backward = the forward part played backwards in time
+    acc_b = acc[f][::-1]
+    t2 = np.concatenate([t[f], t[f][-1] + 3 + (t[f] - t[f][0])])
+    cal = calibrate(t2, np.vstack([acc[f], acc_b]), ["forward"] * f.sum() + ["backward"] * f.sum())
+    d = cal.reference().odd.ravel()
+    fwd = cal.forward.odd.ravel()
+    assert d @ fwd / (np.linalg.norm(d) * np.linalg.norm(fwd)) > 0.98
+
+
+def test_with_a_calibration_no_warm_up_is_needed():
+    person, _ = _walker()
+    cal = calibrate(*_cal_recording(person))
+    s = simulate(np.random.default_rng(22), SESSION, placement="chest", rate_hz=50.0,
+                 person=person, mounting="aligned")
+
+    def backward_share(p: DirectionPipeline) -> float:
+        for i in range(0, len(s.t), 25):
+            p.feed(SampleBatch(s.t[i:i + 25], s.acc[i:i + 25]))
+        res = p.finish()
+        lab = np.array(s.labels)
+        back = np.zeros(len(lab), bool)
+        for seg in res.segments:
+            if seg.direction == "backward":
+                back |= (s.t >= seg.start_s) & (s.t < seg.end_s)
+        return float(back[lab == "backward"].mean())
+
+    with_cal = DirectionPipeline(calibration=cal)
+    assert with_cal.state.calibrated is False and with_cal.reference.ready
+    share_cal = backward_share(with_cal)
+    share_plain = backward_share(DirectionPipeline())
+    # without a warm-up the plain detector learns the backward opening as "forward"
+    assert share_cal > 0.7 and share_cal > share_plain + 0.3
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("forward_only", "no backward walking"),
+    ("short", "at least 5 s"),
+    ("same", "cannot be told apart"),
+    ("still", "not steady walking"),
+])
+def test_bad_calibrations_are_refused_with_one_line(tmp_path, case, needle):
+    person, _ = _walker()
+    t, acc, labels = _cal_recording(person)
+    lab = np.array(labels)
+    f, b = lab == "forward", lab == "backward"
+    if case == "forward_only":
+        t, acc, labels = t[f], acc[f], list(lab[f])
+    elif case == "short":
+        keep = (f & (t < 4)) | (b & (t < 29))
+        t, acc, labels = t[keep], acc[keep], list(lab[keep])
+    elif case == "same":     # forward walking labelled as both directions
+        n = f.sum() // 2
+        labels = ["forward"] * n + ["backward"] * (f.sum() - n)
+        t, acc = t[f], acc[f]
+    elif case == "still":    # standing, labelled as walking
+        rest = simulate(np.random.default_rng(5), [Bout("still", 30)], placement="chest",
+                        rate_hz=50.0, person=person, mounting="aligned")
+        t, acc = rest.t, rest.acc
+        labels = ["forward" if x < 15 else "backward" for x in t]
+    path = _write(tmp_path / "cal.csv", t, acc, labels)
+    with pytest.raises(CoachError) as e:
+        load_calibration(path)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+    sess = tmp_path / "s.csv"
+    sess.write_text("t,ax,ay,az\n" + "".join(f"{i / 50:.3f},0,0,1\n" for i in range(300)))
+    p = subprocess.run([sys.executable, "-m", "coach", "analyze", str(sess), "--json",
+                        "--calibration", str(path)], capture_output=True, text=True)
+    assert p.returncode == 2 and p.stdout == ""
+    assert needle in p.stderr and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+
+
+def test_analyze_takes_a_calibration_file(tmp_path):
+    person, _ = _walker()
+    cal = _write(tmp_path / "cal.csv", *_cal_recording(person))
+    s = simulate(np.random.default_rng(22), SESSION, placement="chest", rate_hz=50.0,
+                 person=person, mounting="aligned")
+    rec = tmp_path / "session.csv"
+    rec.write_text("t,ax,ay,az\n" + "".join(f"{t:.4f},{a[0]:.5f},{a[1]:.5f},{a[2]:.5f}\n"
+                                            for t, a in zip(s.t, s.acc)))
+    res = analyze_file(rec, calibration=cal)
+    assert res.tallies.retro_seconds > 25
+    p = subprocess.run([sys.executable, "-m", "coach", "analyze", str(rec), "--json",
+                        "--calibration", str(cal)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["summary"]["retro_steps"] == res.tallies.retro_steps
+
+
+def test_coach_calibrate_guides_stores_and_run_uses_it(tmp_path, monkeypatch):
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    import os
+    full = {**os.environ, **env}
+    out = tmp_path / "cal.csv"
+    p = subprocess.run([sys.executable, "-m", "coach", "calibrate", "--device", "sim:polar_h10",
+                        "--mute", "--seconds", "12", "--out", str(out), "--json"],
+                       capture_output=True, text=True, env=full, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "walk forward" in p.stderr.lower() and "walk backward" in p.stderr.lower()
+    doc = json.loads(p.stdout)
+    stored = json.loads(Path(doc["stored_in"]).read_text())
+    assert len(stored["calibrations"]) == 1
+    assert load_calibration(out).separation["gap"] > 0.4     # the written file is a calibration
+    p = subprocess.run([sys.executable, "-m", "coach", "run", "--device", "sim:polar_h10",
+                        "--minutes", "0.5", "--mute", "--json", "--no-coach"],
+                       capture_output=True, text=True, env=full, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "using your calibration" in p.stderr
+
+
+def test_a_calibration_from_a_sensor_worn_otherwise_is_dropped_with_a_warning(caplog):
+    person, _ = _walker()
+    cal = calibrate(*_cal_recording(person))
+    s = simulate(np.random.default_rng(23), [Bout("forward", 20), Bout("still", 2),
+                                              Bout("backward", 15)],
+                 placement="chest", rate_hz=50.0, person=person, mounting="aligned")
+    turned = s.acc[:, [2, 0, 1]]           # worn on its side: gravity along another axis
+    p = DirectionPipeline(calibration=cal)
+    with caplog.at_level("WARNING"):
+        for i in range(0, len(s.t), 25):
+            p.feed(SampleBatch(s.t[i:i + 25], turned[i:i + 25]))
+        res = p.finish()
+    assert "calibration does not fit" in caplog.text and p.calibration is None
+    back = sum(seg.end_s - seg.start_s for seg in res.segments if seg.direction == "backward")
+    assert 8 < back < 20     # learnt from the warm-up instead: the backward bout is found
