@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 what="${1:-demo}"; shift || true
 
 # System parts: espeak-ng (speech), sox (audio checks), mosquitto (the MQTT broker the tests start),
-# openssl (--web-tls), chromium (the browser tests).
+# openssl (--web-tls), chromium (the browser tests; the HTML reports rendered headless).
 need=()
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)

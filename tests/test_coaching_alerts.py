@@ -52,7 +52,8 @@ def test_alert_sent_after_the_broker_took_it(tmp_path: Path) -> None:
         (alert,) = ob.alerts
         said = [p for p in ob.prompts if p.key == "fall_alert"]
         assert [p.text for p in said] == [say.FALL_ALERT_SENT] and said[0].t_s >= alert.t_s
-        assert any(e["type"] == "safety_alert" for e in col.payloads("coach/walker/event"))
+        # a fall is the Fall alert entity's event, on its own topic (issue 11.2)
+        assert any(e["event_type"] == "fall" for e in col.payloads("coach/walker/alert"))
         col.close()
     finally:
         b.stop()

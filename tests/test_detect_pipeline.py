@@ -199,7 +199,9 @@ def test_bad_input_is_one_clear_line(tmp_path, name):
     out = subprocess.run([sys.executable, "-m", "coach", "analyze", "--json", str(p)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
-    assert out.stdout == ""
+    # with --json, stdout carries the error as one JSON object, the same line as on stderr
+    assert json.loads(out.stdout) == {"error": out.stderr.strip().removeprefix("coach: error: "),
+                                      "exit_status": out.returncode}
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("coach: error:"), out.stderr
     assert "Traceback" not in out.stderr

@@ -68,3 +68,17 @@ def test_replay_speed0_mqtt_matches_analysis(recording: Path, tmp_path: Path,
     h = json.loads(capsys.readouterr().out)
     assert [s["session_id"] for s in h["sessions"]] == [doc["session_id"]]
     assert h["sessions"][0]["retro_seconds"] == ref["summary"]["retro_seconds"]
+
+
+def test_replay_json_with_an_unreachable_broker_is_one_json_object(
+        recording: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--json: the result and the error in one object on stdout, non-zero exit."""
+    from tests.outputs_broker import free_port
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[mqtt]\ndrain_timeout_s = 0.5\n")
+    rc = main(["--config", str(cfg), "replay", str(recording), "--speed", "0", "--no-save", "--json",
+               "--mqtt", f"mqtt://127.0.0.1:{free_port()}"])
+    out, err = capsys.readouterr()
+    doc = json.loads(out)             # exactly one JSON document
+    assert rc == 2 and doc["exit_status"] == 2 and "not delivered" in doc["error"]
+    assert doc["summary"]["retro_steps"] > 0 and "coach: error:" in err

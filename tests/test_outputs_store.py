@@ -183,3 +183,36 @@ def test_bad_db_path_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["history", "--db", str(tmp_path / "f" / "s.db")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     _ = os, time
+
+
+def test_heart_rate_migration_and_storage(tmp_path: Path) -> None:
+    """A v1 store upgrades in place (its sessions kept); heart rate in batch.meta is stored."""
+    from coach.outputs.store import MIGRATIONS
+    path = tmp_path / "old.db"
+    c = sqlite3.connect(path)
+    c.executescript(MIGRATIONS[0])
+    c.execute("INSERT INTO sessions(kind, started_at) VALUES ('analyze', '2026-05-01T07:30:00+00:00')")
+    c.execute("PRAGMA user_version=1")
+    c.commit()
+    c.close()
+    store = SessionStore(path)
+    assert store.schema_version == SCHEMA_VERSION >= 2
+    assert store.session(1)["heart_rate"] == []
+    obs = store.open_session({"kind": "run"}, commit_interval_s=0.0)
+
+    class HrSource(FakeSource):
+        async def stream(self):
+            async for b in super().stream():
+                b.meta["heart_rate"] = [{"t_s": float(b.t[0]), "bpm": 100 + int(b.t[0]) % 20,
+                                         "rr_ms": [600.0]}]
+                yield b
+
+    async def go():
+        p = FakePipeline()
+        async for b in HrSource(duration_s=10.0).stream():
+            await obs.on_batch(b, p.state, p.feed(b))
+        await obs.on_end(p.finish())
+    asyncio.run(go())
+    hr = store.session(obs.session_id)["heart_rate"]
+    assert hr and all(100 <= h["bpm"] < 120 and h["rr_ms"] == [600.0] for h in hr)
+    store.close()

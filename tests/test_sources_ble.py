@@ -250,3 +250,88 @@ def test_sample_spacing_stays_within_one_percent(profile: str) -> None:
 
 def src_ok(batches: list) -> bool:
     return not any(b.gap_before for b in batches)
+
+
+# Heart Rate Measurement (0x2A37) vectors, byte-exact, built by hand from the Bluetooth SIG
+# Heart Rate Service spec (flags: bit0 uint16 value, bits1-2 contact, bit3 energy, bit4 RR).
+HR_VECTORS = [
+    # flags 0x16: uint8 value, contact supported+detected, RR present; 72 bpm, RR 0x0340 = 832/1024 s
+    (bytes.fromhex("16 48 40 03"), 72, [812.5], True, None),
+    # flags 0x10 (what the H10 sends with no contact bits): 64 bpm, two RR 0x03c0, 0x03d0
+    (bytes.fromhex("10 40 c0 03 d0 03"), 64, [937.5, 953.1], None, None),
+    # flags 0x01: uint16 value 0x008c = 140 bpm, nothing else
+    (bytes.fromhex("01 8c 00"), 140, [], None, None),
+    # flags 0x19: uint16 value 0x0100 = 256 bpm, energy 0x0010 = 16 kJ, RR 0x0400 = 1000 ms
+    (bytes.fromhex("19 00 01 10 00 00 04"), 256, [1000.0], None, 16),
+    # flags 0x04: contact supported but not detected, 0 bpm
+    (bytes.fromhex("04 00"), 0, [], False, None),
+]
+
+
+@pytest.mark.parametrize(("data", "bpm", "rr", "contact", "energy"), HR_VECTORS)
+def test_heart_rate_measurement_vectors(data, bpm, rr, contact, energy) -> None:
+    from coach.sources.profiles.heart_rate import encode_heart_rate, parse_heart_rate
+    hr = parse_heart_rate(data)
+    assert (hr.bpm, hr.rr_ms, hr.contact, hr.energy_kj) == (bpm, rr, contact, energy)
+    if contact is not None or not rr or bpm > 255:
+        assert parse_heart_rate(encode_heart_rate(bpm, rr, contact, energy)) == hr
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x00", b"\x01\x48", b"\x10\x48\x40", b"\x08\x48\x01"])
+def test_heart_rate_junk_is_a_decode_error(bad: bytes) -> None:
+    from coach.sources.profiles.base import DecodeError
+    from coach.sources.profiles.heart_rate import parse_heart_rate
+    with pytest.raises(DecodeError):
+        parse_heart_rate(bad)
+
+
+@pytest.mark.parametrize("profile", ["polar_h10", "polar_verity"])
+def test_polar_heart_rate_streams_beside_the_accelerometer(profile: str) -> None:
+    rate = MODELS[profile].rate_hz
+    packets = [v[0] for v in HR_VECTORS[:2]]
+    dev = FakeDevice(profile, walk(int(rate * 30), rate), hr_packets=packets, drops=[(START + 12.0, 3.0)])
+    seen: list[bool] = []
+    batches, src, _ = run(dev, on_connection=seen.append)
+    hr = [h for b in batches for h in b.meta.get("heart_rate", [])]
+    assert src.heart_rate_available
+    assert 20 <= len(hr) <= 30                          # about one a second, minus the drop
+    assert {h["bpm"] for h in hr} == {72, 64}
+    assert hr[0]["rr_ms"] in ([812.5], [937.5, 953.1])
+    t = [h["t_s"] for h in hr]
+    acc_t, _ = cat(batches)
+    assert t == sorted(t) and acc_t[0] - 1.5 <= t[0] and t[-1] <= acc_t[-1] + 1.5   # stream time
+    assert seen[:2] == [False, True]                    # the drop was told to outputs at once
+
+
+def test_no_heart_rate_service_is_fine() -> None:
+    dev = FakeDevice("polar_h10", walk(50 * 10, 50))
+    batches, src, _ = run(dev)
+    assert not src.heart_rate_available and not any("heart_rate" in b.meta for b in batches)
+
+
+def test_heart_rate_from_the_strap_to_the_fit_and_tcx(tmp_path) -> None:
+    """H10 over the bleak double -> live session in the store -> FIT records / TCX trackpoints."""
+    import xml.etree.ElementTree as ET
+
+    from coach.detect.session import run_session
+    from coach.outputs.export import to_fit, to_tcx
+    from coach.outputs.store import SessionStore
+    from tests.outputs_broker import FakePipeline
+    sdk = pytest.importorskip("garmin_fit_sdk")
+    dev = FakeDevice("polar_h10", walk(50 * 20, 50), hr_packets=[bytes.fromhex("16 48 40 03")])
+    world = FakeWorld([dev])
+    store = SessionStore(tmp_path / "s.db")
+    obs = store.open_session({"kind": "run", "device": dev.name}, commit_interval_s=0.0)
+    src = BleSource(dev.name, backend=world.backend(), notify=lambda _m: None)
+    asyncio.run(run_session(src, FakePipeline(), [obs]))
+    s = store.session(obs.session_id)
+    assert len(s["heart_rate"]) >= 15 and {h["bpm"] for h in s["heart_rate"]} == {72}
+    assert s["heart_rate"][0]["rr_ms"] == [812.5]
+    msgs, errors = sdk.Decoder(sdk.Stream.from_byte_array(bytearray(to_fit(s)))).read()
+    assert errors == []
+    assert sum(1 for r in msgs["record_mesgs"] if r.get("heart_rate") == 72) >= 15
+    assert msgs["session_mesgs"][0]["avg_heart_rate"] == 72
+    ns = {"t": "http://www.garmin.com/xmlschemas/TrainingCenterDatabase/v2"}
+    hr = ET.fromstring(to_tcx(s)).findall(".//t:Trackpoint/t:HeartRateBpm/t:Value", ns)
+    assert len(hr) >= 15 and {v.text for v in hr} == {"72"}
+    store.close()

@@ -317,7 +317,9 @@ def test_cli_errors_are_one_line(tmp_path, walk):
     t, a = walk
     p = write(tmp_path / "hz10.csv", t[::5], a[::5])
     out = _coach("analyze", "--json", str(p))
-    assert out.returncode == 2 and out.stdout == ""
+    # with --json the error is also one JSON object on stdout (issue 11.5)
+    assert out.returncode == 2 and json.loads(out.stdout)["exit_status"] == 2
+    assert "--allow-rate" in json.loads(out.stdout)["error"]
     assert out.stderr.count("\n") == 1 and "--allow-rate" in out.stderr
     out = _coach("analyze", "--json", "--allow-rate", str(p))
     assert out.returncode == 0, out.stderr

@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "unless --replace-shipped")
     p.add_argument("--replace-shipped", action="store_true",
                    help="allow --out to be the shipped model (maintainers rebuilding models/)")
+    p.add_argument("--json", action="store_true", help="print the model card as JSON")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="a simulated interval session through the full pipeline")
@@ -113,10 +114,45 @@ def cmd_train(args: argparse.Namespace) -> int:
     for d in args.sessions_dir:
         if not (d / "index.json").exists():
             raise CoachError(f"{d}: not a session folder (no index.json)")
-    model = train(seed=args.seed, sessions=args.sessions, minutes=args.minutes,
-                  recordings=list(args.recordings), out=out, folders=list(args.sessions_dir) or None)
-    print(f"trained on {model.card['windows']} windows in {model.card['train_seconds']} s -> {out}")
+    from coach.detect import train as train_mod
+    train_mod.progress_hook = _TrainProgress()
+    try:
+        model = train(seed=args.seed, sessions=args.sessions, minutes=args.minutes,
+                      recordings=list(args.recordings), out=out, folders=list(args.sessions_dir) or None)
+    finally:
+        train_mod.progress_hook = None
+    if args.json:
+        sys.stdout.write(json.dumps({"out": str(out), **model.card}, default=str) + "\n")
+    else:
+        print(f"trained on {model.card['windows']} windows in {model.card['train_seconds']} s -> {out}")
     return 0
+
+
+class _TrainProgress:
+    """`coach train`'s progress on stderr: stage, done/total, elapsed and time left (a line
+    redrawn in place on a terminal, a line every 10% otherwise)."""
+
+    def __init__(self) -> None:
+        import time
+        self.t0 = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.last: tuple[str, int] = ("", -1)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        import time
+        el = time.monotonic() - self.t0
+        pct = int(100 * done / total) if total else 100
+        if not self.tty and (stage, pct // 10) == self.last and done not in (0, total):
+            return
+        self.last = (stage, pct // 10)
+        left = f", about {int(el / done * (total - done)) // 60}:{int(el / done * (total - done)) % 60:02d} left" \
+            if 0 < done < total and stage.startswith("sim") else ""
+        line = f"train: {stage} {done}/{total} ({pct}%), {int(el) // 60}:{int(el) % 60:02d} elapsed{left}"
+        if self.tty:
+            sys.stderr.write("\r" + line.ljust(79) + ("\n" if done == total else ""))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

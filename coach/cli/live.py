@@ -259,6 +259,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     # a live coached walk: its first backward bout may refine the wearer's backward reference
     pipeline = DirectionPipeline(source_name=source.name, placement=args.placement,
                                  device_key=key, calibration=cal, refine_backward=True)
+    if hasattr(source, "on_connection"):   # a sensor drop shows at once (MQTT `connected`)
+        source.on_connection = lambda up: [o.set_connected(up) for o in observers
+                                           if hasattr(o, "set_connected") and not getattr(o, "is_display", False)]
     if args.json:   # stdout is for the JSON: no live panel
         observers = [o for o in observers if not getattr(o, "is_display", False)]
     display = next((o for o in observers if getattr(o, "is_display", False)), None)

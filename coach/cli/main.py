@@ -1,12 +1,15 @@
 """The `coach` command line.
 
 Each layer registers its own sub-commands (see COMMAND_MODULES), so the CLI stays one thin
-file. Every CoachError (and every unexpected error) becomes one line on stderr and exit 2.
+file. Every CoachError (and every unexpected error) becomes one line on stderr and exit 2;
+with `--json` it is also a JSON object on stdout ({"error": ..., "exit_status": N}), so a
+script reading stdout always gets JSON. `-v` works before or after the sub-command.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import sys
 from typing import NoReturn
@@ -25,10 +28,21 @@ COMMAND_MODULES = [
 ]
 
 
+_json_errors = False   # --json on the command line: errors are JSON on stdout too
+
+
+def report_error(message: str, status: int, as_json: bool) -> int:
+    """One line on stderr; with --json also {"error", "exit_status"} on stdout."""
+    print(f"coach: error: {message}", file=sys.stderr)
+    if as_json:
+        sys.stdout.write(json.dumps({"error": message, "exit_status": status}) + "\n")
+        sys.stdout.flush()
+    return status
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2, like every other error
-        print(f"coach: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(report_error(message, 2, _json_errors))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,13 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for sp in sub.choices.values():   # -v after the sub-command too (default: what came before)
+        sp.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log debug details")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     from coach.detect.model import one_thread
 
+    global _json_errors
     one_thread()  # the CLI process predicts a few windows at a time: one native thread
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _json_errors = "--json" in argv
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -58,18 +78,21 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    as_json = bool(getattr(args, "json", False))
     try:
         return int(args.func(args) or 0)
     except CoachError as e:
-        print(f"coach: error: {e}", file=sys.stderr)
-        return 2
+        return report_error(str(e), 2, as_json)
     except KeyboardInterrupt:
-        print("coach: interrupted", file=sys.stderr)
-        return 130
+        return report_error("interrupted", 130, as_json) if as_json else _interrupted()
     except BrokenPipeError:
         return 0
     except Exception as e:
         if args.verbose:
             raise
-        print(f"coach: error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+        return report_error(f"{type(e).__name__}: {e}", 1, as_json)
+
+
+def _interrupted() -> int:
+    print("coach: interrupted", file=sys.stderr)
+    return 130

@@ -86,7 +86,11 @@ def publisher(opts: OutputOptions) -> MqttPublisher | None:
     """An MqttPublisher if --mqtt was given, else None."""
     if opts.mqtt is None:
         return None
-    return MqttPublisher(opts.mqtt or None, opts.device_id, opts.base_topic)
+    totals = None
+    if opts.command in LIVE and not opts.no_save:   # today's/this week's retro minutes, retained
+        with SessionStore(opts.db, recover=False) as store:
+            totals = store.retro_totals()
+    return MqttPublisher(opts.mqtt or None, opts.device_id, opts.base_topic, totals_base=totals)
 
 
 def meta_from_args(args: argparse.Namespace, command: str) -> SessionMeta:
@@ -193,4 +197,10 @@ def connect_sinks(observers: list[Any]) -> list[Any]:
         for s in sinks:
             if s is not o and s not in o.sinks:
                 o.add_sink(s)
+    # a treadmill program's sessions export as indoor walking (FIT sub_sport)
+    programs = [getattr(getattr(o, "coach", None), "program", None) for o in observers]
+    if any(getattr(p, "treadmill", False) for p in programs):
+        for o in observers:
+            if isinstance(o, StoreObserver):
+                o.set_extra(treadmill=True)
     return observers

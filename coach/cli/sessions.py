@@ -22,10 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="weekly totals count demos, replays and analyses too (default: walks only)")
     p.set_defaults(func=cmd_history)
 
-    p = sub.add_parser("report", help="a picture (PNG) and HTML page of one stored session")
-    p.add_argument("session", metavar="SESSION", help="session id (or 'last')")
+    p = sub.add_parser("report", help="a self-contained HTML page of one stored session, or of a week")
+    p.add_argument("session", metavar="SESSION", nargs="?", default=None,
+                   help="session id (or 'last', the default)")
+    p.add_argument("--week", metavar="DATE", nargs="?", const="today", default=None,
+                   help="the week (holding DATE, default today) against the program's weekly target")
     add_store_args(p, save_flag=False)
     p.add_argument("--out", metavar="DIR", default=".", help="output directory (default: .)")
+    p.add_argument("--json", action="store_true", help="print JSON (the page's path and figures)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("export", help="export sessions as CSV, JSON, FIT or TCX")
@@ -35,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="one session (fit/tcx default: the latest)")
     p.add_argument("--since", metavar="DATE", default=None, help="sessions started on/after YYYY-MM-DD")
     p.add_argument("--out", metavar="FILE", required=True, help="output file ('-' for stdout)")
+    p.add_argument("--json", action="store_true", help="print what was exported as JSON")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("replay", help="stream a recording through the live pipeline")
@@ -109,20 +114,60 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from coach.outputs.report import write_report
-    with _store(args) as store:
-        s = store.session(args.session)
-    png, page = write_report(s, args.out)
-    print(png)
-    print(page)
+    from coach.outputs.report import week_summary, write_report, write_week_report
+    if args.week is not None:
+        if args.session is not None:
+            raise CoachError("give a SESSION or --week, not both")
+        day = date.today() if args.week == "today" else _date(args.week)
+        with _store(args) as store:
+            sessions = store.sessions()
+        w = week_summary(sessions, day, _weekly_goal_s())
+        page = write_week_report(w, args.out)
+        doc = {"report": str(page), **w}
+    else:
+        with _store(args) as store:
+            s = store.session(args.session or "last")
+        page = write_report(s, args.out)
+        from coach.outputs.report import session_tiles
+        doc = {"report": str(page), "session_id": s["id"],
+               "tiles": {k: v for k, v, _ in session_tiles(s)}}
+    if args.json:
+        sys.stdout.write(json.dumps(doc) + "\n")
+    else:
+        print(page)
     return 0
+
+
+def _weekly_goal_s() -> float | None:
+    """The week's target when no session of the week stored one: [store] weekly_goal_minutes,
+    else the configured program's backward minutes per session x its sessions per week."""
+    from coach.outputs.config import load_section
+    minutes = load_section("store").get("weekly_goal_minutes")
+    if minutes:
+        return float(minutes) * 60
+    from coach.coaching.config import load_coach_config
+    from coach.coaching.programs import build_program
+    spec = load_coach_config().program()
+    per_session = build_program(spec, history=[]).backward_target_s
+    return per_session * spec.sessions_per_week if per_session else None
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CoachError(f"--week takes a date YYYY-MM-DD, not {text!r}") from None
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from coach.outputs.export import export
+    if args.json and args.out == "-":
+        raise CoachError("--json prints to stdout: give --out FILE")
     with _store(args) as store:
         n = export(store, args.format, args.out, session_id=args.session, since=_since(args.since))
-    if args.out != "-":
+    if args.json:
+        sys.stdout.write(json.dumps({"exported": n, "format": args.format, "out": str(args.out)}) + "\n")
+    elif args.out != "-":
         print(f"exported {n} session(s) to {args.out}", file=sys.stderr)
     return 0
 
@@ -144,14 +189,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with one_thread(), quiet:
         result = asyncio.run(run_session(source, pipeline, obs))
     doc = result_document(result, obs)
-    if args.json:
+    problem = None
+    try:
+        check_outputs(obs)   # notes on stderr; an output that lost something is an error
+    except CoachError as e:
+        problem = str(e)
+    if args.json:   # one JSON object on stdout, the error in it when there is one
+        if problem:
+            doc.update(error=problem, exit_status=2)
+            print(f"coach: error: {problem}", file=sys.stderr)
         sys.stdout.write(json.dumps(doc) + "\n")
-    else:
-        s = doc["summary"]
-        print(f"replayed {doc['source']}: {s['retro_steps']} retro steps, "
-              f"{s['retro_seconds'] / 60:.1f} retro min, {s['direction_changes']} direction changes"
-              + (f" (session {doc['session_id']})" if "session_id" in doc else ""))
-    check_outputs(obs)
+        return 2 if problem else 0
+    s = doc["summary"]
+    print(f"replayed {doc['source']}: {s['retro_steps']} retro steps, "
+          f"{s['retro_seconds'] / 60:.1f} retro min, {s['direction_changes']} direction changes"
+          + (f" (session {doc['session_id']})" if "session_id" in doc else ""))
+    if problem:
+        raise CoachError(problem)
     return 0
 
 

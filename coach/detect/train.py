@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,15 @@ def labels_at(t_lab: np.ndarray, t: np.ndarray, labels: list[str]) -> np.ndarray
     return np.array([CLASS_OF.get(labels[i], 3) for i in idx])
 
 
+# Called as progress_hook(stage, done, total) while training runs (`coach train` shows it).
+progress_hook: Callable[[str, int, int], None] | None = None
+
+
+def _progress(stage: str, done: int, total: int) -> None:
+    if progress_hook is not None:
+        progress_hook(stage, done, total)
+
+
 def simulated_dataset(seed: int, sessions: int, minutes: float = 4.0,
                       styles: list[str] | None = None,
                       placements: list[str] | None = None) -> Dataset:
@@ -84,6 +94,7 @@ def simulated_dataset(seed: int, sessions: int, minutes: float = 4.0,
         Xs.append(X)
         ys.append(labels_at(tl, s.t, s.labels))
         gs.append(np.full(len(X), k))
+        _progress("simulating sessions", k + 1, sessions)
     return Dataset(np.vstack(Xs), np.concatenate(ys), np.concatenate(gs))
 
 
@@ -98,6 +109,7 @@ def recordings_dataset(paths: list[Path]) -> Dataset:
         Xs.append(X)
         ys.append(labels_at(tl, rec.t, rec.labels))
         gs.append(np.full(len(X), 10_000 + k))
+        _progress("reading recordings", k + 1, len(paths))
     return Dataset(np.vstack(Xs), np.concatenate(ys), np.concatenate(gs))
 
 
@@ -185,7 +197,9 @@ def train(seed: int = 1, sessions: int = 200, minutes: float = 4.0,
         ds = Dataset(np.vstack([ds.X, rd.X]), np.concatenate([ds.y, rd.y]),
                      np.concatenate([ds.group, rd.group]))
         sources.append(f"recordings: {[str(p) for p in recordings]}")
+    _progress("fitting the classifier", 0, 1)
     act, dirn = fit(ds, seed, real_in_direction=real_in_direction)
+    _progress("fitting the classifier", 1, 1)
     counts = np.bincount(ds.y, minlength=len(CLASSES))
     prior = (counts / counts.sum()).tolist()
     card = {

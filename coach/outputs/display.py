@@ -32,6 +32,7 @@ class LiveDisplay:
         self.state: LiveState | None = None
         self.connection = "connected"
         self.battery: float | None = None
+        self.heart_rate: int | None = None
         self.last_prompt: str | None = None
         self._live: Any = None
         self._last_line = -1e9
@@ -62,7 +63,8 @@ class LiveDisplay:
         bat = f" battery {self.battery:.0f}%" if self.battery is not None else ""
         return (f"[{s.t_s:7.1f}s] {s.direction:<8} retro {t.retro_steps} steps "
                 f"{t.retro_seconds / 60:.1f} min | forward {t.forward_steps} steps | "
-                f"cadence {s.cadence_spm:.0f}/min | {self.connection}{bat}")
+                f"cadence {s.cadence_spm:.0f}/min"
+                + (f" | {self.heart_rate} bpm" if self.heart_rate else "") + f" | {self.connection}{bat}")
 
     def renderable(self) -> Any:
         from rich.console import Group
@@ -81,6 +83,8 @@ class LiveDisplay:
         grid.add_row("Retro minutes", f"{t.retro_seconds / 60:.1f}")
         grid.add_row("Forward steps", f"{t.forward_steps}")
         grid.add_row("Cadence", f"{s.cadence_spm:.0f} steps/min")
+        if self.heart_rate:
+            grid.add_row("Heart rate", f"{self.heart_rate} bpm")
         conn_style = "green" if self.connection == "connected" else "red"
         grid.add_row("Sensor", Text(self.connection + (f"  battery {self.battery:.0f}%"
                                                         if self.battery is not None else ""),
@@ -102,6 +106,8 @@ class LiveDisplay:
         meta = getattr(batch, "meta", None) or {}
         if "battery" in meta:
             self.battery = meta["battery"]
+        if meta.get("heart_rate"):
+            self.heart_rate = int(meta["heart_rate"][-1]["bpm"])
         if "connected" in meta:
             self.set_connection(meta["connected"])
         if self.plain:

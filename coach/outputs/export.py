@@ -1,9 +1,12 @@
 """Exports of stored sessions: CSV and JSON summaries, FIT and TCX activities.
 
 CSV/JSON: one row per session with the counted retro/forward seconds and steps.
-FIT (written with fit-tool) and TCX: one walking activity per session, one lap per coached
-interval when the session has intervals, else one lap per direction bout; a record per second
-with cadence. Cadence follows the Garmin walking/running convention: strides (steps/2) per min.
+FIT (written with fit-tool; the tests decode it with Garmin's SDK and fitparse) and TCX: one
+walking activity per session, one lap per coached interval when the session has intervals,
+else one lap per direction bout (pauses and other activity under 3 s merged into a neighbour);
+a record per second with cadence and heart rate (when the sensor streamed it). FIT laps carry a
+developer field `direction`, the session `retro_steps` and `retro_minutes`. Cadence follows
+the Garmin walking/running convention: strides (steps/2) per min.
 """
 from __future__ import annotations
 
@@ -25,12 +28,24 @@ CSV_COLUMNS = ["session_id", "started_at", "ended_at", "kind", "status", "source
                "forward_seconds", "forward_steps", "direction_changes", "completion"]
 
 
+MIN_LAP_S = 3.0   # pauses and other activity shorter than this merge into the neighbouring lap
+WALKING = ("forward", "backward")
+
+
 @dataclass
 class Lap:
     start_s: float
     end_s: float
     label: str          # direction of the bout, or the interval's planned direction
     steps: int
+    avg_cadence: float = 0.0   # steps per minute over the lap
+    max_cadence: float = 0.0   # steps per minute, the highest once-a-second value in the lap
+    avg_hr: int | None = None
+    max_hr: int | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
 
 
 def session_rows(sessions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -66,8 +81,35 @@ def to_json(store: SessionStore, sessions: list[dict[str, Any]]) -> str:
     return json.dumps({"sessions": out}, indent=2)
 
 
-def laps_of(s: dict[str, Any]) -> list[Lap]:
-    """One lap per interval (when the session has intervals), else per direction bout."""
+def _merge_short(laps: list[Lap]) -> list[Lap]:
+    """Fold laps shorter than MIN_LAP_S (a 0.4 s pause, a turn) into a neighbour, then join
+    neighbours with the same label. The walking neighbour (the longer one) takes the time."""
+    laps = list(laps)
+    while len(laps) > 1:
+        short = [i for i, lp in enumerate(laps) if lp.duration_s < MIN_LAP_S]
+        if not short:
+            break
+        i = min(short, key=lambda k: (laps[k].label in WALKING, laps[k].duration_s))
+        lp = laps[i]
+        cands = [j for j in (i - 1, i + 1) if 0 <= j < len(laps)]
+        j = max(cands, key=lambda k: laps[k].duration_s)
+        other = laps[j]
+        a, b = min(lp.start_s, other.start_s), max(lp.end_s, other.end_s)
+        laps[j] = Lap(a, b, other.label, other.steps + lp.steps)
+        del laps[i]
+    out: list[Lap] = []
+    for lp in laps:
+        if out and out[-1].label == lp.label and abs(out[-1].end_s - lp.start_s) < 1e-6:
+            out[-1] = Lap(out[-1].start_s, lp.end_s, lp.label, out[-1].steps + lp.steps)
+        else:
+            out.append(lp)
+    return out
+
+
+def laps_of(s: dict[str, Any], use_intervals: bool = True) -> list[Lap]:
+    """One lap per interval (when the session has intervals), else per direction bout (bouts
+    of pause or other activity under MIN_LAP_S merged into a neighbour), with cadence and
+    heart rate figures."""
     dur = float(s["duration_s"])
     steps = s.get("steps", [])
 
@@ -75,20 +117,48 @@ def laps_of(s: dict[str, Any]) -> list[Lap]:
         return sum(1 for t, _ in steps if a <= t < b)
 
     laps: list[Lap] = []
-    ivs = [i for i in s.get("intervals", []) if i.get("start_s") is not None]
+    ivs = [i for i in s.get("intervals", []) if i.get("start_s") is not None] if use_intervals else []
     if ivs:
         for i in ivs:
             end = i["end_s"] if i.get("end_s") is not None else i["start_s"] + (i.get("done_s") or 0)
             laps.append(Lap(float(i["start_s"]), float(end), str(i.get("direction") or "interval"),
                             int(i["steps"]) if i.get("steps") is not None else count(i["start_s"], end)))
+        laps = [lp for lp in laps if lp.end_s > lp.start_s]
     else:
         for seg in s.get("segments", []):
             laps.append(Lap(float(seg["start_s"]), float(seg["end_s"]), seg["direction"],
                             int(seg["steps"])))
-    laps = [lp for lp in laps if lp.end_s > lp.start_s]
+        laps = _merge_short([lp for lp in laps if lp.end_s > lp.start_s])
     if not laps:
         laps = [Lap(0.0, dur, "session", len(steps))]
+    cad = _cadence_series(s)
+    hr = [(float(h["t_s"]), int(h["bpm"])) for h in s.get("heart_rate", [])]
+    for lp in laps:
+        lp.avg_cadence = lp.steps * 60.0 / max(lp.duration_s, 1e-6)
+        inside = [spm for t, spm in cad if lp.start_s <= t <= lp.end_s]
+        lp.max_cadence = max([lp.avg_cadence, *inside])
+        bpm = [b for t, b in hr if lp.start_s <= t <= lp.end_s]
+        if bpm:
+            lp.avg_hr, lp.max_hr = round(sum(bpm) / len(bpm)), max(bpm)
     return laps
+
+
+def heart_rate_series(s: dict[str, Any]) -> list[tuple[float, int]]:
+    """(t_s, bpm) once per second (the last reading of each second) from the stored readings."""
+    per_sec: dict[int, int] = {}
+    for h in s.get("heart_rate", []):
+        per_sec[int(h["t_s"])] = int(h["bpm"])
+    return sorted((float(k), v) for k, v in per_sec.items())
+
+
+def _strides(spm: float) -> int:
+    """FIT/TCX walking cadence: strides per minute (steps/2), as Garmin writes it."""
+    return min(254, round(spm / 2))
+
+
+def is_treadmill(s: dict[str, Any]) -> bool:
+    extra = s.get("extra") or {}
+    return bool(extra.get("treadmill")) or "treadmill" in str(s.get("program") or "").lower()
 
 
 def _cadence_series(s: dict[str, Any], window_s: float = 6.0) -> list[tuple[float, float]]:
@@ -115,12 +185,27 @@ def _ms(dt: datetime) -> int:
     return round(dt.timestamp() * 1000)
 
 
+APP_ID = bytes.fromhex("72657472 6f2d636f 61636800 00000001".replace(" ", ""))  # "retro-coach", v1
+DEV_DIRECTION, DEV_RETRO_STEPS, DEV_RETRO_MINUTES = 0, 1, 2
+DIRECTION_SIZE = 16   # bytes for the lap's direction string (null-terminated)
+
+
 def to_fit(s: dict[str, Any]) -> bytes:
-    """One walking activity (FIT), one lap per interval or direction bout."""
+    """One walking activity (FIT), one lap per interval or direction bout.
+
+    Laps carry a developer field `direction` (forward/backward/still/other, or the interval's
+    planned direction) and the session `retro_steps` and `retro_minutes`, each described by a
+    field description message under one developer data id; cadence (strides/min) and heart
+    rate on records, laps and the session; sub_sport indoor_walking on a treadmill program.
+    """
+    from fit_tool.base_type import BaseType
+    from fit_tool.developer_field import DeveloperField
     from fit_tool.fit_file_builder import FitFileBuilder
     from fit_tool.profile.messages.activity_message import ActivityMessage
+    from fit_tool.profile.messages.developer_data_id_message import DeveloperDataIdMessage
     from fit_tool.profile.messages.device_info_message import DeviceInfoMessage
     from fit_tool.profile.messages.event_message import EventMessage
+    from fit_tool.profile.messages.field_description_message import FieldDescriptionMessage
     from fit_tool.profile.messages.file_id_message import FileIdMessage
     from fit_tool.profile.messages.lap_message import LapMessage
     from fit_tool.profile.messages.record_message import RecordMessage
@@ -140,6 +225,7 @@ def to_fit(s: dict[str, Any]) -> bytes:
     dur = float(s["duration_s"])
     t0 = _ms(start)
     end_ms = t0 + round(dur * 1000)
+    sub_sport = SubSport.INDOOR_WALKING if is_treadmill(s) else SubSport.GENERIC
     b = FitFileBuilder(auto_define=True, min_string_size=50)
 
     fid = FileIdMessage()
@@ -149,6 +235,21 @@ def to_fit(s: dict[str, Any]) -> bytes:
     fid.serial_number = int(s["id"]) & 0xFFFFFFFF or 1
     fid.time_created = t0
     b.add(fid)
+    dev = DeveloperDataIdMessage()
+    dev.application_id = APP_ID
+    dev.application_version = 1
+    dev.developer_data_index = 0
+    b.add(dev)
+    for num, name, base, units in ((DEV_DIRECTION, "direction", BaseType.STRING, ""),
+                                   (DEV_RETRO_STEPS, "retro_steps", BaseType.UINT32, "steps"),
+                                   (DEV_RETRO_MINUTES, "retro_minutes", BaseType.FLOAT32, "min")):
+        fd = FieldDescriptionMessage()
+        fd.developer_data_index = 0
+        fd.field_definition_number = num
+        fd.fit_base_type_id = base
+        fd.field_name = name
+        fd.units = units
+        b.add(fd)
     di = DeviceInfoMessage()
     di.timestamp = t0
     di.manufacturer = Manufacturer.DEVELOPMENT.value
@@ -161,10 +262,15 @@ def to_fit(s: dict[str, Any]) -> bytes:
     ev.event_type = EventType.START
     ev.timestamp = t0
     b.add(ev)
-    for t, spm in _cadence_series(s):
+    hr = dict(heart_rate_series(s))
+    cad = _cadence_series(s)
+    for t, spm in cad:
         r = RecordMessage()
         r.timestamp = t0 + round(t * 1000)
-        r.cadence = min(254, round(spm / 2))
+        r.cadence = _strides(spm)
+        bpm = hr.get(float(int(t)))
+        if bpm is not None:
+            r.heart_rate = min(254, bpm)
         b.add(r)
     ev = EventMessage()
     ev.event = Event.TIMER
@@ -174,24 +280,37 @@ def to_fit(s: dict[str, Any]) -> bytes:
 
     laps = laps_of(s)
     for i, lp in enumerate(laps):
-        m = LapMessage()
+        d = DeveloperField(developer_data_index=0, field_id=DEV_DIRECTION, base_type=BaseType.STRING,
+                           size=DIRECTION_SIZE, name="direction")
+        d.set_value(0, lp.label[:DIRECTION_SIZE - 1])
+        m = LapMessage(developer_fields=[d])
         m.message_index = i
         m.start_time = t0 + round(lp.start_s * 1000)
         m.timestamp = t0 + round(lp.end_s * 1000)
-        m.total_elapsed_time = lp.end_s - lp.start_s
-        m.total_timer_time = lp.end_s - lp.start_s
+        m.total_elapsed_time = lp.duration_s
+        m.total_timer_time = lp.duration_s
         m.total_distance = 0.0
         m.total_strides = round(lp.steps / 2)
-        m.avg_cadence = min(254, round(lp.steps / 2 * 60 / max(lp.end_s - lp.start_s, 1e-6)))
+        m.avg_cadence = _strides(lp.avg_cadence)
+        m.max_cadence = _strides(lp.max_cadence)
+        if lp.avg_hr is not None:
+            m.avg_heart_rate = min(254, lp.avg_hr)
+            m.max_heart_rate = min(254, lp.max_hr or lp.avg_hr)
         m.event = Event.LAP
         m.event_type = EventType.STOP
         m.lap_trigger = LapTrigger.SESSION_END if i == len(laps) - 1 else LapTrigger.MANUAL
         m.sport = Sport.WALKING
-        m.sub_sport = SubSport.GENERIC
+        m.sub_sport = sub_sport
         b.add(m)
 
     steps = len(s.get("steps", [])) or (s["retro_steps"] + s["forward_steps"])
-    ses = SessionMessage()
+    rs = DeveloperField(developer_data_index=0, field_id=DEV_RETRO_STEPS, base_type=BaseType.UINT32,
+                        size=4, name="retro_steps")
+    rs.set_value(0, int(s["retro_steps"]))
+    rm = DeveloperField(developer_data_index=0, field_id=DEV_RETRO_MINUTES, base_type=BaseType.FLOAT32,
+                        size=4, name="retro_minutes")
+    rm.set_value(0, round(float(s["retro_seconds"]) / 60, 2))
+    ses = SessionMessage(developer_fields=[rs, rm])
     ses.message_index = 0
     ses.timestamp = end_ms
     ses.start_time = t0
@@ -199,8 +318,13 @@ def to_fit(s: dict[str, Any]) -> bytes:
     ses.total_timer_time = dur
     ses.total_distance = 0.0
     ses.total_strides = round(steps / 2)
+    ses.avg_cadence = _strides(steps * 60.0 / max(dur, 1e-6))
+    ses.max_cadence = _strides(max([0.0, *(lp.max_cadence for lp in laps)]))
+    if hr:
+        ses.avg_heart_rate = min(254, round(sum(hr.values()) / len(hr)))
+        ses.max_heart_rate = min(254, max(hr.values()))
     ses.sport = Sport.WALKING
-    ses.sub_sport = SubSport.GENERIC
+    ses.sub_sport = sub_sport
     ses.first_lap_index = 0
     ses.num_laps = len(laps)
     ses.event = Event.SESSION
@@ -245,20 +369,31 @@ def to_tcx(s: dict[str, Any]) -> bytes:
     act.set("Sport", "Other")
     sub(act, "Id", ts(0))
     cad = _cadence_series(s)
+    hr = dict(heart_rate_series(s))
     for lp in laps_of(s):
         lap = sub(act, "Lap")
         lap.set("StartTime", ts(lp.start_s))
+        # element order as in the TCX v2 schema's Lap_t / Trackpoint_t sequences
         sub(lap, "TotalTimeSeconds", f"{lp.end_s - lp.start_s:.3f}")
         sub(lap, "DistanceMeters", "0")
         sub(lap, "Calories", "0")
-        sub(lap, "Intensity", "Active" if lp.label in ("backward", "forward") else "Resting")
+        if lp.avg_hr is not None:
+            sub(sub(lap, "AverageHeartRateBpm"), "Value", lp.avg_hr)
+            sub(sub(lap, "MaximumHeartRateBpm"), "Value", lp.max_hr)
+        sub(lap, "Intensity", "Active" if lp.label in WALKING else "Resting")
+        sub(lap, "Cadence", _strides(lp.avg_cadence))
         sub(lap, "TriggerMethod", "Manual")
-        track = sub(lap, "Track")
-        for t, spm in cad:
-            if lp.start_s <= t < lp.end_s or (t == lp.end_s == float(s["duration_s"])):
+        points = [(t, spm) for t, spm in cad
+                  if lp.start_s <= t < lp.end_s or (t == lp.end_s == float(s["duration_s"]))]
+        if points:  # a Track holds at least one Trackpoint (no empty <Track/>)
+            track = sub(lap, "Track")
+            for t, spm in points:
                 tp = sub(track, "Trackpoint")
                 sub(tp, "Time", ts(t))
-                sub(tp, "Cadence", min(254, round(spm / 2)))
+                bpm = hr.get(float(int(t)))
+                if bpm is not None:
+                    sub(sub(tp, "HeartRateBpm"), "Value", bpm)
+                sub(tp, "Cadence", _strides(spm))
         sub(lap, "Notes", f"{lp.label}: {lp.steps} steps")
         ext = sub(lap, "Extensions")
         lx = sub(ext, "LX", ns=AX_NS)

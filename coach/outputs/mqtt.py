@@ -3,9 +3,11 @@
 Topics, under a base topic (default "coach"):
   <base>/<id>/state         retained JSON: direction, retro_steps, retro_seconds, cadence, interval,
                             battery, connected, ... (at most once per stream second + on changes)
-  <base>/<id>/event         JSON per direction change, prompt, safety alert and session end;
-                            "type" as in the analyze JSON ("direction_change", "prompt",
-                            "safety_alert", "session_end"); "seq" numbers them per session
+  <base>/<id>/event         JSON per direction change, gap, prompt, safety alert and session end;
+                            "type" (and "event_type", for Home Assistant) as in EVENT_TYPES;
+                            "seq" numbers them per session
+  <base>/<id>/alert         JSON per suspected fall ("type"/"event_type" "fall"): the Fall alert entity
+  <base>/<id>/totals        retained JSON: today_minutes, week_minutes (kept between sessions)
   <base>/<id>/availability  retained "online"/"offline" (also the connection's last will)
   homeassistant/...         retained discovery configs, re-sent on every (re)connect and when
                             Home Assistant announces itself on homeassistant/status
@@ -28,6 +30,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -38,6 +41,20 @@ from coach.outputs.config import load_section
 log = logging.getLogger(__name__)
 
 Message = tuple[str, bytes, int, bool]  # topic, payload, qos, retain
+
+try:
+    from importlib.metadata import version as _version
+    SW_VERSION = _version("retro-coach")
+except Exception:  # noqa: BLE001 - running from a bare checkout
+    SW_VERSION = "0.1.0"
+SUPPORT_URL = "https://github.com/retro-coach/retro-coach"
+ORIGIN = {"name": "retro-coach", "sw_version": SW_VERSION, "support_url": SUPPORT_URL}
+DIRECTION_OPTIONS = ("forward", "backward", "still", "other")
+# the routine event entity's types: every type published on <base>/<id>/event
+EVENT_TYPES = ("direction_change", "gap", "prompt", "safety_alert", "session_end")
+# the fall alert entity's types, on <base>/<id>/alert (a suspected fall, nothing routine)
+ALERT_TYPES = ("fall",)
+EXPIRE_AFTER_S = 30   # live values (direction, cadence, heart rate, connected) go stale after this
 
 
 @dataclass
@@ -382,9 +399,26 @@ class MqttLink:
                             str(e)[:200])
 
 
+def interval_text(interval: Any) -> str:
+    """The interval as a readable state ("2: backward 1:00 (running)"), "" when none."""
+    if interval is None or interval == "":
+        return "none"
+    if not isinstance(interval, dict):
+        return str(interval)[:255]
+    idx = interval.get("index")
+    of = interval.get("of")
+    what = interval.get("label") or interval.get("direction") or "interval"
+    head = f"{idx + 1}/{of}" if isinstance(idx, int) and of else f"{idx + 1}" if isinstance(idx, int) else ""
+    planned = interval.get("planned_s")
+    dur = f" {int(planned) // 60}:{int(planned) % 60:02d}" if isinstance(planned, (int, float)) else ""
+    status = f" ({interval['status']})" if interval.get("status") else ""
+    return (f"{head}: " if head else "") + f"{what}{dur}{status}"
+
+
 def state_payload(state: LiveState | None, *, interval: Any = None, battery: float | None = None,
-                  connected: bool = True, active: bool = True, tallies: Any = None) -> dict[str, Any]:
-    """The retained state JSON."""
+                  connected: bool = True, active: bool = True, tallies: Any = None,
+                  heart_rate: int | None = None) -> dict[str, Any]:
+    """The retained state JSON (every field is also an attribute of the direction sensor)."""
     t = tallies if tallies is not None else (state.tallies if state else None)
     return {
         "t_s": round(state.t_s, 3) if state else None,
@@ -396,7 +430,9 @@ def state_payload(state: LiveState | None, *, interval: Any = None, battery: flo
         "forward_seconds": round(t.forward_seconds, 2) if t else 0.0,
         "direction_changes": t.direction_changes if t else 0,
         "cadence": round(state.cadence_spm, 1) if state else 0.0,
+        "heart_rate": heart_rate,
         "interval": interval,
+        "interval_text": interval_text(interval),
         "battery": battery,
         "connected": connected,
         "active": active,
@@ -427,18 +463,33 @@ class DeviceTopics:
     def availability(self) -> str:
         return f"{self.root}/availability"
 
+    @property
+    def alert(self) -> str:
+        return f"{self.root}/alert"
+
+    @property
+    def totals(self) -> str:
+        return f"{self.root}/totals"
+
     def discovery(self) -> list[Message]:
-        """Retained Home Assistant MQTT discovery configs (sensors, a binary sensor, an event)."""
+        """Retained Home Assistant MQTT discovery configs, current schema: `default_entity_id`
+        (not the deprecated `object_id`), an `origin` block, `sw_version` on the device, the
+        direction an `enum` sensor, state fields as attributes, diagnostics marked, values that
+        go stale with `expire_after`; one event entity for routine events and one for falls."""
         if not self.settings.discovery:
             return []
         p, uid = self.settings.discovery_prefix, f"retro_coach_{self.device_id}"
         device = {"identifiers": [uid], "name": self.name or f"Retro coach {self.device_id}",
-                  "manufacturer": "retro-coach", "model": "backward-walking coach"}
+                  "manufacturer": "retro-coach", "model": "backward-walking coach",
+                  "sw_version": SW_VERSION}
         common = {"state_topic": self.state, "availability_topic": self.availability,
-                  "device": device}
+                  "device": device, "origin": ORIGIN}
+        stale = {"expire_after": EXPIRE_AFTER_S}
         sensors: list[tuple[str, str, dict[str, Any]]] = [
             ("sensor", "direction", {"name": "Direction", "icon": "mdi:swap-vertical",
-                                     "value_template": "{{ value_json.direction }}"}),
+                                     "device_class": "enum", "options": list(DIRECTION_OPTIONS),
+                                     "value_template": "{{ value_json.direction }}",
+                                     "json_attributes_topic": self.state, **stale}),
             ("sensor", "retro_steps", {"name": "Retro steps", "icon": "mdi:shoe-print",
                                        "unit_of_measurement": "steps", "state_class": "total_increasing",
                                        "value_template": "{{ value_json.retro_steps }}"}),
@@ -451,27 +502,49 @@ class DeviceTopics:
                                          "value_template": "{{ value_json.forward_steps }}"}),
             ("sensor", "cadence", {"name": "Cadence", "unit_of_measurement": "steps/min",
                                    "state_class": "measurement", "icon": "mdi:metronome",
-                                   "value_template": "{{ value_json.cadence }}"}),
+                                   "value_template": "{{ value_json.cadence }}", **stale}),
+            ("sensor", "heart_rate", {"name": "Heart rate", "unit_of_measurement": "bpm",
+                                      "state_class": "measurement", "icon": "mdi:heart-pulse",
+                                      "value_template": "{{ value_json.heart_rate }}", **stale}),
             ("sensor", "interval", {"name": "Interval", "icon": "mdi:timer-outline",
-                                    "value_template": "{{ value_json.interval if value_json.interval "
-                                                      "is string else (value_json.interval | tojson) }}"}),
+                                    "value_template": "{{ value_json.interval_text }}",
+                                    "json_attributes_topic": self.state,
+                                    "json_attributes_template":
+                                        "{{ (value_json.interval if value_json.interval is mapping "
+                                        "else {}) | tojson }}"}),
             ("sensor", "battery", {"name": "Battery", "device_class": "battery",
                                    "unit_of_measurement": "%", "state_class": "measurement",
+                                   "entity_category": "diagnostic",
                                    "value_template": "{{ value_json.battery }}"}),
             ("binary_sensor", "connected", {"name": "Sensor connected", "device_class": "connectivity",
+                                            "entity_category": "diagnostic",
                                             "payload_on": "True", "payload_off": "False",
-                                            "value_template": "{{ value_json.connected }}"}),
+                                            "value_template": "{{ value_json.connected }}", **stale}),
         ]
         out: list[Message] = []
         for component, key, cfg in sensors:
             body = {**common, **cfg, "unique_id": f"{uid}_{key}",
-                    "object_id": f"{uid}_{key}"}
+                    "default_entity_id": f"{component}.{uid}_{key}"}
             out.append((f"{p}/{component}/{uid}/{key}/config", _j(body), 1, True))
-        ev = {"name": "Coach event", "unique_id": f"{uid}_event", "object_id": f"{uid}_event",
+        # today's and this week's retro minutes: retained, kept between sessions (no
+        # availability topic: they stay valid while no session runs)
+        for key, name, field_ in (("retro_minutes_today", "Retro minutes today", "today_minutes"),
+                                  ("retro_minutes_week", "Retro minutes this week", "week_minutes")):
+            body = {"name": name, "unique_id": f"{uid}_{key}", "default_entity_id": f"sensor.{uid}_{key}",
+                    "state_topic": self.totals, "value_template": f"{{{{ value_json.{field_} }}}}",
+                    "json_attributes_topic": self.totals, "device_class": "duration",
+                    "unit_of_measurement": "min", "state_class": "measurement",
+                    "icon": "mdi:calendar-week" if "week" in key else "mdi:calendar-today",
+                    "device": device, "origin": ORIGIN}
+            out.append((f"{p}/sensor/{uid}/{key}/config", _j(body), 1, True))
+        ev = {"name": "Coach event", "unique_id": f"{uid}_event", "default_entity_id": f"event.{uid}_event",
               "state_topic": self.event, "availability_topic": self.availability, "device": device,
-              "event_types": ["direction_change", "prompt", "safety_alert", "session_end"],
-              "value_template": '{"event_type": "{{ value_json.type }}"}'}
+              "origin": ORIGIN, "event_types": list(EVENT_TYPES)}
         out.append((f"{p}/event/{uid}/event/config", _j(ev), 1, True))
+        fall = {"name": "Fall alert", "unique_id": f"{uid}_fall", "default_entity_id": f"event.{uid}_fall",
+                "state_topic": self.alert, "availability_topic": self.availability, "device": device,
+                "origin": ORIGIN, "event_types": list(ALERT_TYPES), "icon": "mdi:alert-octagon"}
+        out.append((f"{p}/event/{uid}/fall/config", _j(fall), 1, True))
         return out
 
 
@@ -480,24 +553,32 @@ def _j(d: dict[str, Any]) -> bytes:
 
 
 def event_payload(e: Event, device_id: str, seq: int) -> dict[str, Any]:
+    """An event message; `event_type` is what Home Assistant's event entity reads (the other
+    keys become the event's attributes), `type` the same for other consumers."""
     data = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in e.data.items()}
-    return {"type": e.type, "t_s": round(e.t_s, 3), **data, "device_id": device_id, "seq": seq}
+    return {"event_type": e.type, "type": e.type, "t_s": round(e.t_s, 3), **data,
+            "device_id": device_id, "seq": seq}
 
 
 class DeviceChannel:
     """State/event publishing for one device over a shared MqttLink (used by the publisher and
     by `coach serve`)."""
 
-    def __init__(self, link: MqttLink, topics: DeviceTopics) -> None:
+    def __init__(self, link: MqttLink, topics: DeviceTopics,
+                 totals_base: tuple[float, float] | None = None) -> None:
         self.link = link
         self.topics = topics
         self.seq = 0
         self.direction_changes_sent = 0
         self.interval: Any = None
         self.battery: float | None = None
+        self.heart_rate: int | None = None
         self.connected = True
+        # retro seconds today and this week before this session (None: totals not published)
+        self.totals_base = totals_base
         self._last_state_t: float | None = None
         self._last_state: dict[str, Any] | None = None
+        self._last_totals: dict[str, Any] | None = None
 
     def hello(self) -> list[Message]:
         """What to (re)send on every connect: discovery, availability and the last state."""
@@ -505,17 +586,39 @@ class DeviceChannel:
         msgs.append((self.topics.availability, b"online", 1, True))
         if self._last_state is not None:
             msgs.append((self.topics.state, _j(self._last_state), 1, True))
+        if self.totals_base is not None:
+            msgs.append((self.topics.totals, _j(self._totals(self._last_state)), 1, True))
         return msgs
 
-    def send_event(self, payload: dict[str, Any]) -> None:
+    def _totals(self, st: dict[str, Any] | None) -> dict[str, Any]:
+        today_s, week_s = self.totals_base or (0.0, 0.0)
+        now = (st or {}).get("retro_seconds") or 0.0
+        day = datetime.now().astimezone().date()
+        y, w, _ = day.isocalendar()
+        return {"today_minutes": round((today_s + now) / 60, 1),
+                "week_minutes": round((week_s + now) / 60, 1),
+                "session_minutes": round(now / 60, 2),
+                "date": day.isoformat(), "week": f"{y}-W{w:02d}"}
+
+    def send_event(self, payload: dict[str, Any], topic: str | None = None) -> None:
         self.seq += 1
         payload.setdefault("device_id", self.topics.device_id)
+        payload.setdefault("event_type", payload.get("type"))
         payload["seq"] = self.seq
-        self.link.publish(self.topics.event, payload, qos=1)
+        self.link.publish(topic or self.topics.event, payload, qos=1)
 
     def send_state(self, payload: dict[str, Any]) -> None:
         self._last_state = payload
         self.link.publish(self.topics.state, payload, qos=1, retain=True, coalesce=True)
+        if self.totals_base is not None:
+            tot = self._totals(payload)
+            if tot != self._last_totals:
+                self._last_totals = tot
+                self.link.publish(self.topics.totals, tot, qos=1, retain=True, coalesce=True)
+
+    def _state(self, state: LiveState | None, **kw: Any) -> dict[str, Any]:
+        return state_payload(state, interval=self.interval, battery=self.battery,
+                             connected=self.connected, heart_rate=self.heart_rate, **kw)
 
     def on_live(self, state: LiveState, events: list[Event]) -> None:
         changed = False
@@ -530,15 +633,21 @@ class DeviceChannel:
                 self.link.publish(self.topics.event, event_payload(e, self.topics.device_id, self.seq))
         if changed or self._last_state_t is None or state.t_s - self._last_state_t >= 1.0:
             self._last_state_t = state.t_s
-            self.send_state(state_payload(state, interval=self.interval, battery=self.battery,
-                                          connected=self.connected))
+            self.send_state(self._state(state))
 
     def prompt(self, prompt: dict[str, Any], alert: bool = False) -> None:
+        """A spoken prompt (look-back reminders and stumble cues included: kind says which) is a
+        routine `prompt` event with its text; an alert is a `fall` on the alert topic (the Fall
+        alert entity) when it is one, else a `safety_alert`."""
         kind = str(prompt.get("kind") or "")
-        typ = "safety_alert" if alert or prompt.get("type") == "safety_alert" or \
-            kind.startswith(("safety", "alert")) else "prompt"
-        body = {k: v for k, v in prompt.items() if k != "type"}
-        self.send_event({"type": typ, **body})
+        body = {k: v for k, v in prompt.items() if k not in ("type", "event_type")}
+        if alert or prompt.get("type") in ALERT_TYPES + ("safety_alert",):
+            if kind in ALERT_TYPES or prompt.get("type") in ALERT_TYPES:
+                self.send_event({"type": "fall", **body}, topic=self.topics.alert)
+            else:
+                self.send_event({"type": "safety_alert", **body})
+        else:
+            self.send_event({"type": "prompt", **body})
 
     def on_end(self, result: AnalysisResult, state: LiveState | None) -> None:
         # what the live stream did not announce but the final analysis counts (e.g. a change
@@ -549,8 +658,7 @@ class DeviceChannel:
             self.seq += 1
             self.link.publish(self.topics.event, event_payload(e, self.topics.device_id, self.seq))
         last_dir = result.segments[-1].direction if result.segments else "still"
-        st = state_payload(state, interval=self.interval, battery=self.battery,
-                           connected=self.connected, active=False, tallies=result.tallies)
+        st = self._state(state, active=False, tallies=result.tallies)
         st["direction"] = last_dir
         st["t_s"] = round(result.duration_s, 3)
         self.send_state(st)
@@ -564,14 +672,17 @@ class MqttPublisher:
         pub = MqttPublisher("mqtt://user:pw@host", device_id="alice")
         await run_session(source, pipeline, [pub])     # on_end flushes and disconnects
     Also: publish_prompt(dict), publish_alert(dict), publish_interval(x), set_battery(pct),
-    set_connected(bool).
+    set_connected(bool) (a BLE source calls it on a drop: `connected` goes false at once).
+    totals_base=(today_s, week_s): retro seconds stored today and this week before this
+    session; then <base>/<id>/totals (retained) carries today's and this week's retro minutes.
     """
 
     is_alert_path = True     # alerts published here reach someone (the coach says "Alert sent")
 
     def __init__(self, url: str | MqttSettings | None, device_id: str | None = None,
                  base_topic: str | None = None, *, name: str | None = None,
-                 discovery: bool | None = None) -> None:
+                 discovery: bool | None = None,
+                 totals_base: tuple[float, float] | None = None) -> None:
         settings = url if isinstance(url, MqttSettings) else MqttSettings.from_url(url)
         if base_topic:
             settings = replace(settings, base_topic=base_topic.strip("/"))
@@ -587,7 +698,7 @@ class MqttPublisher:
                              on_message=self._on_message,
                              client_id=f"coach-{self.device_id}-{os.getpid()}",
                              fail_fast=True)
-        self.channel = DeviceChannel(self.link, self.topics)
+        self.channel = DeviceChannel(self.link, self.topics, totals_base)
         self._state: LiveState | None = None
         self.delivered: bool | None = None
 
@@ -610,6 +721,11 @@ class MqttPublisher:
             self.channel.battery = meta["battery"]
         if "connected" in meta:
             self.channel.connected = bool(meta["connected"])
+        elif len(getattr(batch, "t", ())):
+            self.channel.connected = True    # samples flow: the sensor is back
+        hr = meta.get("heart_rate")
+        if hr:
+            self.channel.heart_rate = int(hr[-1]["bpm"])
         self.channel.on_live(state, events)
 
     def publish_prompt(self, prompt: dict[str, Any]) -> None:
@@ -636,8 +752,8 @@ class MqttPublisher:
     def set_connected(self, connected: bool) -> None:
         self.channel.connected = connected
         if self._state is not None:
-            self.channel.send_state(state_payload(self._state, interval=self.channel.interval,
-                                                  battery=self.channel.battery, connected=connected))
+            self.link.start()
+            self.channel.send_state(self.channel._state(self._state))
 
     async def on_end(self, result: AnalysisResult) -> None:
         self.link.start()

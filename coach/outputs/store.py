@@ -6,7 +6,8 @@
     sid = store.store_result(result, SessionMeta(kind="analyze", source="walk.csv"))
 
 Tables: sessions (one row per session, with live tallies and a heartbeat), devices, segments,
-steps, events, prompts, intervals and states (the live state once per stream second).
+steps, events, prompts, intervals, states (the live state once per stream second) and
+heart_rate (bpm and RR intervals when the sensor streams them: batch.meta["heart_rate"]).
 A killed process loses at most its last second; the next SessionStore(path) closes the
 session as "recovered" from what was committed.
 """
@@ -114,6 +115,14 @@ MIGRATIONS: list[str] = [
     UPDATE sessions SET kind = CASE kind WHEN 'run' THEN 'walk' WHEN 'serve' THEN 'walk'
         WHEN 'analyze' THEN 'analysis' ELSE kind END;
     CREATE INDEX sessions_kind ON sessions(kind, started_at);
+    """,
+    # 3: heart rate (standard Heart Rate service, beside the accelerometer), one row per reading
+    """
+    CREATE TABLE heart_rate (
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        t_s REAL NOT NULL, bpm INTEGER NOT NULL, rr_json TEXT
+    );
+    CREATE INDEX heart_rate_session ON heart_rate(session_id);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -481,15 +490,19 @@ class SessionStore:
             out.append(d)
         return out
 
+    def last_id(self) -> int:
+        """'last' everywhere (report, export, the web view): the session stored most recently
+        (the highest id), whatever its start time (an old recording stored today is the last)."""
+        row = self.conn.execute("SELECT max(id) FROM sessions").fetchone()
+        if row is None or row[0] is None:
+            raise CoachError(f"no sessions in {self.path}")
+        return int(row[0])
+
     def session(self, session_id: int | str) -> dict[str, Any]:
         """One session with its segments, steps, events, prompts, intervals and states."""
         if isinstance(session_id, str):
             if session_id in ("last", "latest"):
-                row = self.conn.execute("SELECT id FROM sessions ORDER BY started_at DESC, id DESC "
-                                        "LIMIT 1").fetchone()
-                if row is None:
-                    raise CoachError(f"no sessions in {self.path}")
-                session_id = int(row[0])
+                session_id = self.last_id()
             else:
                 try:
                     session_id = int(session_id)
@@ -515,7 +528,25 @@ class SessionStore:
         s["states"] = [dict(r) for r in c.execute(
             "SELECT t_s, direction, cadence_spm, retro_steps, retro_seconds, forward_steps, "
             "forward_seconds FROM states WHERE session_id=? ORDER BY t_s", (session_id,))]
+        s["heart_rate"] = [{"t_s": r[0], "bpm": r[1], "rr_ms": json.loads(r[2] or "[]")} for r in c.execute(
+            "SELECT t_s, bpm, rr_json FROM heart_rate WHERE session_id=? ORDER BY t_s", (session_id,))]
         return s
+
+    def retro_totals(self, now: datetime | None = None) -> tuple[float, float]:
+        """Retro seconds walked (kind 'walk') today and this ISO week (local time): the retained
+        MQTT totals."""
+        now = (now or datetime.now().astimezone()).astimezone()
+        week_start = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        today = week = 0.0
+        for r in self.conn.execute("SELECT started_at, retro_seconds FROM sessions WHERE started_at >= ? "
+                                   "AND kind = 'walk'", (iso(week_start - timedelta(days=1)),)):
+            started = parse_iso(r[0])
+            if week_start <= started <= now:
+                week += r[1] or 0.0
+                if started >= day_start:
+                    today += r[1] or 0.0
+        return today, week
 
     def history(self, weekly_goal_s: float | None = None, all_kinds: bool = False) -> dict[str, Any]:
         """Sessions and ISO-week totals (UTC weeks) against the program's weekly goal.
@@ -724,6 +755,9 @@ class StoreObserver:
             else:
                 self._op("INSERT INTO events VALUES (?,?,?,?)", SID, e.t_s, e.type,
                          json.dumps(e.data, default=float))
+        for hr in (getattr(batch, "meta", None) or {}).get("heart_rate", ()):
+            self._op("INSERT INTO heart_rate VALUES (?,?,?,?)", SID, float(hr["t_s"]), int(hr["bpm"]),
+                     json.dumps(list(hr.get("rr_ms") or [])))
         sec = int(state.t_s)
         if sec != self._last_state_sec:
             self._last_state_sec = sec
@@ -856,6 +890,11 @@ class StoreObserver:
         self._op("UPDATE sessions SET program=?, session_goal_s=coalesce(?, session_goal_s), "
                  "weekly_goal_s=coalesce(?, weekly_goal_s) WHERE id=?",
                  name, session_goal_s, weekly_goal_s, SID)
+
+    def set_extra(self, **extra: Any) -> None:
+        """Merge keys into the session's extra JSON (e.g. treadmill=True: FIT indoor_walking)."""
+        self.meta.extra.update(extra)
+        self._op("UPDATE sessions SET extra_json=? WHERE id=?", json.dumps(self.meta.extra, default=str), SID)
 
     async def on_end(self, result: AnalysisResult) -> None:
         if self.closed:

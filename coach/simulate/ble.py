@@ -24,6 +24,7 @@ from coach.constants import G
 from coach.sources.ble import Backend
 from coach.sources.profiles import generic, microbit, movesense, polar, thingy52, witmotion
 from coach.sources.profiles.base import BATTERY_LEVEL_UUID
+from coach.sources.profiles.heart_rate import HR_MEASUREMENT
 
 
 class FakeBleakError(Exception):
@@ -145,6 +146,9 @@ class FakeDevice:
     connect_failures: int = 0             # refuse the first n connection attempts
     stalls: list[float] = field(default_factory=list)  # go silent (link up) at these times
     seed: int = 1
+    # Heart Rate Measurement notifications (0x2A37), byte-exact, one a second in turn; the
+    # device has the Heart Rate service only when this is non-empty
+    hr_packets: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.model = MODELS[self.profile]
@@ -157,6 +161,7 @@ class FakeDevice:
         self.off = False
         self.drops = sorted(self.drops)
         self.sent = 0
+        self.hr_sent = 0
         self.factor = 8 / 32768
 
     # true (host) time of sample i, and what the sensor's clock says then
@@ -215,7 +220,8 @@ class FakeClient:
     async def start_notify(self, uuid: str, callback: Callable[[Any, bytearray], None], **_: Any) -> None:
         self._check()
         m = self.dev.model
-        if uuid.lower() not in {m.notify, *m.chars}:
+        hr = {HR_MEASUREMENT} if self.dev.hr_packets else set()
+        if uuid.lower() not in {m.notify, *m.chars, *hr}:
             raise FakeBleakError(f"Characteristic {uuid} was not found!")
         self.subs[uuid.lower()] = callback
         if self.dev.profile in ("microbit", "thingy52", "witmotion") and uuid.lower() == m.notify:
@@ -349,6 +355,7 @@ class FakeClient:
         notify = self.subs.get(d.model.notify)
         if notify is None:    # nobody subscribed: nothing to send
             return
+        next_hr = clk.now + 1.0
         while self.streaming:
             i1 = i + n
             if i1 > len(d.acc):
@@ -367,6 +374,11 @@ class FakeClient:
                 self._drop(at, down)
                 return
             clk.advance_to(arrive)
+            hr_cb = self.subs.get(HR_MEASUREMENT)
+            while hr_cb is not None and d.hr_packets and arrive >= next_hr:
+                hr_cb(None, bytearray(d.hr_packets[d.hr_sent % len(d.hr_packets)]))
+                d.hr_sent += 1
+                next_hr += 1.0
             pkt = self._packet(i, i1, k)
             i = i1
             if d.lose_every and k % d.lose_every == d.lose_every - 1:

@@ -5,7 +5,12 @@ to decode; this module owns the link. Connection handling follows bleak-retry-co
 library Home Assistant uses): connection attempts are retried with exponential backoff, and a
 device that drops is looked up again and reconnected while the session goes on. The first
 batch after a drop has gap_before=True, its times continue in stream time after the gap, and
-the wearer is told (the `notify` callback and batch.meta["notice"]).
+the wearer is told (the `notify` callback and batch.meta["notice"]). While the link is down,
+`on_connection(False)` is called (True when it is back), so outputs can say so at once.
+
+A profile with `heart_rate = True` (Polar H10, Verity Sense) also gets the standard Heart Rate
+Measurement characteristic subscribed when the device has it; readings arrive in
+batch.meta["heart_rate"] as [{"t_s", "bpm", "rr_ms"}] in stream time.
 
 Everything bleak-specific goes through `Backend`, so tests swap in a scanner/client double
 (coach.simulate.ble) and a virtual clock.
@@ -25,6 +30,7 @@ from coach.errors import CoachError
 from coach.sources.base import SampleBatch
 from coach.sources.profiles import PROFILES, Profile, get_profile, profile_for_advertisement
 from coach.sources.profiles.base import BATTERY_LEVEL_UUID, DecodeError
+from coach.sources.profiles.heart_rate import HR_MEASUREMENT, parse_heart_rate
 from coach.sources.timing import LinkStats, StreamClock
 
 log = logging.getLogger(__name__)
@@ -160,7 +166,8 @@ class BleSource:
                  reconnect_timeout: float = 120.0, stall_timeout: float = 5.0,
                  duration_s: float | None = None, batch_s: float = 0.25,
                  notify: Callable[[str], None] | None = None,
-                 on_raw: Callable[[float, bytes], None] | None = None) -> None:
+                 on_raw: Callable[[float, bytes], None] | None = None,
+                 on_connection: Callable[[bool], None] | None = None) -> None:
         self.device = device
         self.backend = backend or bleak_backend()
         self._profile_arg = profile
@@ -174,7 +181,11 @@ class BleSource:
         self.batch_s = batch_s
         self.notify = notify or (lambda msg: log.warning(msg))
         self.on_raw = on_raw
+        self.on_connection = on_connection
         self.stats = LinkStats()
+        self._hr: list[tuple[float, bytes]] = []       # (host time, notification) not yet batched
+        self._host_to_stream: float | None = None      # stream t - host t, from the last frame
+        self.heart_rate_available = False
         self.found: Found | None = None
         self.name = f"ble:{device}"
         self._client: Any = None
@@ -219,6 +230,31 @@ class BleSource:
     def _on_data(self, data: bytes) -> None:
         self._queue.put_nowait((self.backend.clock(), data))
 
+    def _on_hr(self, data: bytes) -> None:
+        self._hr.append((self.backend.clock(), data))
+
+    def _heart_rate(self) -> list[dict[str, Any]]:
+        """The heart rate readings since the last batch, in stream time."""
+        out = []
+        items, self._hr = self._hr, []
+        for host_t, data in items:
+            try:
+                hr = parse_heart_rate(data)
+            except DecodeError as e:
+                log.debug("skipped a heart rate notification: %s", e)
+                continue
+            if hr.bpm == 0 or self._host_to_stream is None:
+                continue   # no contact yet / before the first accelerometer frame
+            out.append({"t_s": round(host_t + self._host_to_stream, 3), "bpm": hr.bpm, "rr_ms": hr.rr_ms})
+        return out
+
+    def _connection(self, up: bool) -> None:
+        if self.on_connection is not None:
+            try:
+                self.on_connection(up)
+            except Exception:   # an output's hook must not end the session (logged)
+                log.exception("on_connection hook failed")
+
     async def _connect_once(self, found: Found) -> Any:
         assert self.profile is not None
         if self.backend.establish is not None and found.device is not None:
@@ -232,6 +268,12 @@ class BleSource:
             self.profile.reset()
             await link.subscribe(self.profile.notify_uuid, self._on_data)
             await self.profile.start(link)
+            if self.profile.heart_rate:
+                try:
+                    await link.subscribe(HR_MEASUREMENT, self._on_hr)
+                    self.heart_rate_available = True
+                except self.backend.errors as e:   # no Heart Rate service: accelerometer only
+                    log.info("no heart rate from %s: %s", found.name or found.address, e)
         except BaseException:
             try:
                 await client.disconnect()
@@ -339,6 +381,7 @@ class BleSource:
                     m = clock.map(fr, host_t)
                     if m is None:
                         continue
+                    self._host_to_stream = float(m.t[-1]) - host_t
                     if m.gap and pend_t:                    # a gap always starts a batch
                         yield self._batch(pend_t, pend_a, pend_gap)
                         pend_t, pend_a = [], []
@@ -366,10 +409,12 @@ class BleSource:
                 if dropped:
                     if not stalled:
                         self._say("sensor connection lost; reconnecting")
+                    self._connection(False)
                     self._client = None
                     self._client = await self._reconnect()
                     if self._client is None:
                         return
+                    self._connection(True)
                     clock.mark_reconnect()
         finally:
             await self._close()
@@ -381,6 +426,9 @@ class BleSource:
         if self._notices:
             meta["notice"] = "; ".join(self._notices)
             self._notices.clear()
+        hr = self._heart_rate()
+        if hr:
+            meta["heart_rate"] = hr
         return SampleBatch(np.concatenate(ts), np.concatenate(accs), gap_before=gap, meta=meta)
 
     async def _disconnect(self) -> None:

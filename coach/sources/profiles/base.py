@@ -84,6 +84,8 @@ class Profile:
     options_spec: ClassVar[tuple[Option, ...]] = ()
     has_timestamps: ClassVar[bool] = False
     typical_samples_per_packet: ClassVar[int] = 1
+    # streams heart rate on the standard Heart Rate service beside the accelerometer
+    heart_rate: ClassVar[bool] = False
 
     options: dict[str, Any] = field(default_factory=dict)
 

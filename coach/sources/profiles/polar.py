@@ -194,6 +194,7 @@ class _PolarBase(Profile):
     notify_uuid: ClassVar[str] = PMD_DATA
     advertised_services: ClassVar[tuple[str, ...]] = ()
     has_timestamps: ClassVar[bool] = True
+    heart_rate: ClassVar[bool] = True   # Heart Rate service 0x180D beside PMD (heart_rate.py)
 
     def __post_init__(self) -> None:
         super().__post_init__()
