@@ -46,16 +46,25 @@ def load_reference(key: str) -> Reference | None:
         return None
 
 
+def _write(path: Path, data: dict) -> None:
+    """Replace the store atomically (OSError for the caller to judge)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def _stamped(d: dict) -> dict:
+    return {**d, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
 def save_reference(key: str, ref: Reference) -> None:
     """Keep this session's reference for the next session of the same device and placement."""
     path = store_path()
     data = _read(path)
-    data[key] = {**ref.to_dict(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    data[key] = _stamped(ref.to_dict())
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
+        _write(path, data)
     except OSError as e:
         log.warning("could not keep the forward reference in %s: %s", path, e)
 
@@ -67,12 +76,9 @@ def save_calibration(key: str, cal: Calibration) -> Path:
     cals = data.setdefault("calibrations", {})
     if not isinstance(cals, dict):
         cals = data["calibrations"] = {}
-    cals[key] = {**cal.to_dict(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    cals[key] = _stamped(cal.to_dict())
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
+        _write(path, data)
     except OSError as e:
         from coach.errors import CoachError
 
@@ -82,8 +88,8 @@ def save_calibration(key: str, cal: Calibration) -> Path:
 
 def load_calibration(key: str) -> Calibration | None:
     """The calibration stored for this device and placement, if any (and if sound)."""
-    entry = _read(store_path()).get("calibrations", {})
-    entry = entry.get(key) if isinstance(entry, dict) else None
+    cals = _read(store_path()).get("calibrations", {})
+    entry = cals.get(key) if isinstance(cals, dict) else None
     if not isinstance(entry, dict):
         return None
     try:
