@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+from collections import deque
 
 import numpy as np
 
@@ -34,10 +35,9 @@ REFINE_WINDOWS = 25                    # clear backward windows (5 s) that refin
 REFINE_CONF = 0.9                      # ... reported with at least this confidence
 REFINE_AGREE = 0.3                     # ... whose mean points at least this much against forward
 REVERSE_P = 0.85                       # posterior needed to reverse walking directly
-REVERSAL_DWELL_S = 2.0                 # no reversal of walking within this long of a change:
-REVERSAL_SURE = 1.01                   # (a confidence never reached) that is a flicker
+REVERSAL_DWELL_S = 2.0                 # no reversal of walking within this long of a change
 ONSET_WINDOWS = 25                     # how far back (windows, 0.2 s each) an onset is sought
-CADENCE_MEDIAN = 15                     # windows whose median cadence the step count integrates
+CADENCE_MEDIAN = 15                    # windows whose median cadence the step count integrates
 FB_DIRECT = 0.1                        # a reversal mostly passes through a stop or a turn:
                                        # forward<->backward directly is this much rarer
 _MODEL_CACHE: dict[str, DirectionModel] = {}
@@ -96,16 +96,16 @@ class DirectionPipeline:
             self.reference.prior = load_reference(device_key)
         self.state = LiveState()
         k = len(CLASSES)
-        self._trans = transition_matrix()
-        self._trans_l: list[list[float]] = self._trans.tolist()
-        self._prior = np.array(self.model.card.get("class_prior", [0.25] * k))
-        self._prior_l: list[float] = np.maximum(self._prior, 1e-3).tolist()
+        # the filter runs on Python floats: numpy's per-call cost dominates 4-vectors
+        self._trans_l: list[list[float]] = transition_matrix().tolist()
+        prior = np.array(self.model.card.get("class_prior", [0.25] * k))
+        self._prior_l: list[float] = np.maximum(prior, 1e-3).tolist()
         self._alpha: list[float] = [1.0 / k] * k
         self._cur = "still"
         self._cur_since = 0.0
         self._walk_dir: str | None = None      # last walking direction (forward/backward)
         self._run_new: dict[str, float] = {}   # first label time of the current streak per class
-        self._recent_p: list[tuple[float, list[float]]] = []   # (label time, raw p), last few s
+        self._recent_p: deque[tuple[float, list[float]]] = deque(maxlen=ONSET_WINDOWS)  # (label time, raw p)
         self.segments: list[Segment] = []
         self.events: list[Event] = []
         self.steps: list[tuple[float, str]] = []
@@ -198,15 +198,12 @@ class DirectionPipeline:
         return out
 
     def _filter_step(self, p: list[float], t_lab: float, t_now: float) -> list[Event]:
-        # the forward filter on Python floats: numpy's per-call cost dominates 4-vectors
         al, tr, pri = self._alpha, self._trans_l, self._prior_l
         a = [(al[0] * tr[0][j] + al[1] * tr[1][j] + al[2] * tr[2][j] + al[3] * tr[3][j])
              * p[j] / pri[j] for j in range(4)]
         tot = max(a[0] + a[1] + a[2] + a[3], 1e-12)
         self._alpha = al = [x / tot for x in a]
         self._recent_p.append((t_lab, p))
-        if len(self._recent_p) > ONSET_WINDOWS:
-            del self._recent_p[0]
         best = CLASSES[p.index(max(p))]
         # remember where the current streak of each raw winner began (for back-dating)
         for c in CLASSES:
@@ -218,12 +215,16 @@ class DirectionPipeline:
         self.state.confidence = amax
         k = al.index(amax)
         cand = CLASSES[k]
+        if cand == self._cur:
+            return []
         need = BACK_SWITCH_P if cand == "backward" else SWITCH_P
         if cand in ("forward", "backward") and self._cur in ("forward", "backward"):
-            # reversing the walking direction: as sure as for calling backward, and never
-            # right after a change (that is a flicker)
-            need = REVERSAL_SURE if t_now - self._switched_at < REVERSAL_DWELL_S else REVERSE_P
-        if cand == self._cur or amax < need:
+            # reversing the walking direction: surer than any other change, and never right
+            # after one (that is a flicker)
+            if t_now - self._switched_at < REVERSAL_DWELL_S:
+                return []
+            need = REVERSE_P
+        if amax < need:
             return []
         self._switched_at = t_now
         onset = min(self._run_new.get(cand, t_lab), t_lab, self._evidence_onset(k))
@@ -272,10 +273,7 @@ class DirectionPipeline:
             return
         # rescale the backward mean to the forward reference's size so neither dominates
         rb *= np.linalg.norm(rf) / (np.linalg.norm(rb) + 1e-12)
-        ref = self.reference
-        ref._blend_list(1.0, ((rf - rb) / 2).reshape(-1).tolist(), ref.skew.tolist(), ref.step_hz,
-                        ref.log_rms, ref.gravity.tolist())
-        ref.frozen = True
+        self.reference.set_axis(rf, rb)
         log.info("backward reference refined from the first backward bout (cos %.2f)", cos)
 
     def _evidence_onset(self, k: int) -> float:
@@ -297,10 +295,10 @@ class DirectionPipeline:
             self._step_phase = 0.5   # a new bout's first step comes half a period in
             self._resume_t = None
             return []
-        self._cad_hist = (self._cad_hist + [step_hz])[-max(8, CADENCE_MEDIAN):]
-        self.state.cadence_spm = 60 * statistics.median(self._cad_hist)
-        # a single window's cadence can be off by a harmonic: integrate the recent median
-        f = statistics.median(self._cad_hist[-CADENCE_MEDIAN:])
+        # a single window's cadence can be off by a harmonic: show and integrate the recent median
+        self._cad_hist = (self._cad_hist + [step_hz])[-CADENCE_MEDIAN:]
+        f = statistics.median(self._cad_hist)
+        self.state.cadence_spm = 60 * f
         self._step_phase += f * HOP_S
         if self._resume_t is not None:
             # walking through a sensor drop: the first window after it had to fill (2 s), and

@@ -24,11 +24,11 @@ from coach.signal.features import (
     LABEL_POS,
     WIN,
     Reference,
-    WindowStream,
     activity_view,
     raw_features,
+    recording_windows,
 )
-from coach.signal.resample import FS, Resampler
+from coach.signal.resample import FS
 from coach.simulate.gait import Person, Realism, random_program, simulate
 
 CLASS_OF = {"forward": 0, "backward": 1, "still": 2, "other": 3, "run": 3}
@@ -43,19 +43,12 @@ class Dataset:
 
 def stream_features(t: np.ndarray, acc: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Features of every window of a recording, and each window's label time."""
-    rs, ws, ref = Resampler(), WindowStream(), Reference()
+    ref = Reference()
     Xs, ts = [], []
-    for i in range(0, len(t), chunk):
-        for c in rs.push(t[i:i + chunk], acc[i:i + chunk]):
-            if c.gap_before:
-                ws.reset()
-            if len(c.t) == 0:
-                continue
-            wins, tend = ws.push(c.t, c.acc)
-            if len(wins):
-                raw = raw_features(wins)
-                Xs.append(np.hstack([raw.even, ref.relative(raw)]))
-                ts.append(tend - (1 - LABEL_POS) * WIN / FS)
+    for wins, tend in recording_windows(t, acc, chunk):
+        raw = raw_features(wins)
+        Xs.append(np.hstack([raw.even, ref.relative(raw)]))
+        ts.append(tend - (1 - LABEL_POS) * WIN / FS)
     if not Xs:
         return np.zeros((0, len(FEATURE_NAMES))), np.zeros(0)
     return np.vstack(Xs), np.concatenate(ts)

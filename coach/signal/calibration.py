@@ -20,8 +20,16 @@ from typing import Any
 import numpy as np
 
 from coach.errors import CoachError
-from coach.signal.features import EVEN_NAMES, HOP, K_BANDS, RawFeatures, Reference, WindowStream, raw_features
-from coach.signal.resample import FS, Resampler
+from coach.signal.features import (
+    EVEN_NAMES,
+    HOP,
+    K_BANDS,
+    RawFeatures,
+    Reference,
+    raw_features,
+    recording_windows,
+)
+from coach.signal.resample import FS
 
 MIN_SECONDS = 5.0          # of each direction (about 8 steps)
 MIN_WALK_WINDOWS = 10      # walking windows of each direction (2 s long, 0.2 s apart)
@@ -55,13 +63,12 @@ class Calibration:
     def reference(self) -> Reference:
         """The reference for the detector: the axis between the two directions, ready to use."""
         ref = Reference()
-        d = (self.forward.odd - self.backward.odd) / 2
         sk = (self.forward.skew - self.backward.skew) / 2
-        ref._blend_list(1.0, d.reshape(-1).tolist(), sk.tolist(), self.forward.step_hz,
-                        self.forward.log_rms, self.forward.gravity.tolist())
+        ref._blend_list(1.0, self.forward.odd.reshape(-1).tolist(), sk.tolist(),
+                        self.forward.step_hz, self.forward.log_rms, self.forward.gravity.tolist())
+        ref.set_axis(self.forward.odd, self.backward.odd)
         ref.n = ref.warmup_windows
         ref.verdict = "calibrated"
-        ref.frozen = True
         return ref
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,16 +92,7 @@ class Calibration:
 
 
 def _direction_windows(t: np.ndarray, acc: np.ndarray) -> RawFeatures | None:
-    rs, ws = Resampler(), WindowStream()
-    outs = []
-    for c in rs.push(t, acc):
-        if c.gap_before:
-            ws.reset()
-        if len(c.t) == 0:
-            continue
-        wins, _ = ws.push(c.t, c.acc)
-        if len(wins):
-            outs.append(wins)
+    outs = [wins for wins, _ in recording_windows(t, acc, chunk=None)]
     if not outs:
         return None
     return raw_features(np.concatenate(outs))

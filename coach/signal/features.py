@@ -20,11 +20,12 @@ the vertical and of the magnitude, adds a cue that survives when the reference d
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from coach.signal.resample import FS
+from coach.signal.resample import FS, Resampler
 
 WIN = 100                      # 2 s at 50 Hz
 HOP = 10                       # 0.2 s
@@ -372,6 +373,14 @@ class Reference:
                     self._blend_list(self.alpha, z, skews[i], step_hz[i], log_rms[i], g)
         return out
 
+    def set_axis(self, forward_odd: np.ndarray, backward_odd: np.ndarray) -> None:
+        """Compare windows with the axis between the wearer's two directions (a calibration,
+        or a live session's first backward bout) instead of the forward walk alone, and stop
+        adapting. For an exact time reversal this axis is the forward reference itself."""
+        self._blend_list(1.0, ((forward_odd - backward_odd) / 2).reshape(-1).tolist(),
+                         self._skew, self.step_hz, self.log_rms, self._grav)
+        self.frozen = True
+
     # the reference is kept as Python floats (relative() runs on them); odd/skew/gravity
     # below give it as arrays
     def _blend_list(self, w: float, z: list, skew: list, step_hz: float, log_rms: float,
@@ -399,6 +408,23 @@ class Reference:
     @property
     def gravity(self) -> np.ndarray:
         return np.array(self._grav)
+
+
+def recording_windows(t: np.ndarray, acc: np.ndarray, chunk: int | None = 4096
+                      ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(windows, end times) of a whole recording through the live resampler and windowing
+    (a gap restarts the windows); chunk: samples per push (None: all at once)."""
+    rs, ws = Resampler(), WindowStream()
+    step = chunk or max(len(t), 1)
+    for i in range(0, len(t), step):
+        for c in rs.push(t[i:i + step], acc[i:i + step]):
+            if c.gap_before:
+                ws.reset()
+            if len(c.t) == 0:
+                continue
+            wins, tend = ws.push(c.t, c.acc)
+            if len(wins):
+                yield wins, tend
 
 
 class WindowStream:
