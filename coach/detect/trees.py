@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "retro-coach-trees/1"
+ROWS_PER_PASS = 1024          # rows walked together (measured: benchmarks/speed.py)
 
 
 @dataclass
@@ -67,34 +68,63 @@ class TreeEnsemble:
                    np.array(roots, np.int32), np.array(tcls, np.int32), base,
                    np.asarray(clf.classes_).astype(np.int64), depth)
 
+    @classmethod
+    def average(cls, members: "list[TreeEnsemble]") -> "TreeEnsemble":
+        """One ensemble whose raw scores are the members' mean (their trees side by side,
+        leaf values and baselines divided by the count): a bagged model in the same format.
+        Members trained on different draws of people disagree where the training data is thin;
+        averaging their log-odds keeps what they agree on."""
+        if not members:
+            raise ValueError("nothing to average")
+        k = len(members)
+        first = members[0]
+        if any(not np.array_equal(m.classes, first.classes) or len(m.baseline) != len(first.baseline)
+               for m in members):
+            raise ValueError("members with different classes")
+        offs = np.cumsum([0] + [len(m.feature) for m in members[:-1]])
+        cat = lambda f: np.concatenate([f(m, o) for m, o in zip(members, offs)])
+        return cls(cat(lambda m, o: m.feature), cat(lambda m, o: m.threshold),
+                   cat(lambda m, o: m.missing_left), cat(lambda m, o: (m.left + o).astype(np.int32)),
+                   cat(lambda m, o: (m.right + o).astype(np.int32)), cat(lambda m, o: m.value / k),
+                   cat(lambda m, o: (m.roots + o).astype(np.int32)), cat(lambda m, o: m.tree_class),
+                   np.mean([m.baseline for m in members], axis=0), first.classes.copy(),
+                   max(m.max_depth for m in members))
+
     # ------------------------------------------------------------------ evaluation
     def raw_scores(self, X: np.ndarray) -> np.ndarray:
         """Summed leaf values per class, (n, n_classes)."""
         X = np.ascontiguousarray(X, dtype=np.float64)
-        n, nf = X.shape
-        nt = len(self.roots)
+        n = len(X)
         if np.isnan(X).any():
             return self._raw_scores_nan(X)
-        # every (row, tree) walks down one level per pass; finished walks drop out
-        node = np.tile(self.roots, n)
-        pos = np.repeat(np.arange(n, dtype=np.int32) * nf, nt)
+        out = np.empty((n, len(self.baseline)))
+        # rows in chunks: the walks' working set stays in cache
+        for s in range(0, n, ROWS_PER_PASS):
+            out[s:s + ROWS_PER_PASS] = self._walk(X[s:s + ROWS_PER_PASS])
+        return out
+
+    def _walk(self, X: np.ndarray) -> np.ndarray:
+        """Every (row, tree) walks down one level per pass; finished walks drop out."""
+        n, nf = X.shape
+        nt = len(self.roots)
+        node = np.tile(self.roots.astype(np.intp), n)
+        pos = np.repeat(np.arange(n, dtype=np.intp) * nf, nt)
         flat = X.ravel()
-        live = None
-        feat, thr, left, right = self.feature, self.threshold, self.left, self.right
+        feat, thr, child = self.feature, self.threshold, self._children
+        live = np.arange(len(node))
         for _ in range(self.max_depth):
-            cur = node if live is None else node[live]
-            p = pos if live is None else pos[live]
-            nxt = np.where(flat[p + feat[cur]] <= thr[cur], left[cur], right[cur])
-            moved = nxt != cur
-            if live is None:
-                node = nxt
-                live = np.flatnonzero(moved)
-            else:
-                node[live] = nxt
-                live = live[moved]
+            cur = node[live]
+            nxt = child[2 * cur + (flat[pos[live] + feat[cur]] > thr[cur])]
+            node[live] = nxt
+            live = live[nxt != cur]
             if len(live) == 0:
                 break
         return self._sum_leaves(node, n)
+
+    @cached_property
+    def _children(self) -> np.ndarray:
+        """left and right side by side: node 2i is i's left child, 2i+1 its right."""
+        return np.stack([self.left, self.right], axis=1).ravel().astype(np.intp)
 
     def _raw_scores_nan(self, X: np.ndarray) -> np.ndarray:
         n, nt = len(X), len(self.roots)

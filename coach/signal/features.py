@@ -7,9 +7,10 @@ walking played backwards (Thorstensson 1986; Grasso et al. 1998), and time rever
 every *time-odd* statistic of the signal while leaving the time-even ones (energy, cadence,
 spectra) alone.
 
-The time-odd statistic used here is the acceleration's polarisation pseudo-vector per gait
-harmonic, w_k = sum_{f in band k} Im(A(f)* x A(f)), the axis about which the acceleration
-vector turns at that frequency (with the sense of turning). It is computed in the sensor's
+The time-odd statistic used here is the acceleration's polarisation pseudo-vector per stride
+harmonic k, w_k = Im(A_k* x A_k) with A_k the k-th Fourier coefficient over a whole number of
+strides: the axis about which the acceleration vector turns at that harmonic (with the sense
+of turning). It is computed in the sensor's
 own axes, needs no gravity estimate, and flips sign under time reversal. Its direction in
 sensor axes depends on the mounting, so it is compared with a reference learnt from the
 warm-up, which every session starts with (forward walking). Cosine similarity to that
@@ -31,8 +32,8 @@ WIN = 100                      # 2 s at 50 Hz
 HOP = 10                       # 0.2 s
 K_BANDS = 4                    # stride harmonics 1..4
 LABEL_POS = 0.7                # a window speaks for the time 70 % of the way through it
-RECENT = 64                    # the window's last 1.28 s: polarisation that reacts sooner
 K_RECENT = 2
+SYNC_OFFSETS = 8               # whole-stride segments averaged per window
 CAL_MISMATCH_WINDOWS = 10      # 2 s of walking with gravity far from the calibration's
 ADAPT_SIM = 0.5                # similarity above which walking after the warm-up teaches the reference
 TREND_ALPHA = 0.1              # per hop: the trend of the similarity spans about 2 s more
@@ -52,7 +53,7 @@ class RawFeatures:
 
     even: np.ndarray          # (nw, len(EVEN_NAMES))
     odd: np.ndarray           # (nw, K_BANDS, 3) polarisation per band, normalised
-    recent: np.ndarray        # (nw, K_RECENT, 3) the same over the window's last RECENT samples
+    recent: np.ndarray        # (nw, K_RECENT, 3) the same over the window's latest stride(s)
     skew: np.ndarray          # (nw, 3) jerk skewness: vertical, magnitude, horizontal-main
     gravity: np.ndarray       # (nw, 3) unit gravity direction
     step_hz: np.ndarray       # (nw,)
@@ -85,6 +86,43 @@ def _peak(ac: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
     return j + d, y1
 
 
+def _cross_pairs(d: np.ndarray) -> np.ndarray:
+    """Im(conj(d) x d) = 2 Re(d) x Im(d) over the last axis (3), written out."""
+    x, y = d.real, d.imag
+    return 2 * np.stack([x[..., 1] * y[..., 2] - x[..., 2] * y[..., 1],
+                         x[..., 2] * y[..., 0] - x[..., 0] * y[..., 2],
+                         x[..., 0] * y[..., 1] - x[..., 1] * y[..., 0]], axis=-1)
+
+
+def _stride_polarisation(lin: np.ndarray, step_hz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Polarisation per stride harmonic over segments of a whole number of strides:
+    ((nw, K_BANDS, 3) averaged over SYNC_OFFSETS segments spread over the window, (nw, K_RECENT,
+    3) of the segment that ends with the window), normalised by the window's power.
+
+    Why whole strides: there the stride's harmonics are orthogonal, so each harmonic's
+    polarisation is its own. A Hann-tapered 2 s spectrum cannot separate the stride and step
+    frequencies below about 2 steps/s; their mix turns with the gait's phase and flipped the
+    similarity's sign once a stride at slow cadences. Averaging over the whole window made
+    models trained on different draws of people agree far better (models/README.md). A stride
+    longer than the window uses the window."""
+    nw, W, _ = lin.shape
+    stride = 2 * FS / np.maximum(step_hz, 0.3)                       # samples
+    m = np.floor(W / stride)
+    L = np.clip(np.where(m >= 1, np.rint(m * stride), W), 10, W).astype(int)
+    # float32 and one batched matrix product (segments x samples): the costliest feature
+    ang = (2 * np.pi / stride).astype(np.float32)[:, None] * np.arange(W, dtype=np.float32)
+    ak = ang[:, :, None] * np.arange(1, K_BANDS + 1, dtype=np.float32)          # (nw, W, K)
+    basis = np.concatenate([np.cos(ak), -np.sin(ak)], axis=2)                    # (nw, W, 2K)
+    o = np.rint(np.linspace(0.0, 1.0, SYNC_OFFSETS)[None, :] * (W - L)[:, None]).astype(int)
+    t = np.arange(W)
+    seg = ((t >= o[:, :, None]) & (t < (o + L[:, None])[:, :, None])).astype(np.float32)
+    y = (basis[:, :, :, None] * lin.astype(np.float32)[:, :, None, :]).reshape(nw, W, -1)
+    s = (seg @ y).reshape(nw, SYNC_OFFSETS, 2, K_BANDS, 3).astype(np.float64)
+    cross = _cross_pairs(s[:, :, 0] + 1j * s[:, :, 1])                           # (nw, S, K, 3)
+    norm = (L.astype(float) ** 2 * ((lin ** 2).sum(axis=2).mean(axis=1) + 1e-12))[:, None, None]
+    return cross.mean(axis=1) / norm, cross[:, -1, :K_RECENT] / norm
+
+
 def raw_features(win: np.ndarray) -> RawFeatures:
     """Features of windows win (nw, WIN, 3) in g."""
     nw, W, _ = win.shape
@@ -113,6 +151,14 @@ def raw_features(win: np.ndarray) -> RawFeatures:
     lag_s, val_s = _peak(ac_v, int(0.28 * FS), int(0.8 * FS))       # step: 75-214 spm
     lag_st, val_st = _peak(ac_all, int(0.55 * FS), int(1.9 * FS))   # stride (running from 0.55 s)
     rows = np.arange(nw)
+    # a lag of two strides correlates as well as one (and the unbiased scaling favours long
+    # lags): where half the found stride correlates nearly as well, that half is the stride
+    # (without this, a very regular walker's cadence read as half for seconds at a time)
+    half_st = lag_st / 2
+    ac_hst = ac_all[rows, np.clip(np.rint(half_st).astype(int), 1, W - 1)]
+    halve = (half_st >= 0.55 * FS) & (ac_hst > 0.8 * np.minimum(val_st, 1.0))
+    lag_st = np.where(halve, half_st, lag_st)
+    val_st = np.where(halve, ac_hst, val_st)
     half = np.clip(np.rint(lag_s / 2).astype(int), 1, W - 1)
     ac_half = ac_v[rows, half]
     # a step period is the one whose double is the stride; trust the stride when they disagree,
@@ -143,25 +189,9 @@ def raw_features(win: np.ndarray) -> RawFeatures:
     jerk = np.sqrt((dv ** 2).mean(axis=1)) * FS / (rms_v * 2 * np.pi * np.maximum(step_hz, 0.5))
     peak_ratio = np.abs(lin).max(axis=(1, 2)) / rms
 
-    # polarisation pseudo-vectors per stride harmonic band
-    stride = step_hz / 2
-    harm = np.arange(1, K_BANDS + 1)
-    bands = (np.abs(freqs[None, :, None] - harm[None, None, :] * stride[:, None, None])
-             < 0.5 * stride[:, None, None]).astype(float)          # (nw, nf, K) per harmonic
-
-    def polarisation(spec: np.ndarray, n_bands: int) -> np.ndarray:
-        # Im(conj(A) x A) = 2 Re(A) x Im(A): one real cross product, written out
-        x, y = spec.real, spec.imag
-        cross = 2 * np.stack([x[..., 1] * y[..., 2] - x[..., 2] * y[..., 1],
-                              x[..., 2] * y[..., 0] - x[..., 0] * y[..., 2],
-                              x[..., 0] * y[..., 1] - x[..., 1] * y[..., 0]], axis=-1)
-        return np.einsum("nfc,nfk->nkc", cross, bands[:, :, :n_bands])
-
-    odd = polarisation(A, K_BANDS) / ptot[:, None, None]
-    # the same over the window's end: a change of direction shows there first
-    tail = win[:, -RECENT:, :]
-    tail = (tail - tail.mean(axis=1, keepdims=True)) * np.hanning(RECENT)[None, :, None]
-    recent = polarisation(np.fft.rfft(tail, n=W, axis=1), K_RECENT)
+    # polarisation pseudo-vectors per stride harmonic, over whole strides (see
+    # _stride_polarisation): the whole window's, and the latest stride's
+    odd, recent = _stride_polarisation(lin, step_hz)
     pol_degree = np.linalg.norm(odd, axis=2).sum(axis=1)
 
     rms_tail = np.sqrt((lin[:, -EDGE:] ** 2).sum(axis=2).mean(axis=1)) + 1e-6
