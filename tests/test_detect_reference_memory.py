@@ -59,6 +59,26 @@ def test_reference_round_trips_through_a_dict():
     assert back.agreement(r)[0] > 0.999 and back.agreement(r)[1] < 1e-3
 
 
+def test_a_reference_or_calibration_from_other_features_is_ignored_with_a_warning(tmp_path, monkeypatch,
+                                                                                  caplog):
+    """An upgrade that changes the features must not compare new windows with old vectors."""
+    from coach.detect import reference_store as rs
+
+    monkeypatch.setattr(rs, "store_path", lambda: tmp_path / "references.json")
+    r = Reference()
+    r._blend_list(1.0, list(np.arange(12.0)), [0.1, -0.2, 0.3], 1.8, -1.5, [0.0, 0.6, 0.8])
+    rs.save_reference("dev|chest", r)
+    assert rs.load_reference("dev|chest") is not None
+    data = json.loads((tmp_path / "references.json").read_text())
+    data["dev|chest"].pop("features")                      # what an earlier release stored
+    data["calibrations"] = {"dev|chest": {"forward": {}, "backward": {}, "features": 1}}
+    (tmp_path / "references.json").write_text(json.dumps(data))
+    with caplog.at_level("WARNING"):
+        assert rs.load_reference("dev|chest") is None
+        assert rs.load_calibration("dev|chest") is None
+    assert "earlier version" in caplog.text and "coach calibrate again" in caplog.text
+
+
 def test_same_mounting_is_recognised_and_a_turned_sensor_is_learnt_afresh():
     person = Person.random(np.random.default_rng(11))
     R = rot(np.array([0.3, 0.2, 1.0]), 70)

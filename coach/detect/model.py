@@ -21,7 +21,7 @@ from coach.signal.features import FEATURE_NAMES, activity_view
 
 CLASSES = ("forward", "backward", "still", "other")
 ACTIVITIES = ("walk", "still", "other")     # the first stage's classes
-MODEL_VERSION = "3"
+MODEL_VERSION = "4"
 MODEL_FILE = "direction.npz"
 
 

@@ -95,5 +95,5 @@ def load_calibration(key: str) -> Calibration | None:
     try:
         return Calibration.from_dict(entry)
     except (KeyError, TypeError, ValueError) as e:
-        log.warning("ignoring the stored calibration for %s: %s", key, e)
+        log.warning("ignoring the stored calibration for %s: %s (run coach calibrate again)", key, e)
         return None

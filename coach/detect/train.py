@@ -192,7 +192,8 @@ def train(seed: int = 1, sessions: int = 200, minutes: float = 4.0,
         real.append(recordings_dataset(recordings))
         real_sources.append(f"recordings: {[str(p) for p in recordings]}")
     seeds = list(range(seed, seed + max(1, members)))
-    acts, dirns = [], []
+    acts: list[TreeEnsemble] = []
+    dirns: list[TreeEnsemble] = []
     counts = np.zeros(len(CLASSES))
     windows = 0
     for s in seeds:

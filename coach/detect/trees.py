@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "retro-coach-trees/1"
-ROWS_PER_PASS = 1024          # rows walked together (measured: benchmarks/speed.py)
+ROWS_PER_PASS = 256           # rows walked together (measured: benchmarks/speed.py)
 
 
 @dataclass

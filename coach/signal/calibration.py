@@ -22,10 +22,12 @@ import numpy as np
 from coach.errors import CoachError
 from coach.signal.features import (
     EVEN_NAMES,
+    FEATURES_VERSION,
     HOP,
     K_BANDS,
     RawFeatures,
     Reference,
+    check_features_version,
     raw_features,
     recording_windows,
 )
@@ -77,10 +79,11 @@ class Calibration:
                     "gravity": s.gravity.tolist(), "step_hz": s.step_hz, "log_rms": s.log_rms,
                     "windows": s.windows, "seconds": s.seconds}
         return {"forward": one(self.forward), "backward": one(self.backward),
-                "separation": self.separation}
+                "separation": self.separation, "features": FEATURES_VERSION}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Calibration":
+        check_features_version(d)
         def one(x: dict[str, Any]) -> DirectionStats:
             odd = np.asarray(x["odd"], dtype=float)
             if odd.size != K_BANDS * 3 or len(x["skew"]) != 3 or len(x["gravity"]) != 3:

@@ -33,6 +33,8 @@ HOP = 10                       # 0.2 s
 K_BANDS = 4                    # stride harmonics 1..4
 LABEL_POS = 0.7                # a window speaks for the time 70 % of the way through it
 K_RECENT = 2
+FEATURES_VERSION = 2           # polarisation over whole strides; references and calibrations
+                               # stored by another version are not comparable with it
 SYNC_OFFSETS = 8               # whole-stride segments averaged per window
 CAL_MISMATCH_WINDOWS = 10      # 2 s of walking with gravity far from the calibration's
 ADAPT_SIM = 0.5                # similarity above which walking after the warm-up teaches the reference
@@ -228,6 +230,12 @@ def activity_view(X: np.ndarray) -> np.ndarray:
     return Xa
 
 
+def check_features_version(d: dict) -> None:
+    """ValueError for a stored reference or calibration made with other features."""
+    if d.get("features") != FEATURES_VERSION:
+        raise ValueError("made by an earlier version of retro-coach, whose features differ")
+
+
 @dataclass
 class Reference:
     """The wearer's forward walking, as the sensor sees it: learnt from the warm-up.
@@ -273,10 +281,12 @@ class Reference:
     def to_dict(self) -> dict:
         """What is kept per device and placement between sessions."""
         return {"odd": list(self._odd), "skew": list(self._skew), "gravity": list(self._grav),
-                "step_hz": self.step_hz, "log_rms": self.log_rms, "n": self.n}
+                "step_hz": self.step_hz, "log_rms": self.log_rms, "n": self.n,
+                "features": FEATURES_VERSION}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Reference":
+        check_features_version(d)
         ref = cls()
         odd, skew, grav = (list(map(float, d[k])) for k in ("odd", "skew", "gravity"))
         if len(odd) != K_BANDS * 3 or len(skew) != 3 or len(grav) != 3:
