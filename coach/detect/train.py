@@ -176,47 +176,31 @@ def fit(ds: Dataset, seed: int, real_in_direction: bool = True) -> tuple[object,
 def train(seed: int = 1, sessions: int = 200, minutes: float = 4.0,
           recordings: list[Path] | None = None, out: Path | None = None,
           folders: list[Path] | None = None, styles: list[str] | None = None,
-          placements: list[str] | None = None, real_in_direction: bool = True,
-          members: int = 1) -> DirectionModel:
-    """members > 1: that many models, each on its own draw of simulated people (seeds seed,
-    seed+1, ...) plus the same real recordings, averaged into one (TreeEnsemble.average).
-    Single models trained on different draws differed by up to 0.06 backward F1 on the same
-    held-out people; their average was as good as the best of them (models/README.md)."""
+          placements: list[str] | None = None, real_in_direction: bool = True) -> DirectionModel:
     t0 = time.time()
-    real: list[Dataset] = []
-    real_sources = []
+    ds = simulated_dataset(seed, sessions, minutes, styles=styles, placements=placements)
+    sources = [f"simulated: {sessions} sessions x {minutes:g} min, seed {seed}"]
     if folders:
-        real.append(folder_dataset(folders))
-        real_sources.append(f"labelled session folders: {[str(f) for f in folders]}")
+        fd = folder_dataset(folders)
+        ds = Dataset(np.vstack([ds.X, fd.X]), np.concatenate([ds.y, fd.y]),
+                     np.concatenate([ds.group, fd.group]))
+        sources.append(f"labelled session folders: {[str(f) for f in folders]}")
     if recordings:
-        real.append(recordings_dataset(recordings))
-        real_sources.append(f"recordings: {[str(p) for p in recordings]}")
-    seeds = list(range(seed, seed + max(1, members)))
-    acts: list[TreeEnsemble] = []
-    dirns: list[TreeEnsemble] = []
-    counts = np.zeros(len(CLASSES))
-    windows = 0
-    for s in seeds:
-        parts = [simulated_dataset(s, sessions, minutes, styles=styles, placements=placements)] + real
-        ds = Dataset(np.vstack([d.X for d in parts]), np.concatenate([d.y for d in parts]),
-                     np.concatenate([d.group for d in parts]))
-        _progress("fitting the classifier", len(acts), len(seeds))
-        act, dirn = fit(ds, s, real_in_direction=real_in_direction)
-        acts.append(TreeEnsemble.from_sklearn(act[-1]))
-        dirns.append(TreeEnsemble.from_sklearn(dirn[-1]))
-        counts += np.bincount(ds.y, minlength=len(CLASSES))
-        windows += len(ds.y)
-    _progress("fitting the classifier", len(seeds), len(seeds))
-    draw = f"seed {seed}" if len(seeds) == 1 else f"{len(seeds)} draws (seeds {seeds[0]}-{seeds[-1]}) averaged"
-    sources = [f"simulated: {sessions} sessions x {minutes:g} min, {draw}"] + real_sources
+        rd = recordings_dataset(recordings)
+        ds = Dataset(np.vstack([ds.X, rd.X]), np.concatenate([ds.y, rd.y]),
+                     np.concatenate([ds.group, rd.group]))
+        sources.append(f"recordings: {[str(p) for p in recordings]}")
+    _progress("fitting the classifier", 0, 1)
+    act, dirn = fit(ds, seed, real_in_direction=real_in_direction)
+    _progress("fitting the classifier", 1, 1)
+    counts = np.bincount(ds.y, minlength=len(CLASSES))
     prior = (counts / counts.sum()).tolist()
     card = {
         "name": "retro-coach direction model",
         "model_version": MODEL_VERSION,
         "coach_version": __version__,
         "estimator": "two HistGradientBoostingClassifiers (scikit-learn Pipelines): activity "
-                     "(walk/still/other) then direction given walking; trees saved as arrays; "
-                     "with members > 1 the mean log-odds of that many such models",
+                     "(walk/still/other) then direction given walking; trees saved as arrays",
         "file_format": FORMAT,
         "classes": list(CLASSES),
         # the classifier was trained with balanced weights: its implied prior is uniform
@@ -224,13 +208,12 @@ def train(seed: int = 1, sessions: int = 200, minutes: float = 4.0,
         "training_class_share": prior,
         "features": FEATURE_NAMES,
         "training_data": sources,
-        "windows": windows,
+        "windows": int(len(ds.y)),
         "seed": seed,
-        "members": len(seeds),
         "train_seconds": round(time.time() - t0, 1),
     }
     card["activity_features"] = ACTIVITY_FEATURES
-    model = DirectionModel(TreeEnsemble.average(acts), TreeEnsemble.average(dirns), card)
+    model = DirectionModel(TreeEnsemble.from_sklearn(act[-1]), TreeEnsemble.from_sklearn(dirn[-1]), card)
     if out:
         model.save(out)
     return model

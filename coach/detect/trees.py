@@ -68,28 +68,6 @@ class TreeEnsemble:
                    np.array(roots, np.int32), np.array(tcls, np.int32), base,
                    np.asarray(clf.classes_).astype(np.int64), depth)
 
-    @classmethod
-    def average(cls, members: "list[TreeEnsemble]") -> "TreeEnsemble":
-        """One ensemble whose raw scores are the members' mean (their trees side by side,
-        leaf values and baselines divided by the count): a bagged model in the same format.
-        Members trained on different draws of people disagree where the training data is thin;
-        averaging their log-odds keeps what they agree on."""
-        if not members:
-            raise ValueError("nothing to average")
-        k = len(members)
-        first = members[0]
-        if any(not np.array_equal(m.classes, first.classes) or len(m.baseline) != len(first.baseline)
-               for m in members):
-            raise ValueError("members with different classes")
-        offs = np.cumsum([0] + [len(m.feature) for m in members[:-1]])
-        cat = lambda f: np.concatenate([f(m, o) for m, o in zip(members, offs)])
-        return cls(cat(lambda m, o: m.feature), cat(lambda m, o: m.threshold),
-                   cat(lambda m, o: m.missing_left), cat(lambda m, o: (m.left + o).astype(np.int32)),
-                   cat(lambda m, o: (m.right + o).astype(np.int32)), cat(lambda m, o: m.value / k),
-                   cat(lambda m, o: (m.roots + o).astype(np.int32)), cat(lambda m, o: m.tree_class),
-                   np.mean([m.baseline for m in members], axis=0), first.classes.copy(),
-                   max(m.max_depth for m in members))
-
     # ------------------------------------------------------------------ evaluation
     def raw_scores(self, X: np.ndarray) -> np.ndarray:
         """Summed leaf values per class, (n, n_classes)."""
