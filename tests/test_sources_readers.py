@@ -325,6 +325,20 @@ def test_cli_errors_are_one_line(tmp_path, walk):
     assert out.returncode == 0, out.stderr
 
 
+def test_a_recording_shorter_than_one_window_is_refused_not_reported(tmp_path, walk):
+    t, a = walk
+    short = write(tmp_path / "short.csv", t[:75], a[:75])            # 1.5 s at 50 Hz
+    out = _coach("analyze", str(short))
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and "too short to analyse (at least 2 s" in out.stderr
+    enough = write(tmp_path / "enough.csv", t[:150], a[:150])        # 3 s
+    out = _coach("analyze", "--json", str(enough))
+    assert out.returncode == 0 and json.loads(out.stdout)["duration_s"] > 2.9
+    with pytest.raises(CoachError, match="too short"):
+        from coach.detect.session import analyze_file
+        analyze_file(short)
+
+
 @pytest.mark.parametrize("variant", ["tab", "semicolon-decimal-comma"])
 def test_phyphox_separator_variants(tmp_path, walk, variant):
     t, a = walk

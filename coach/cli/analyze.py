@@ -73,6 +73,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from coach.cli.wiring import check_outputs, result_document, run_session
     from coach.detect.model import DirectionModel
     from coach.detect.pipeline import DirectionPipeline
+    from coach.signal.features import WIN
+    from coach.signal.resample import FS
     from coach.sources.csvfile import CsvSource
 
     source = CsvSource(args.path, units=args.units, allow_rate=args.allow_rate)
@@ -87,7 +89,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for ob in observers:
         if start is not None and hasattr(getattr(ob, "meta", None), "started_at"):
             ob.meta.started_at = start
-    result = asyncio.run(run_session(source, pipeline, observers))
+    result = asyncio.run(run_session(source, pipeline, observers, min_seconds=WIN / FS))
     doc = result_document(result, observers)
     if args.json:
         sys.stdout.write(json.dumps(doc) + "\n")

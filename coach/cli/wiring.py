@@ -42,13 +42,13 @@ def observers_for(args, command: str) -> list:
     return obs
 
 
-async def run_session(source, pipeline=None, observers=None):
+async def run_session(source, pipeline=None, observers=None, min_seconds: float = 0.0):
     """coach.detect.session.run_session, after starting the observers that serve something
     before the first batch (the web page: its address and QR code come before the live panel)."""
     for ob in observers or []:
         if isinstance(ob, StartsEarly):
             await ob.start_before_session()
-    return await _run_session(source, pipeline, observers)
+    return await _run_session(source, pipeline, observers, min_seconds=min_seconds)
 
 
 def result_document(result, observers: list) -> dict:

@@ -119,6 +119,11 @@ class DirectionPipeline:
         self._resume_t: float | None = None     # when data came back after a drop
         self._switched_at = -1e9                 # stream time of the last reported change
 
+    @property
+    def seconds(self) -> float:
+        """Stream time from the first sample to the last."""
+        return 0.0 if self._t_first is None else self._t_last - self._t_first
+
     # ------------------------------------------------------------------ streaming
     def feed(self, batch: SampleBatch) -> list[Event]:
         """Process one batch; return the events it caused (direction changes, steps, gaps)."""

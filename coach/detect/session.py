@@ -15,19 +15,25 @@ from coach.detect.model import DirectionModel
 from coach.detect.pipeline import DirectionPipeline
 from coach.errors import CoachError
 from coach.signal.calibration import Calibration, calibrate
-from coach.signal.features import Reference
+from coach.signal.features import WIN, Reference
+from coach.signal.resample import FS
 from coach.types import AnalysisResult, Observer, Source
 
 
 async def run_session(source: Source, pipeline: DirectionPipeline | None = None,
-                      observers: Sequence[Observer] | None = None) -> AnalysisResult:
-    """Stream `source` through `pipeline`, telling `observers`; return the analysis."""
+                      observers: Sequence[Observer] | None = None,
+                      min_seconds: float = 0.0) -> AnalysisResult:
+    """Stream `source` through `pipeline`, telling `observers`; return the analysis.
+    min_seconds: refuse (CoachError) a source that ends sooner, before observers hear the end."""
     pipeline = pipeline or DirectionPipeline(source_name=source.name)
     observers = observers or []
     async for batch in source.stream():
         events = pipeline.feed(batch)
         for ob in observers:
             await ob.on_batch(batch, pipeline.state, events)
+    if pipeline.seconds < min_seconds:
+        raise CoachError(f"{source.name}: {pipeline.seconds:.2f} s of data is too short to analyse "
+                         f"(at least {min_seconds:g} s, one detector window)")
     result = pipeline.finish()
     for ob in observers:
         await ob.on_end(result)
@@ -71,4 +77,4 @@ def analyze_file(path: str | Path, *,
                                  calibration=calibration if isinstance(calibration, Calibration) else None)
     if prior is not None:
         pipeline.reference.prior = prior
-    return asyncio.run(run_session(source, pipeline, observers))
+    return asyncio.run(run_session(source, pipeline, observers, min_seconds=WIN / FS))
