@@ -31,9 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--sessions", type=int, default=200, help="simulated sessions")
     p.add_argument("--minutes", type=float, default=4.0, help="minutes per simulated session")
-    p.add_argument("--members", type=int, default=1,
-                   help="models on that many draws of simulated people (seeds SEED, SEED+1, ...), "
-                        "averaged into one: steadier on people none of them saw (the shipped model: 3)")
     p.add_argument("--recordings", type=Path, nargs="*", default=[],
                    help="real labelled CSVs (t,ax,ay,az,label) to add")
     p.add_argument("--sessions-dir", type=Path, nargs="*", default=[], metavar="DIR",
@@ -112,8 +109,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CoachError(f"{r}: no such file")
     if args.sessions < 2:
         raise CoachError("--sessions must be at least 2")
-    if not 1 <= args.members <= 16:
-        raise CoachError("--members must be 1 to 16")
     out = args.out
     if out.resolve() == find_default_model().resolve() and not args.replace_shipped:
         raise CoachError(f"{out} is the shipped model; name another path "
@@ -125,8 +120,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_mod.progress_hook = _TrainProgress()
     try:
         model = train(seed=args.seed, sessions=args.sessions, minutes=args.minutes,
-                      recordings=list(args.recordings), out=out, folders=list(args.sessions_dir) or None,
-                      members=args.members)
+                      recordings=list(args.recordings), out=out, folders=list(args.sessions_dir) or None)
     finally:
         train_mod.progress_hook = None
     if args.json:
