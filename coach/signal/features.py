@@ -154,11 +154,13 @@ def raw_features(win: np.ndarray) -> RawFeatures:
     lag_st, val_st = _peak(ac_all, int(0.55 * FS), int(1.9 * FS))   # stride (running from 0.55 s)
     rows = np.arange(nw)
     # a lag of two strides correlates as well as one (and the unbiased scaling favours long
-    # lags): where half the found stride correlates nearly as well, that half is the stride
-    # (without this, a very regular walker's cadence read as half for seconds at a time)
+    # lags): where half the found stride correlates nearly as well and is what the vertical
+    # says a stride is (two of its steps, or its own peak), that half is the stride (without
+    # this, a very regular walker's cadence read as half for seconds at a time)
     half_st = lag_st / 2
     ac_hst = ac_all[rows, np.clip(np.rint(half_st).astype(int), 1, W - 1)]
-    halve = (half_st >= 0.55 * FS) & (ac_hst > 0.8 * np.minimum(val_st, 1.0))
+    fits = np.minimum(np.abs(half_st - 2 * lag_s), np.abs(half_st - lag_s)) < 0.2 * half_st
+    halve = (half_st >= 0.55 * FS) & (ac_hst > 0.8 * np.minimum(val_st, 1.0)) & fits
     lag_st = np.where(halve, half_st, lag_st)
     val_st = np.where(halve, ac_hst, val_st)
     half = np.clip(np.rint(lag_s / 2).astype(int), 1, W - 1)
