@@ -178,7 +178,7 @@ class DirectionPipeline:
         X = np.hstack([raw.even, rel])
         proba = self.model.predict_proba(X).tolist()
         tends = tend.tolist()
-        gait, step_hz = raw.gait.tolist(), raw.step_hz.tolist()
+        gait, step_hz = raw.gait.tolist(), raw.cadence_hz.tolist()
         out: list[Event] = []
         for i in range(len(tends)):
             t_lab = tends[i] - LAG_S

@@ -58,7 +58,8 @@ class RawFeatures:
     recent: np.ndarray        # (nw, K_RECENT, 3) the same over the window's latest stride(s)
     skew: np.ndarray          # (nw, 3) jerk skewness: vertical, magnitude, horizontal-main
     gravity: np.ndarray       # (nw, 3) unit gravity direction
-    step_hz: np.ndarray       # (nw,)
+    step_hz: np.ndarray       # (nw,) cadence as the model's features see it
+    cadence_hz: np.ndarray    # (nw,) cadence for counting steps (a clockwork gait's octave mended)
     gait: np.ndarray          # (nw,) bool: periodic and moving (walking or running): count steps
     walk: np.ndarray          # (nw,) bool: a walking-like window (may teach the reference)
 
@@ -125,6 +126,22 @@ def _stride_polarisation(lin: np.ndarray, step_hz: np.ndarray) -> tuple[np.ndarr
     return cross.mean(axis=1) / norm, cross[:, -1, :K_RECENT] / norm
 
 
+def _step_lag(lag_s: np.ndarray, lag_st: np.ndarray, val_st: np.ndarray,
+              ac_half: np.ndarray) -> np.ndarray:
+    """The step period (samples) from the vertical's step lag and the whole vector's stride lag.
+
+    A step period is the one whose double is the stride; trust the stride when they disagree,
+    unless both found the same lag: then a strong half-lag means that lag was a (running)
+    stride. Without a periodic stride, the vertical's lag."""
+    agree = np.abs(2 * lag_s - lag_st) < 0.2 * lag_st
+    same = np.abs(lag_s - lag_st) < 0.2 * lag_st
+    step_lag = np.where(agree, 0.5 * (lag_s + lag_st / 2), lag_st / 2)
+    step_lag = np.where(same, np.where((ac_half > 0.3) & (lag_s / 2 >= 0.28 * FS), lag_s / 2, lag_s),
+                        step_lag)
+    step_lag = np.where(val_st < 0.15, lag_s, step_lag)
+    return np.maximum(step_lag, 1.0)
+
+
 def raw_features(win: np.ndarray) -> RawFeatures:
     """Features of windows win (nw, WIN, 3) in g."""
     nw, W, _ = win.shape
@@ -153,27 +170,20 @@ def raw_features(win: np.ndarray) -> RawFeatures:
     lag_s, val_s = _peak(ac_v, int(0.28 * FS), int(0.8 * FS))       # step: 75-214 spm
     lag_st, val_st = _peak(ac_all, int(0.55 * FS), int(1.9 * FS))   # stride (running from 0.55 s)
     rows = np.arange(nw)
-    # a lag of two strides correlates as well as one (and the unbiased scaling favours long
-    # lags): where half the found stride correlates nearly as well and is what the vertical
-    # says a stride is (two of its steps, or its own peak), that half is the stride (without
-    # this, a very regular walker's cadence read as half for seconds at a time)
-    half_st = lag_st / 2
-    ac_hst = ac_all[rows, np.clip(np.rint(half_st).astype(int), 1, W - 1)]
-    fits = np.minimum(np.abs(half_st - 2 * lag_s), np.abs(half_st - lag_s)) < 0.2 * half_st
-    halve = (half_st >= 0.55 * FS) & (ac_hst > 0.8 * np.minimum(val_st, 1.0)) & fits
-    lag_st = np.where(halve, half_st, lag_st)
-    val_st = np.where(halve, ac_hst, val_st)
     half = np.clip(np.rint(lag_s / 2).astype(int), 1, W - 1)
     ac_half = ac_v[rows, half]
-    # a step period is the one whose double is the stride; trust the stride when they disagree,
-    # unless both found the same lag: then a strong half-lag means that lag was a (running) stride
-    agree = np.abs(2 * lag_s - lag_st) < 0.2 * lag_st
-    same = np.abs(lag_s - lag_st) < 0.2 * lag_st
-    step_lag = np.where(agree, 0.5 * (lag_s + lag_st / 2), lag_st / 2)
-    step_lag = np.where(same, np.where((ac_half > 0.3) & (lag_s / 2 >= 0.28 * FS), lag_s / 2, lag_s),
-                        step_lag)
-    step_lag = np.where(val_st < 0.15, lag_s, step_lag)
-    step_hz = FS / np.maximum(step_lag, 1.0)
+    step_hz = FS / _step_lag(lag_s, lag_st, val_st, ac_half)
+    # the steps' own count and the display: a lag of two strides correlates as well as one (the
+    # unbiased scaling favours long lags), and a very regular walker's cadence was read as half
+    # for seconds at a time. Where half the found stride correlates nearly as well and is two
+    # of the vertical's steps, that half is the stride. (Not in the model's features: models
+    # trained with it did worse on held-out people.)
+    half_st = lag_st / 2
+    ac_hst = ac_all[rows, np.clip(np.rint(half_st).astype(int), 1, W - 1)]
+    halve = ((half_st >= 0.55 * FS) & (ac_hst > 0.8 * np.minimum(val_st, 1.0))
+             & (np.abs(half_st - 2 * lag_s) < 0.2 * half_st))
+    cadence_hz = np.where(halve, FS / _step_lag(lag_s, np.where(halve, half_st, lag_st),
+                                                np.where(halve, ac_hst, val_st), ac_half), step_hz)
     periodicity = np.maximum(val_st, val_s)
 
     # jerk: impact sharpness and time asymmetry
@@ -207,8 +217,8 @@ def raw_features(win: np.ndarray) -> RawFeatures:
     ], axis=1)
     gait = (rms > 0.03) & (periodicity > 0.3) & (rms_v > 0.015)
     walk = gait & (rms < 1.6) & (step_hz < 2.4)
-    return RawFeatures(even=even, odd=odd, recent=recent, skew=skews, gravity=gu, step_hz=step_hz, gait=gait,
-                       walk=walk)
+    return RawFeatures(even=even, odd=odd, recent=recent, skew=skews, gravity=gu, step_hz=step_hz,
+                       cadence_hz=cadence_hz, gait=gait, walk=walk)
 
 
 REL_NAMES = (["sim_all"] + [f"sim_{k}" for k in range(1, K_BANDS + 1)]
