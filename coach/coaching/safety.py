@@ -10,8 +10,8 @@ jolt (| |acc| - 1 g | above max(stumble_jolt_g, 2.5 x the wearer's usual peaks))
 with a broken step rhythm (a contact interval far off the recent median), or a jolt above
 stumble_jolt_alone_g (and 3 x the usual) on its own, or an impact not followed by a fall.
 (At 1.8 x and 2.5 x, the 48 plain walks of the Oxford phone recordings, 128 minutes,
-heard "Stumble?" 6 times: heel strikes in a pocket, bag or pouch on a hard floor; at 2.5 x
-and 3 x, once.)
+heard "Stumble?" 5 times: heel strikes in a pocket, bag or pouch on a hard floor; at 2.5 x
+and 3 x, never: benchmarks/false_stumbles.py.)
 Jolts while standing, starting or turning, and long saturated readings, do not count.
 """
 from __future__ import annotations
