@@ -31,7 +31,7 @@ async def run_session(source: Source, pipeline: DirectionPipeline | None = None,
         events = pipeline.feed(batch)
         for ob in observers:
             await ob.on_batch(batch, pipeline.state, events)
-    if pipeline.seconds < min_seconds:
+    if min_seconds and pipeline.seconds < min_seconds:
         raise CoachError(f"{source.name}: {pipeline.seconds:.2f} s of data is too short to analyse "
                          f"(at least {min_seconds:g} s, one detector window)")
     result = pipeline.finish()
