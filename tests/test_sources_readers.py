@@ -108,7 +108,13 @@ def test_a_sample_far_outside_the_clock_is_dropped_never_moves_it(tmp_path, walk
         assert abs(doc["summary"]["retro_steps"] - base[1]["summary"]["retro_steps"]) <= 2
         assert abs(doc["duration_s"] - base[1]["duration_s"]) < 0.05
     else:
-        assert doc["segments"] == base[1]["segments"] and doc["summary"] == base[1]["summary"]
+        # the clock is untouched; the gap the dropped sample leaves is interpolated, which may
+        # nudge a boundary by a few hops, never more
+        assert doc["duration_s"] == base[1]["duration_s"]
+        got, want = doc["segments"], base[1]["segments"]
+        assert [s["direction"] for s in got] == [s["direction"] for s in want]
+        assert all(abs(g["start_s"] - w["start_s"]) <= 1.0 for g, w in zip(got, want))
+        assert abs(doc["summary"]["retro_steps"] - base[1]["summary"]["retro_steps"]) <= 2
     assert "1 sample far outside the recording's clock" in capsys.readouterr().err
 
 
