@@ -36,7 +36,8 @@ K_RECENT = 2
 FEATURES_VERSION = 2           # polarisation over whole strides; references and calibrations
                                # stored by another version are not comparable with it
 SYNC_OFFSETS = 8               # whole-stride segments averaged per window
-CAL_MISMATCH_WINDOWS = 10      # 2 s of walking with gravity far from the calibration's
+CAL_MISMATCH_WINDOWS = 25      # 5 s of walking with gravity far from the calibration's, and
+COS_STEADY = math.cos(math.radians(5))   # ... steady (within 5 deg from one window to the next)
 ADAPT_SIM = 0.5                # similarity above which walking after the warm-up teaches the reference
 TREND_ALPHA = 0.1              # per hop: the trend of the similarity spans about 2 s more
 
@@ -287,6 +288,7 @@ class Reference:
         self.log_rms = 0.0
         self.n = 0
         self._moved = 0
+        self._g_last = [0.0, 0.0, 0.0]
         self._trend = 0.0
         self.frozen = False
 
@@ -363,7 +365,15 @@ class Reference:
                 # the sensor was moved (re-worn, phone put away): after a sustained large shift
                 # of gravity in sensor axes, learn the forward walk again
                 if walk[i]:
-                    self._moved = self._moved + 1 if shift > 50 else 0
+                    if not self.frozen:
+                        self._moved = self._moved + 1 if shift > 50 else 0
+                    else:
+                        # a calibration is dropped only for a sensor that sits still another way,
+                        # not for a trunk that bends or twists a while (gravity on the move)
+                        gl = self._g_last
+                        steady = g[0] * gl[0] + g[1] * gl[1] + g[2] * gl[2] > COS_STEADY
+                        self._moved = self._moved + 1 if shift > 50 and steady else 0
+                        self._g_last = g
                 # a calibration made with the sensor worn another way (or another sensor) is
                 # worse than none: on the first seconds of walking that disagree, learn afresh
                 if self._moved >= (CAL_MISMATCH_WINDOWS if self.frozen else self.moved_windows):
