@@ -242,3 +242,28 @@ def test_csv_fast_and_strict_readers_agree(tmp_path):
     ragged.write_text("t,ax,ay,az\n" + "\n".join(rows[:3] + [rows[3] + ",7"] + rows[4:]) + "\n")
     with pytest.raises(CoachError, match="line 5: expected 4 fields, got 5"):
         read_csv(ragged)
+
+
+@pytest.mark.parametrize("noise_g", [0.0, 0.0005])
+def test_a_flat_lined_or_perfectly_still_sensor_is_standing(noise_g):
+    """Constant readings (a frozen sensor, a phone on a table quantised to 1 mg) leave every
+    feature the model was trained on; they are standing, never walking."""
+    t = np.arange(0, 30, 0.01)
+    acc = np.tile([0.0, 0.0, 1.0], (len(t), 1))
+    acc += np.round(np.random.default_rng(0).normal(0, noise_g, acc.shape), 3)
+    out = run(t, acc)
+    assert [s["direction"] for s in out["segments"]] == ["still"]
+    assert out["summary"]["forward_seconds"] == 0 and out["summary"]["retro_steps"] == 0
+
+
+def test_cadence_shows_zero_once_the_windows_stop_being_gait():
+    s = interval_session(seed=3, placement="waist", rate=50.0)
+    p = DirectionPipeline()
+    i = 0
+    while not (p.state.direction in ("forward", "backward") and p.state.t_s > 20):
+        p.feed(SampleBatch(s.t[i:i + 10], s.acc[i:i + 10]))
+        i += 10
+    assert p.state.cadence_spm > 60                 # walking: a cadence
+    still = np.tile([0.0, 0.0, 1.0], (4 * 50, 1)) + np.random.default_rng(1).normal(0, 0.003, (200, 3))
+    p.feed(SampleBatch(s.t[i - 1] + (np.arange(len(still)) + 1) / 50.0, still))
+    assert p.state.direction == "still" and p.state.cadence_spm == 0.0

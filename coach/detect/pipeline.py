@@ -40,6 +40,8 @@ ONSET_WINDOWS = 25                     # how far back (windows, 0.2 s each) an o
 CADENCE_MEDIAN = 15                    # windows whose median cadence the step count integrates
 FB_DIRECT = 0.1                        # a reversal mostly passes through a stop or a turn:
                                        # forward<->backward directly is this much rarer
+QUIET_LOG_RMS = float(np.log(0.0015))  # window rms (g) under 1.5 mg: quantisation, not motion
+QUIET_P = [0.001, 0.001, 0.997, 0.001]  # ... is standing
 _MODEL_CACHE: dict[str, DirectionModel] = {}
 
 
@@ -176,7 +178,11 @@ class DirectionPipeline:
         raw = raw_features(wins)
         rel = self.reference.relative(raw)
         X = np.hstack([raw.even, rel])
-        proba = self.model.predict_proba(X).tolist()
+        proba = self.model.predict_proba(X)
+        # below any sensor's noise (a flat-lined or perfectly still sensor) the features leave
+        # everything the model was trained on: such a window is standing, whatever it says
+        proba[raw.even[:, 0] < QUIET_LOG_RMS] = QUIET_P
+        proba = proba.tolist()
         tends = tend.tolist()
         gait, step_hz = raw.gait.tolist(), raw.cadence_hz.tolist()
         out: list[Event] = []
@@ -299,6 +305,7 @@ class DirectionPipeline:
         if not gait:
             self._step_phase = 0.5   # a new bout's first step comes half a period in
             self._resume_t = None
+            self.state.cadence_spm = 0.0
             return []
         # a single window's cadence can be off by a harmonic: show and integrate the recent median
         self._cad_hist = (self._cad_hist + [step_hz])[-CADENCE_MEDIAN:]

@@ -61,8 +61,8 @@ class LiveDisplay:
         s = self.state or LiveState()
         t = s.tallies
         bat = f" battery {self.battery:.0f}%" if self.battery is not None else ""
-        return (f"[{s.t_s:7.1f}s] {s.direction:<8} retro {t.retro_steps} steps "
-                f"{t.retro_seconds / 60:.1f} min | forward {t.forward_steps} steps | "
+        return (f"[{s.t_s:7.1f}s] {s.direction:<8} retro {_steps(t.retro_steps)} "
+                f"{t.retro_seconds / 60:.1f} min | forward {_steps(t.forward_steps)} | "
                 f"cadence {s.cadence_spm:.0f}/min"
                 + (f" | {self.heart_rate} bpm" if self.heart_rate else "") + f" | {self.connection}{bat}")
 
@@ -132,6 +132,10 @@ class LiveDisplay:
             self._live.stop()
             self._live = None
         t = result.tallies
-        self._write(f"session end: {result.duration_s / 60:.1f} min, retro {t.retro_steps} steps "
-                    f"{t.retro_seconds / 60:.1f} min, forward {t.forward_steps} steps, "
+        self._write(f"session end: {result.duration_s / 60:.1f} min, retro {_steps(t.retro_steps)} "
+                    f"{t.retro_seconds / 60:.1f} min, forward {_steps(t.forward_steps)}, "
                     f"{t.direction_changes} direction changes")
+
+
+def _steps(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"
