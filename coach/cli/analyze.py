@@ -70,12 +70,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from coach.cli.wiring import check_outputs, result_document, run_session
     from coach.detect.model import DirectionModel
     from coach.detect.pipeline import DirectionPipeline
-    from coach.signal.features import WIN
-    from coach.signal.resample import FS
     from coach.sources.csvfile import CsvSource
 
     source = CsvSource(args.path, units=args.units, allow_rate=args.allow_rate)
-    from coach.detect.session import load_calibration
+    from coach.detect.session import MIN_RECORDING_S, load_calibration
 
     cal = load_calibration(args.calibration, units=args.units) if args.calibration else None
     model = DirectionModel.load(args.model) if args.model else None
@@ -86,7 +84,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for ob in observers:
         if start is not None and hasattr(getattr(ob, "meta", None), "started_at"):
             ob.meta.started_at = start
-    result = asyncio.run(run_session(source, pipeline, observers, min_seconds=WIN / FS))
+    result = asyncio.run(run_session(source, pipeline, observers, min_seconds=MIN_RECORDING_S))
     doc = result_document(result, observers)
     if args.json:
         sys.stdout.write(json.dumps(doc) + "\n")

@@ -19,6 +19,8 @@ from coach.signal.features import WIN, Reference
 from coach.signal.resample import FS
 from coach.types import AnalysisResult, Observer, Source
 
+MIN_RECORDING_S = WIN / FS        # a recording shorter than one detector window is refused
+
 
 async def run_session(source: Source, pipeline: DirectionPipeline | None = None,
                       observers: Sequence[Observer] | None = None,
@@ -77,4 +79,4 @@ def analyze_file(path: str | Path, *,
                                  calibration=calibration if isinstance(calibration, Calibration) else None)
     if prior is not None:
         pipeline.reference.prior = prior
-    return asyncio.run(run_session(source, pipeline, observers, min_seconds=WIN / FS))
+    return asyncio.run(run_session(source, pipeline, observers, min_seconds=MIN_RECORDING_S))

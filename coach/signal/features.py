@@ -90,9 +90,8 @@ def _peak(ac: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
     return j + d, y1
 
 
-def _cross_pairs(d: np.ndarray) -> np.ndarray:
-    """Im(conj(d) x d) = 2 Re(d) x Im(d) over the last axis (3), written out."""
-    x, y = d.real, d.imag
+def _polarisation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Im(conj(A) x A) = 2 Re(A) x Im(A) over the last axis (3) for A = x + iy, written out."""
     return 2 * np.stack([x[..., 1] * y[..., 2] - x[..., 2] * y[..., 1],
                          x[..., 2] * y[..., 0] - x[..., 0] * y[..., 2],
                          x[..., 0] * y[..., 1] - x[..., 1] * y[..., 0]], axis=-1)
@@ -122,7 +121,7 @@ def _stride_polarisation(lin: np.ndarray, step_hz: np.ndarray) -> tuple[np.ndarr
     seg = ((t >= o[:, :, None]) & (t < (o + L[:, None])[:, :, None])).astype(np.float32)
     y = (basis[:, :, :, None] * lin.astype(np.float32)[:, :, None, :]).reshape(nw, W, -1)
     s = (seg @ y).reshape(nw, SYNC_OFFSETS, 2, K_BANDS, 3).astype(np.float64)
-    cross = _cross_pairs(s[:, :, 0] + 1j * s[:, :, 1])                           # (nw, S, K, 3)
+    cross = _polarisation(s[:, :, 0], s[:, :, 1])                           # (nw, S, K, 3)
     norm = (L.astype(float) ** 2 * ((lin ** 2).sum(axis=2).mean(axis=1) + 1e-12))[:, None, None]
     return cross.mean(axis=1) / norm, cross[:, -1, :K_RECENT] / norm
 
