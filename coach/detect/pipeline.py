@@ -310,7 +310,7 @@ class DirectionPipeline:
         # a single window's cadence can be off by a harmonic: show and integrate the recent median
         self._cad_hist = (self._cad_hist + [step_hz])[-CADENCE_MEDIAN:]
         f = statistics.median(self._cad_hist)
-        self.state.cadence_spm = 60 * f
+        self.state.cadence_spm = 60 * f if self._cur in ("forward", "backward") else 0.0
         self._step_phase += f * HOP_S
         if self._resume_t is not None:
             # walking through a sensor drop: the first window after it had to fill (2 s), and
