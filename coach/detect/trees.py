@@ -15,8 +15,6 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "retro-coach-trees/1"
-ROWS_PER_PASS = 256           # rows walked together: an hour of windows in one call walked
-                              # 1.5x faster in 256-row passes (working set in cache)
 
 
 @dataclass
@@ -73,19 +71,11 @@ class TreeEnsemble:
     def raw_scores(self, X: np.ndarray) -> np.ndarray:
         """Summed leaf values per class, (n, n_classes)."""
         X = np.ascontiguousarray(X, dtype=np.float64)
-        n = len(X)
-        if np.isnan(X).any():
-            return self._raw_scores_nan(X)
-        out = np.empty((n, len(self.baseline)))
-        # rows in chunks: the walks' working set stays in cache
-        for s in range(0, n, ROWS_PER_PASS):
-            out[s:s + ROWS_PER_PASS] = self._walk(X[s:s + ROWS_PER_PASS])
-        return out
-
-    def _walk(self, X: np.ndarray) -> np.ndarray:
-        """Every (row, tree) walks down one level per pass; finished walks drop out."""
         n, nf = X.shape
         nt = len(self.roots)
+        if np.isnan(X).any():
+            return self._raw_scores_nan(X)
+        # every (row, tree) walks down one level per pass; finished walks drop out
         node = np.tile(self.roots.astype(np.intp), n)
         pos = np.repeat(np.arange(n, dtype=np.intp) * nf, nt)
         flat = X.ravel()
