@@ -218,8 +218,10 @@ def test_state_events_trace_every_reported_change(session, result):
                 states.append((e.data["since_s"], e.data["direction"]))
     p.finish()
     segs = result["segments"]
-    assert [d for _, d in states] == [s["direction"] for s in segs[1:]]
-    assert np.allclose([t for t, _ in states], [s["start_s"] for s in segs[1:]], atol=1e-3)
+    # the session opens walking: its first state holds from the start (no "still" before it)
+    assert states[0] == (0.0, "forward") == (segs[0]["start_s"], segs[0]["direction"])
+    assert [d for _, d in states] == [s["direction"] for s in segs]
+    assert np.allclose([t for t, _ in states], [s["start_s"] for s in segs], atol=1e-3)
 
 
 def test_csv_fast_and_strict_readers_agree(tmp_path):
@@ -267,3 +269,27 @@ def test_cadence_shows_zero_once_the_windows_stop_being_gait():
     still = np.tile([0.0, 0.0, 1.0], (4 * 50, 1)) + np.random.default_rng(1).normal(0, 0.003, (200, 3))
     p.feed(SampleBatch(s.t[i - 1] + (np.arange(len(still)) + 1) / 50.0, still))
     assert p.state.direction == "still" and p.state.cadence_spm == 0.0
+
+
+def test_walking_from_the_first_sample_is_walking_and_counted_from_the_first_sample():
+    # every session opens with walking: the first window holds only that walking, so the state
+    # it shows holds from the start, and its steps count too (the first 1.4 s and the last
+    # 0.6 s were lost: a step or two per file, 1 s of forward per file)
+    from coach.simulate.gait import Bout, simulate
+
+    s = simulate(np.random.default_rng(5), [Bout("forward", 12.0)], placement="chest", rate_hz=50.0)
+    out = run(s.t, s.acc)
+    first = out["segments"][0]
+    assert first["direction"] == "forward" and first["start_s"] == 0.0
+    assert first["end_s"] == pytest.approx(s.t[-1], abs=1e-3)
+    assert abs(out["summary"]["forward_steps"] - len(s.truth()["steps"])) <= 1
+
+
+def test_after_a_drop_the_walking_holds_from_the_data_coming_back(session):
+    t, a = session.t, session.acc
+    keep = (t < 30) | (t > 36)
+    labels = np.array(session.labels)
+    assert set(labels[(t > 36) & (t < 40)]) == {"backward"}   # the walker walks on after the drop
+    out = run(t[keep], a[keep])
+    after = [s for s in out["segments"] if s["start_s"] >= 35.9][0]
+    assert after["direction"] == "backward" and after["start_s"] == pytest.approx(36.0, abs=0.05)

@@ -119,6 +119,11 @@ class DirectionPipeline:
         self._gap_s = 0.0
         self._cad_hist: list[float] = []
         self._resume_t: float | None = None     # when data came back after a drop
+        # since when no window has been decided (the stream's start, the end of a drop), and
+        # the label time of the first window after it: a state first seen there holds from then
+        self._fresh_t: float | None = None
+        self._fresh_lab: float | None = None
+        self._last_gait: tuple[float, float] | None = None   # (label time, cadence) of a last gait window
         self._switched_at = -1e9                 # stream time of the last reported change
 
     @property
@@ -135,6 +140,8 @@ class DirectionPipeline:
         if self._t_first is None:
             self._t_first = float(batch.t[0])
             self._t_last = self._t_first
+            # the first window fills for 2 s: count the steps it holds, as after a drop
+            self._resume_t = self._fresh_t = self._t_first
         # intervals longer than a gap are not sampling: the rate leaves them out
         d = np.diff(batch.t, prepend=self._t_last)
         self._gap_n += int((d > GAP_S).sum())
@@ -168,7 +175,8 @@ class DirectionPipeline:
         # most drops are short and the walker goes on as before: keep most of the belief
         self._alpha = [0.7 * x + 0.3 / len(CLASSES) for x in self._alpha]
         self._step_phase = 0.5
-        self._resume_t = t_resume
+        self._resume_t = self._fresh_t = t_resume
+        self._fresh_lab = None
         ev = Event(t_resume, "gap", {"duration_s": dur, "direction": "still"})
         self.events.append(ev)
         log.info("sensor gap of %.1f s at %.1f s", dur, t_gap0)
@@ -209,6 +217,8 @@ class DirectionPipeline:
         return out
 
     def _filter_step(self, p: list[float], t_lab: float, t_now: float) -> list[Event]:
+        if self._fresh_lab is None:
+            self._fresh_lab = t_lab
         al, tr, pri = self._alpha, self._trans_l, self._prior_l
         a = [(al[0] * tr[0][j] + al[1] * tr[1][j] + al[2] * tr[2][j] + al[3] * tr[3][j])
              * p[j] / pri[j] for j in range(4)]
@@ -239,7 +249,11 @@ class DirectionPipeline:
             return []
         self._switched_at = t_now
         onset = min(self._run_new.get(cand, t_lab), t_lab, self._evidence_onset(k))
-        if cand in ("forward", "backward"):
+        if self._fresh_t is not None and self._fresh_lab is not None and onset <= self._fresh_lab:
+            # the evidence reaches back to the first window since the start (or a drop): that
+            # window holds nothing else, so the state holds from its start
+            onset = self._fresh_t
+        elif cand in ("forward", "backward"):
             # walking features average the whole window: the first window to favour the new
             # walking has about half of it behind the change, so the change sits near its centre
             onset -= CENTRE_LEAD_S
@@ -305,6 +319,7 @@ class DirectionPipeline:
         if not gait:
             self._step_phase = 0.5   # a new bout's first step comes half a period in
             self._resume_t = None
+            self._last_gait = None
             self.state.cadence_spm = 0.0
             return []
         # a single window's cadence can be off by a harmonic: show and integrate the recent median
@@ -317,6 +332,7 @@ class DirectionPipeline:
             # the walker kept walking meanwhile; count those steps too
             self._step_phase += f * max(0.0, t_lab - self._resume_t - HOP_S)
             self._resume_t = None
+        self._last_gait = (t_lab, f)
         out = []
         while self._step_phase >= 1.0:
             self._step_phase -= 1.0
@@ -361,6 +377,16 @@ class DirectionPipeline:
     def finish(self) -> AnalysisResult:
         """Close the stream: the last segment runs to the end of the data."""
         end = self._t_last
+        if self._last_gait is not None:
+            # a window speaks for a point before its end: walking that went on to the end of
+            # the data holds steps after the last window's point
+            t_lab, f = self._last_gait
+            self._step_phase += f * max(0.0, end - t_lab)
+            d = self._cur if self._cur in ("forward", "backward") else "other"
+            while self._step_phase >= 1.0:
+                self._step_phase -= 1.0
+                self.steps.append((end, d))
+            self._last_gait = None
         self._close_segment(max(end, self._cur_since))
         segs = [s for s in self.segments if s.end_s > s.start_s]
         # cover the recording from its first sample time (0 for a CSV) to its end
