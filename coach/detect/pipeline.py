@@ -31,6 +31,7 @@ SWITCH_P = 0.6                         # hysteresis: posterior needed to change 
 BACK_SWITCH_P = 0.75                   # ... to change to backward (a false "Backward" costs more)
 CENTRE_LEAD_S = (LABEL_POS - 0.5) * WIN / FS   # label point -> window centre
 MOVING_LEAD_S = 0.5                    # measured on simulated sessions (benchmarks/)
+ONSET_LATE_S = 0.3                     # walking's onsets were still dated 0.26 s late (median)
 REFINE_WINDOWS = 25                    # clear backward windows (5 s) that refine the reference
 REFINE_CONF = 0.9                      # ... reported with at least this confidence
 REFINE_AGREE = 0.3                     # ... whose mean points at least this much against forward
@@ -256,7 +257,7 @@ class DirectionPipeline:
         elif cand in ("forward", "backward"):
             # walking features average the whole window: the first window to favour the new
             # walking has about half of it behind the change, so the change sits near its centre
-            onset -= CENTRE_LEAD_S
+            onset -= CENTRE_LEAD_S + ONSET_LATE_S
             if self._cur == "other" or (cand == "backward" and self._cur == "forward"):
                 # out of other motion (a turn) or forward walking, whose polarisation partly
                 # cancels the new walking's (backward walking is the weaker of the two), the
