@@ -273,8 +273,9 @@ def test_cadence_shows_zero_once_the_windows_stop_being_gait():
 
 def test_walking_from_the_first_sample_is_walking_and_counted_from_the_first_sample():
     # every session opens with walking: the first window holds only that walking, so the state
-    # it shows holds from the start, and its steps count too (the first 1.4 s and the last
-    # 0.6 s were lost: a step or two per file, 1 s of forward per file)
+    # it shows holds from the start, and its steps count too (the first 1.4 s of steps and 1 s
+    # of forward were lost per file). The last 0.6 s after the last window's point is not
+    # counted: counting it made real recordings, which end standing, no better.
     from coach.simulate.gait import Bout, simulate
 
     s = simulate(np.random.default_rng(5), [Bout("forward", 12.0)], placement="chest", rate_hz=50.0)
@@ -282,7 +283,7 @@ def test_walking_from_the_first_sample_is_walking_and_counted_from_the_first_sam
     first = out["segments"][0]
     assert first["direction"] == "forward" and first["start_s"] == 0.0
     assert first["end_s"] == pytest.approx(s.t[-1], abs=1e-3)
-    assert abs(out["summary"]["forward_steps"] - len(s.truth()["steps"])) <= 1
+    assert len(s.truth()["steps"]) - 2 <= out["summary"]["forward_steps"] <= len(s.truth()["steps"])
 
 
 def test_after_a_drop_the_walking_holds_from_the_data_coming_back(session):

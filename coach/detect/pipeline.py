@@ -124,7 +124,6 @@ class DirectionPipeline:
         # the label time of the first window after it: a state first seen there holds from then
         self._fresh_t: float | None = None
         self._fresh_lab: float | None = None
-        self._last_gait: tuple[float, float] | None = None   # (label time, cadence) of a last gait window
         self._switched_at = -1e9                 # stream time of the last reported change
 
     @property
@@ -320,7 +319,6 @@ class DirectionPipeline:
         if not gait:
             self._step_phase = 0.5   # a new bout's first step comes half a period in
             self._resume_t = None
-            self._last_gait = None
             self.state.cadence_spm = 0.0
             return []
         # a single window's cadence can be off by a harmonic: show and integrate the recent median
@@ -333,7 +331,6 @@ class DirectionPipeline:
             # the walker kept walking meanwhile; count those steps too
             self._step_phase += f * max(0.0, t_lab - self._resume_t - HOP_S)
             self._resume_t = None
-        self._last_gait = (t_lab, f)
         out = []
         while self._step_phase >= 1.0:
             self._step_phase -= 1.0
@@ -378,16 +375,6 @@ class DirectionPipeline:
     def finish(self) -> AnalysisResult:
         """Close the stream: the last segment runs to the end of the data."""
         end = self._t_last
-        if self._last_gait is not None:
-            # a window speaks for a point before its end: walking that went on to the end of
-            # the data holds steps after the last window's point
-            t_lab, f = self._last_gait
-            self._step_phase += f * max(0.0, end - t_lab)
-            d = self._cur if self._cur in ("forward", "backward") else "other"
-            while self._step_phase >= 1.0:
-                self._step_phase -= 1.0
-                self.steps.append((end, d))
-            self._last_gait = None
         self._close_segment(max(end, self._cur_since))
         segs = [s for s in self.segments if s.end_s > s.start_s]
         # cover the recording from its first sample time (0 for a CSV) to its end
