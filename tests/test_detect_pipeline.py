@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -294,3 +295,39 @@ def test_after_a_drop_the_walking_holds_from_the_data_coming_back(session):
     out = run(t[keep], a[keep])
     after = [s for s in out["segments"] if s["start_s"] >= 35.9][0]
     assert after["direction"] == "backward" and after["start_s"] == pytest.approx(36.0, abs=0.05)
+
+
+def test_a_phone_settling_into_a_bag_is_not_taken_for_the_forward_walk():
+    """The first minute of a real recording (Oxford step counter data set, CC BY 4.0; see
+    tests/data/README.md): a phone put into a bag as its owner sets off walking forward. The
+    warm-up learnt the phone's way into the bag, and 28 of the next 50 s of plain forward
+    walking came out backward."""
+    from coach.sources.csvfile import read_csv
+
+    r = read_csv(Path(__file__).parent / "data" / "ox45_bag_60s.csv.gz")
+    out = run(r.t, r.acc)
+    assert out["summary"]["retro_seconds"] == 0.0
+    assert out["summary"]["forward_seconds"] > 50
+
+
+def test_the_warm_up_waits_for_the_sensor_to_sit():
+    # walking windows whose gravity (in sensor axes) turns 20 degrees a second, as a phone's
+    # does on its way into a bag, teach the warm-up nothing once there is 1 s to compare with;
+    # when it sits, the warm-up learns
+    from coach.signal.features import recording_windows
+
+    s = interval_session(seed=2, placement="chest", rate=50.0)
+    wins, tend = (np.concatenate(x) for x in zip(*recording_windows(s.t, s.acc)))
+    raw = raw_features(wins[(tend > 3) & (tend < 12)])
+    walking = raw.walk.copy()
+    assert walking.mean() > 0.9
+    ang = np.radians(20.0) * np.arange(len(walking)) * HOP / FS
+    ang[25:] = ang[24]                                   # sits from the 25th window on
+    raw.gravity = np.stack([np.zeros_like(ang), np.sin(ang), np.cos(ang)], axis=1)
+    ref = Reference()
+    first = slice(0, 25)
+    ref.relative(type(raw)(**{f: getattr(raw, f)[first] for f in raw.__slots__}))
+    assert ref.n == walking[:5].sum()                    # none once it can tell (1 s in)
+    rest = slice(25, None)
+    ref.relative(type(raw)(**{f: getattr(raw, f)[rest] for f in raw.__slots__}))
+    assert ref.ready

@@ -39,6 +39,9 @@ SYNC_OFFSETS = 8               # whole-stride segments averaged per window
 CAL_MISMATCH_WINDOWS = 25      # 5 s of walking with gravity far from the calibration's, and
 COS_STEADY = math.cos(math.radians(5))   # ... steady (within 5 deg from one window to the next)
 ADAPT_SIM = 0.5                # similarity above which walking after the warm-up teaches the reference
+SETTLE_HOPS = 5                # gravity compared with the window 1 s earlier ...
+COS_SETTLING = math.cos(math.radians(15))   # ... turned further than this: the sensor is settling
+SETTLE_MAX_WINDOWS = 50        # after 10 s of settling walking the warm-up learns anyway
 TREND_ALPHA = 0.1              # per hop: the trend of the similarity spans about 2 s more
 
 EVEN_NAMES = [
@@ -288,6 +291,8 @@ class Reference:
         self.n = 0
         self._moved = 0
         self._g_last = [0.0, 0.0, 0.0]
+        self._g_hist: list[list[float]] = []     # gravity of the last windows (SETTLE_HOPS + 1)
+        self._unsettled = 0                        # warm-up windows skipped as settling
         self._trend = 0.0
         self.frozen = False
 
@@ -421,7 +426,18 @@ class Reference:
             row[1 + 2 * nb + 4] = shift
             row[1 + 2 * nb + 6] = float(ready)
             # learn: all walking during the warm-up, then walking that matches the reference
-            if walk[i] and not self.frozen:
+            # the sensor still being put in place (a phone going into a bag or a pocket): its
+            # gravity turns far faster than any walker's trunk or thigh does (over 1 s, 99 % of
+            # walking windows turn less than 10.5 degrees, real and simulated); the warm-up
+            # waits for it to sit, or for 10 s of such walking
+            self._g_hist = (self._g_hist + [g])[-(SETTLE_HOPS + 1):]
+            gh = self._g_hist[0]
+            settling = (len(self._g_hist) > SETTLE_HOPS and not ready and walk[i]
+                        and g[0] * gh[0] + g[1] * gh[1] + g[2] * gh[2] < COS_SETTLING
+                        and self._unsettled < SETTLE_MAX_WINDOWS)
+            if settling:
+                self._unsettled += 1
+            elif walk[i] and not self.frozen:
                 if not ready:
                     self.n += 1
                     self._blend_list(1.0 / self.n, z, skews[i], step_hz[i], log_rms[i], g)
