@@ -42,6 +42,7 @@ ADAPT_SIM = 0.5                # similarity above which walking after the warm-u
 SETTLE_HOPS = 5                # gravity compared with the window 1 s earlier ...
 COS_SETTLING = math.cos(math.radians(15))   # ... turned further than this: the sensor is settling
 SETTLE_MAX_WINDOWS = 50        # after 10 s of settling walking the warm-up learns anyway
+THREE_STEPS_TOL = 0.1            # |stride lag - 3 step lags| within this share of the stride lag
 TREND_ALPHA = 0.1              # per hop: the trend of the similarity spans about 2 s more
 
 EVEN_NAMES = [
@@ -187,6 +188,11 @@ def raw_features(win: np.ndarray) -> RawFeatures:
              & (np.abs(half_st - 2 * lag_s) < 0.2 * half_st))
     cadence_hz = np.where(halve, FS / _step_lag(lag_s, np.where(halve, half_st, lag_st),
                                                 np.where(halve, ac_hst, val_st), ac_half), step_hz)
+    # with left and right steps alike (a phone held in the hand), three steps correlate as well
+    # as two, and the unbiased scaling favours the longer lag: a "stride" of three of the
+    # vertical's steps is no stride, and the steps were counted at two thirds of their rate
+    three = (np.abs(lag_st - 3 * lag_s) < THREE_STEPS_TOL * lag_st) & (lag_s >= 0.4 * FS) & ~halve
+    cadence_hz = np.where(three, FS / lag_s, cadence_hz)
     periodicity = np.maximum(val_st, val_s)
 
     # jerk: impact sharpness and time asymmetry
