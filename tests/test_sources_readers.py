@@ -105,7 +105,9 @@ def test_a_sample_far_outside_the_clock_is_dropped_never_moves_it(tmp_path, walk
     # one sample fewer: the rate (a mean over the samples) may move by a hundredth
     assert doc["sample_rate_hz"] == pytest.approx(base[1]["sample_rate_hz"], abs=0.02)
     if where in ("first", "last"):      # the recording starts or ends one sample later/earlier
-        assert abs(doc["summary"]["retro_steps"] - base[1]["summary"]["retro_steps"]) <= 2
+        # every window then sits one sample later: the count may move by a step or three (the
+        # session has 45 true backward steps)
+        assert abs(doc["summary"]["retro_steps"] - base[1]["summary"]["retro_steps"]) <= 3
         assert abs(doc["duration_s"] - base[1]["duration_s"]) < 0.05
     else:
         # the clock is untouched; the gap the dropped sample leaves is interpolated, which may
