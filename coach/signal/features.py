@@ -42,7 +42,7 @@ ADAPT_SIM = 0.5                # similarity above which walking after the warm-u
 SETTLE_HOPS = 5                # gravity compared with the window 1 s earlier ...
 COS_SETTLING = math.cos(math.radians(15))   # ... turned further than this: the sensor is settling
 SETTLE_MAX_WINDOWS = 50        # after 10 s of settling walking the warm-up learns anyway
-THREE_STEPS_TOL = 0.1            # |stride lag - 3 step lags| within this share of the stride lag
+THREE_STEPS_TOL = 0.1          # |stride lag - 3 step lags| within this share of the stride lag
 TREND_ALPHA = 0.1              # per hop: the trend of the similarity spans about 2 s more
 
 EVEN_NAMES = [
