@@ -324,10 +324,11 @@ def test_the_warm_up_waits_for_the_sensor_to_sit():
     ang = np.radians(20.0) * np.arange(len(walking)) * HOP / FS
     ang[25:] = ang[24]                                   # sits from the 25th window on
     raw.gravity = np.stack([np.zeros_like(ang), np.sin(ang), np.cos(ang)], axis=1)
+    def part(rows: slice):
+        return type(raw)(**{f: getattr(raw, f)[rows] for f in raw.__slots__})
+
     ref = Reference()
-    first = slice(0, 25)
-    ref.relative(type(raw)(**{f: getattr(raw, f)[first] for f in raw.__slots__}))
+    ref.relative(part(slice(0, 25)))
     assert ref.n == walking[:5].sum()                    # none once it can tell (1 s in)
-    rest = slice(25, None)
-    ref.relative(type(raw)(**{f: getattr(raw, f)[rest] for f in raw.__slots__}))
+    ref.relative(part(slice(25, None)))
     assert ref.ready

@@ -122,7 +122,7 @@ class DirectionPipeline:
         self._resume_t: float | None = None     # when data came back after a drop
         # since when no window has been decided (the stream's start, the end of a drop), and
         # the label time of the first window after it: a state first seen there holds from then
-        self._fresh_t: float | None = None
+        self._fresh_t = 0.0
         self._fresh_lab: float | None = None
         self._switched_at = -1e9                 # stream time of the last reported change
 
@@ -249,7 +249,7 @@ class DirectionPipeline:
             return []
         self._switched_at = t_now
         onset = min(self._run_new.get(cand, t_lab), t_lab, self._evidence_onset(k))
-        if self._fresh_t is not None and self._fresh_lab is not None and onset <= self._fresh_lab:
+        if self._fresh_lab is not None and onset <= self._fresh_lab:
             # the evidence reaches back to the first window since the start (or a drop): that
             # window holds nothing else, so the state holds from its start
             onset = self._fresh_t

@@ -21,6 +21,7 @@ the vertical and of the magnitude, adds a cue that survives when the reference d
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -297,7 +298,8 @@ class Reference:
         self.n = 0
         self._moved = 0
         self._g_last = [0.0, 0.0, 0.0]
-        self._g_hist: list[list[float]] = []     # gravity of the last windows (SETTLE_HOPS + 1)
+        # gravity of the warm-up's last windows, to tell a sensor still being put in place
+        self._g_hist: deque[list[float]] = deque(maxlen=SETTLE_HOPS + 1)
         self._unsettled = 0                        # warm-up windows skipped as settling
         self._trend = 0.0
         self.frozen = False
@@ -436,11 +438,13 @@ class Reference:
             # gravity turns far faster than any walker's trunk or thigh does (over 1 s, 99 % of
             # walking windows turn less than 10.5 degrees, real and simulated); the warm-up
             # waits for it to sit, or for 10 s of such walking
-            self._g_hist = (self._g_hist + [g])[-(SETTLE_HOPS + 1):]
-            gh = self._g_hist[0]
-            settling = (len(self._g_hist) > SETTLE_HOPS and not ready and walk[i]
-                        and g[0] * gh[0] + g[1] * gh[1] + g[2] * gh[2] < COS_SETTLING
-                        and self._unsettled < SETTLE_MAX_WINDOWS)
+            settling = False
+            if not ready:
+                self._g_hist.append(g)
+                gh = self._g_hist[0]
+                settling = (len(self._g_hist) > SETTLE_HOPS and walk[i]
+                            and g[0] * gh[0] + g[1] * gh[1] + g[2] * gh[2] < COS_SETTLING
+                            and self._unsettled < SETTLE_MAX_WINDOWS)
             if settling:
                 self._unsettled += 1
             elif walk[i] and not self.frozen:
