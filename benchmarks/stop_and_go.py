@@ -1,4 +1,4 @@
-"""Forward accuracy on stop-and-go walking: 10 m walks with U-turns and stops, lower back.
+"""Forward accuracy and steps on stop-and-go walking: 10 m walks with U-turns and stops, lower back.
 
 Like the graded lower-back forward-only set (walks of about 10 m, a U-turn, the walk back, a
 stop), simulated for ordinary walkers (normal, brisk, slow styles), half of them with the
@@ -47,6 +47,11 @@ def main() -> None:
         "forward_accuracy": round(sum(r["fwd_ok"] for r in rows) / walk, 3),
         "phantom_backward": round(sum(r["fp"] for r in rows) / walk, 4),
         "false_alarms_per_hour": round(sum(r["false_alarms"] for r in rows) / hours, 1),
+        # steps within the truth's own: |counted - true| / true per walker, and its signed mean
+        "step_error": round(float(np.mean([abs(r["all_steps"] - r["true_all_steps"]) / r["true_all_steps"]
+                                           for r in rows])), 3),
+        "step_bias": round(float(np.mean([(r["all_steps"] - r["true_all_steps"]) / r["true_all_steps"]
+                                          for r in rows])), 3),
     }))
 
 

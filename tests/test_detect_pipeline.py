@@ -272,6 +272,41 @@ def test_cadence_shows_zero_once_the_windows_stop_being_gait():
     assert p.state.direction == "still" and p.state.cadence_spm == 0.0
 
 
+def _count(p: DirectionPipeline, windows: list[tuple[float, bool, bool]], hz: float = 2.0) -> None:
+    for t, gait, moving in windows:
+        p._count_steps(gait, hz, t, moving)
+
+
+def test_a_bouts_first_steps_before_its_windows_turn_periodic_are_counted():
+    # walking at 2 steps/s from t = 10: its windows are moving from there but periodic only
+    # from 11.4 (most of a window must be walking); the walking segment was dated from 10
+    hop = HOP / FS
+    p = DirectionPipeline()
+    p._cur, p._cur_since = "forward", 10.0
+    still = [(8.0 + k * hop, False, False) for k in range(10)]
+    start = [(10.0 + k * hop, False, True) for k in range(7)]
+    walk = [(11.4 + k * hop, True, True) for k in range(29)]       # to 17.0
+    _count(p, still + start + walk)
+    times = [t for t, _ in p.steps]
+    assert times == sorted(times) and min(times) >= 10.0
+    assert abs(len(times) - 2.0 * 7.0) <= 1, len(times)             # not 2 x 5.6
+
+
+def test_motion_that_never_becomes_walking_counts_no_back_filled_steps():
+    hop = HOP / FS
+    p = DirectionPipeline()
+    p._cur, p._cur_since = "forward", 0.0
+    fidget = [(10.0 + k * hop, False, True) for k in range(7)]
+    blip = [(11.4 + k * hop, True, True) for k in range(3)]         # three periodic windows
+    _count(p, fidget + blip + [(12.0, False, False)])
+    assert len(p.steps) == round(2.0 * 3 * hop)
+    # ... nor into a state that is not walking, nor before the walking segment begins
+    q = DirectionPipeline()
+    q._cur, q._cur_since = "forward", 11.0
+    _count(q, fidget + [(11.4 + k * hop, True, True) for k in range(29)])
+    assert min(t for t, _ in q.steps) >= 11.0
+
+
 def test_walking_from_the_first_sample_is_walking_and_counted_from_the_first_sample():
     # every session opens with walking: the first window holds only that walking, so the state
     # it shows holds from the start, and its steps count too (the first 1.4 s of steps and 1 s

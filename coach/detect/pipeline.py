@@ -9,6 +9,7 @@ the result does not depend on how the stream was batched.
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import statistics
 from collections import deque
@@ -43,6 +44,9 @@ FB_DIRECT = 0.1                        # a reversal mostly passes through a stop
                                        # forward<->backward directly is this much rarer
 QUIET_LOG_RMS = float(np.log(0.0015))  # window rms (g) under 1.5 mg: quantisation, not motion
 QUIET_P = [0.001, 0.001, 0.997, 0.001]  # ... is standing
+MOVING_LOG_RMS = (float(np.log(0.03)), float(np.log(0.015)))  # gait's motion floor (rms, vertical)
+BACKFILL_MAX_S = 1.5                   # how far back a new bout's first steps are counted
+BACKFILL_PROOF = 5                     # ... once this many periodic windows in a row prove it a bout
 _MODEL_CACHE: dict[str, DirectionModel] = {}
 
 
@@ -113,6 +117,9 @@ class DirectionPipeline:
         self.events: list[Event] = []
         self.steps: list[tuple[float, str]] = []
         self._step_phase = 0.5
+        self._moving_since: float | None = None  # first label time of moving, not yet periodic windows
+        self._backfill: tuple[float, float, float] | None = None  # (from, to, phase) not yet counted
+        self._gait_run = 0
         self._t_first: float | None = None
         self._t_last = 0.0
         self._n_raw = 0
@@ -175,6 +182,8 @@ class DirectionPipeline:
         # most drops are short and the walker goes on as before: keep most of the belief
         self._alpha = [0.7 * x + 0.3 / len(CLASSES) for x in self._alpha]
         self._step_phase = 0.5
+        self._moving_since = None
+        self._backfill = None
         self._resume_t = self._fresh_t = t_resume
         self._fresh_lab = None
         ev = Event(t_resume, "gap", {"duration_s": dur, "direction": "still"})
@@ -193,11 +202,12 @@ class DirectionPipeline:
         proba = proba.tolist()
         tends = tend.tolist()
         gait, step_hz = raw.gait.tolist(), raw.cadence_hz.tolist()
+        moving = ((raw.even[:, 0] > MOVING_LOG_RMS[0]) & (raw.even[:, 1] > MOVING_LOG_RMS[1])).tolist()
         out: list[Event] = []
         for i in range(len(tends)):
             t_lab = tends[i] - LAG_S
             out += self._filter_step(proba[i], t_lab, tends[i])
-            out += self._count_steps(gait[i], step_hz[i], t_lab)
+            out += self._count_steps(gait[i], step_hz[i], t_lab, moving[i])
             if self.refine_backward and not self.refined:
                 self._learn_backward(raw, rel, i)
         self.state.calibrated = self.reference.ready
@@ -314,27 +324,51 @@ class DirectionPipeline:
             onset = t
         return onset
 
-    def _count_steps(self, gait: bool, step_hz: float, t_lab: float) -> list[Event]:
+    def _count_steps(self, gait: bool, step_hz: float, t_lab: float, moving: bool = True) -> list[Event]:
         """Steps by integrating cadence over periodic (gait) windows: robust to placement."""
         if not gait:
             self._step_phase = 0.5   # a new bout's first step comes half a period in
             self._resume_t = None
+            self._backfill = None
+            self._gait_run = 0
             self.state.cadence_spm = 0.0
+            if not moving:
+                self._moving_since = None
+            elif self._moving_since is None:
+                self._moving_since = t_lab
             return []
         # a single window's cadence can be off by a harmonic: show and integrate the recent median
         self._cad_hist = (self._cad_hist + [step_hz])[-CADENCE_MEDIAN:]
         f = statistics.median(self._cad_hist)
         self.state.cadence_spm = 60 * f if self._cur in ("forward", "backward") else 0.0
+        out = []
+        d = self._cur if self._cur in ("forward", "backward") else "other"
+        self._gait_run += 1
+        if self._moving_since is not None:
+            # a bout's first steps are moving but not yet periodic: a window becomes periodic
+            # only once most of it is walking. Once the bout proves to be one, count them too
+            self._backfill = (max(self._moving_since, t_lab - BACKFILL_MAX_S), t_lab - HOP_S,
+                              self._step_phase)
+            self._moving_since = None
+        if (self._backfill is not None and self._gait_run >= BACKFILL_PROOF
+                and self._cur in ("forward", "backward")):
+            # only into walking: from where the walking segment was dated to begin
+            t0, t1, ph = self._backfill
+            self._backfill = None
+            t0 = max(t0, self._cur_since)
+            ts = t0 + (1.0 - ph) / f
+            while ts < t1:
+                bisect.insort(self.steps, (ts, d))    # steps stay in time order
+                out.append(Event(ts, "step", {"direction": d}))
+                ts += 1.0 / f
         self._step_phase += f * HOP_S
         if self._resume_t is not None:
             # walking through a sensor drop: the first window after it had to fill (2 s), and
             # the walker kept walking meanwhile; count those steps too
             self._step_phase += f * max(0.0, t_lab - self._resume_t - HOP_S)
             self._resume_t = None
-        out = []
         while self._step_phase >= 1.0:
             self._step_phase -= 1.0
-            d = self._cur if self._cur in ("forward", "backward") else "other"
             self.steps.append((t_lab, d))
             out.append(Event(t_lab, "step", {"direction": d}))
         return out
