@@ -307,6 +307,33 @@ def test_motion_that_never_becomes_walking_counts_no_back_filled_steps():
     assert min(t for t, _ in q.steps) >= 11.0
 
 
+def _finished(segs: list[tuple[float, float, str]], changes: list[tuple[float, str, float]]) -> dict:
+    from coach.detect.types import Event, Segment
+
+    p = DirectionPipeline()
+    p._t_first, p._t_last = 0.0, 30.0
+    p.segments = [Segment(a, b, d) for a, b, d in segs[:-1]]
+    p._cur_since, p._cur = segs[-1][0], segs[-1][2]
+    p.events = [Event(t, "direction_change", {"direction": d, "since_s": since}) for t, d, since in changes]
+    p.state.tallies.direction_changes = len(changes)
+    return p.finish().to_json()
+
+
+def test_a_backward_flicker_shorter_than_a_change_is_not_reported_in_the_file_answer():
+    # walking starts out of a stop; the first windows flickered backward, and the forward state
+    # after it was dated back to 0.4 s after the flicker's start
+    out = _finished([(0, 10, "still"), (10, 10.4, "backward"), (10.4, 30, "forward")],
+                    [(11.4, "backward", 10.0), (13.4, "forward", 10.4)])
+    assert [s["direction"] for s in out["segments"]] == ["still", "forward"]
+    assert out["events"] == [] and out["summary"]["direction_changes"] == 0
+    assert out["summary"]["retro_seconds"] == 0
+    # a backward bout that lasts a change's second stays, with both its changes
+    out = _finished([(0, 10, "forward"), (10, 11.5, "backward"), (11.5, 30, "forward")],
+                    [(11.4, "backward", 10.0), (13.4, "forward", 11.5)])
+    assert [e["direction"] for e in out["events"]] == ["backward", "forward"]
+    assert out["summary"]["direction_changes"] == 2
+
+
 def test_walking_from_the_first_sample_is_walking_and_counted_from_the_first_sample():
     # every session opens with walking: the first window holds only that walking, so the state
     # it shows holds from the start, and its steps count too (the first 1.4 s of steps and 1 s

@@ -37,6 +37,7 @@ REFINE_WINDOWS = 25                    # clear backward windows (5 s) that refin
 REFINE_CONF = 0.9                      # ... reported with at least this confidence
 REFINE_AGREE = 0.3                     # ... whose mean points at least this much against forward
 REVERSE_P = 0.85                       # posterior needed to reverse walking directly
+MIN_CHANGE_S = 1.0                     # a change of direction lasts at least this long
 REVERSAL_DWELL_S = 2.0                 # no reversal of walking within this long of a change
 ONSET_WINDOWS = 25                     # how far back (windows, 0.2 s each) an onset is sought
 CADENCE_MEDIAN = 15                    # windows whose median cadence the step count integrates
@@ -406,6 +407,39 @@ class DirectionPipeline:
             t.other_steps = len(st) - t.retro_steps - t.forward_steps
         self.state.tallies = t
 
+    def _without_flickers(self, segs: list[Segment]) -> list[Segment]:
+        """The whole recording's answer: a backward state that later back-dating left shorter
+        than a change lasts (MIN_CHANGE_S) was a flicker, mostly as walking starts out of a
+        stop, a turn or a run. It takes the direction of what follows it, and its change (and
+        the change back) are not reported. Live listeners heard it when it happened."""
+        flick = [(s.start_s, s.end_s) for s in segs
+                 if s.direction == "backward" and s.end_s - s.start_s < MIN_CHANGE_S]
+        if not flick or len(segs) < 2:
+            return segs
+        out: list[Segment] = []
+        for i, s in enumerate(segs):
+            d = s.direction
+            if d == "backward" and s.end_s - s.start_s < MIN_CHANGE_S:
+                d = segs[i + 1].direction if i + 1 < len(segs) else segs[i - 1].direction
+            if out and out[-1].direction == d:
+                out[-1].end_s = s.end_s
+            else:
+                out.append(Segment(s.start_s, s.end_s, d))
+        kept: list[Event] = []
+        last: str | None = None
+        for e in self.events:
+            if e.type == "direction_change":
+                d = e.data["direction"]
+                since = float(e.data.get("since_s", e.t_s))
+                if (d == "backward" and any(a - 1e-6 <= since < b for a, b in flick)) \
+                        or d == (last or "forward"):
+                    continue
+                last = d
+            kept.append(e)
+        self.events = kept
+        self.state.tallies.direction_changes = sum(e.type == "direction_change" for e in kept)
+        return out
+
     def finish(self) -> AnalysisResult:
         """Close the stream: the last segment runs to the end of the data."""
         end = self._t_last
@@ -423,6 +457,7 @@ class DirectionPipeline:
                 merged[-1].end_s = s.end_s
             else:
                 merged.append(Segment(s.start_s, s.end_s, s.direction))
+        merged = self._without_flickers(merged)
         bounds = np.array([s.start_s for s in merged[1:]])
         for ts, _ in self.steps:
             merged[int(np.searchsorted(bounds, ts, side="right"))].steps += 1
