@@ -334,6 +334,40 @@ def test_a_backward_flicker_shorter_than_a_change_is_not_reported_in_the_file_an
     assert out["summary"]["direction_changes"] == 2
 
 
+def test_walking_out_of_a_stop_is_dated_where_the_motion_starts():
+    # the windows' evidence put these starts half a second early; the motion's energy, hop by
+    # hop, puts them where the walking began
+    from coach.simulate.gait import Bout, Person, simulate
+
+    errs = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        bouts = [Bout("forward", 12.0)]
+        for _ in range(4):
+            bouts += [Bout("still", 3.0), Bout("backward", 6.0), Bout("still", 3.0), Bout("forward", 6.0)]
+        s = simulate(rng, bouts, placement="waist", rate_hz=50.0, mounting="upright",
+                     person=Person.random(rng, styles=["normal"]))
+        segs = run(s.t, s.acc)["segments"]
+        for c in s.changes:
+            near = [g["start_s"] - c["t"] for g in segs
+                    if g["direction"] == c["to"] and abs(g["start_s"] - c["t"]) < 3]
+            if near:
+                errs.append(min(near, key=abs))
+    assert len(errs) >= 20
+    assert float(np.mean(np.abs(errs))) < 0.2, errs
+
+
+def test_a_start_without_a_clear_rise_of_energy_keeps_the_evidence_onset():
+    p = DirectionPipeline()
+    for k in range(40):                        # "standing" as restless as the walking after it
+        p._blocks.append((5.0 + 0.2 * k, 0.2))
+    assert p._motion_start(9.0, 13.0) == 9.0
+    q = DirectionPipeline()
+    for k in range(40):                        # quiet until 10.0, walking after
+        q._blocks.append((5.2 + 0.2 * k, 0.004 if 5.2 + 0.2 * k <= 10.0 else 0.3))
+    assert abs(q._motion_start(9.5, 13.0) - 10.2) < 1e-6
+
+
 def test_walking_from_the_first_sample_is_walking_and_counted_from_the_first_sample():
     # every session opens with walking: the first window holds only that walking, so the state
     # it shows holds from the start, and its steps count too (the first 1.4 s of steps and 1 s

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import math
 import statistics
 from collections import deque
 
@@ -38,6 +39,10 @@ REFINE_CONF = 0.9                      # ... reported with at least this confide
 REFINE_AGREE = 0.3                     # ... whose mean points at least this much against forward
 REVERSE_P = 0.85                       # posterior needed to reverse walking directly
 MIN_CHANGE_S = 1.0                     # a change of direction lasts at least this long
+BLOCKS = 40                            # hops (8 s) of motion energy kept to date walking's starts
+ENERGY_RISE = 4.0                      # walking's energy over standing's: a clear start
+MOTION_LAG_S = 0.2                     # from the last quiet hop to the change (held-out simulated
+                                       # starts out of a stop came out 0.2 s early without it)
 REVERSAL_DWELL_S = 2.0                 # no reversal of walking within this long of a change
 ONSET_WINDOWS = 25                     # how far back (windows, 0.2 s each) an onset is sought
 CADENCE_MEDIAN = 15                    # windows whose median cadence the step count integrates
@@ -114,6 +119,7 @@ class DirectionPipeline:
         self._walk_dir: str | None = None      # last walking direction (forward/backward)
         self._run_new: dict[str, float] = {}   # first label time of the current streak per class
         self._recent_p: deque[tuple[float, list[float]]] = deque(maxlen=ONSET_WINDOWS)  # (label time, raw p)
+        self._blocks: deque[tuple[float, float]] = deque(maxlen=BLOCKS)  # (end time, rms g) per hop
         self.segments: list[Segment] = []
         self.events: list[Event] = []
         self.steps: list[tuple[float, str]] = []
@@ -179,6 +185,7 @@ class DirectionPipeline:
         self._open(t_resume, "still")
         self._run_new.clear()
         self._recent_p.clear()
+        self._blocks.clear()
         self.windows.reset()
         # most drops are short and the walker goes on as before: keep most of the belief
         self._alpha = [0.7 * x + 0.3 / len(CLASSES) for x in self._alpha]
@@ -202,11 +209,15 @@ class DirectionPipeline:
         proba[raw.even[:, 0] < QUIET_LOG_RMS] = QUIET_P
         proba = proba.tolist()
         tends = tend.tolist()
+        # each window's newest hop, about the window's own mean: the motion's energy, hop by hop
+        tail = wins[:, -HOP:, :] - wins.mean(axis=1)[:, None, :]
+        blk = np.sqrt((tail ** 2).sum(axis=2).mean(axis=1)).tolist()
         gait, step_hz = raw.gait.tolist(), raw.cadence_hz.tolist()
         moving = ((raw.even[:, 0] > MOVING_LOG_RMS[0]) & (raw.even[:, 1] > MOVING_LOG_RMS[1])).tolist()
         out: list[Event] = []
         for i in range(len(tends)):
             t_lab = tends[i] - LAG_S
+            self._blocks.append((tends[i], blk[i]))
             out += self._filter_step(proba[i], t_lab, tends[i])
             out += self._count_steps(gait[i], step_hz[i], t_lab, moving[i])
             if self.refine_backward and not self.refined:
@@ -273,6 +284,8 @@ class DirectionPipeline:
                 # cancels the new walking's (backward walking is the weaker of the two), the
                 # window must be mostly new before it favours it
                 onset -= MOVING_LEAD_S
+        if self._cur == "still" and cand in ("forward", "backward") and onset > self._fresh_t:
+            onset = self._motion_start(onset, t_now)
         onset = max(onset, self._cur_since)
         self._close_segment(onset)
         self._open(onset, cand)
@@ -311,6 +324,23 @@ class DirectionPipeline:
         rb *= np.linalg.norm(rf) / (np.linalg.norm(rb) + 1e-12)
         self.reference.set_axis(rf, rb)
         log.info("backward reference refined from the first backward bout (cos %.2f)", cos)
+
+    def _motion_start(self, onset: float, t_now: float) -> float:
+        """Walking out of a stop starts where the motion's energy rose from standing's to
+        walking's: hop by hop, finer than the windows' evidence (within a second of it)."""
+        bl = list(self._blocks)
+        walk = [e for t, e in bl if t > t_now - 1.0]
+        still = [e for t, e in bl if onset - 3.0 <= t <= onset + 0.5]
+        if len(walk) < 3 or len(still) < 3:
+            return onset
+        e_walk, e_still = statistics.median(walk), min(still)
+        if e_walk < ENERGY_RISE * e_still:
+            return onset
+        thr = math.sqrt(e_walk * e_still)
+        for t, e in reversed(bl):
+            if e < thr:
+                return min(max(t + MOTION_LAG_S, onset - 1.0), onset + 1.0)
+        return onset
 
     def _evidence_onset(self, k: int) -> float:
         """Where the evidence for class k over the reported state began: the start of the
