@@ -332,6 +332,12 @@ def test_a_backward_flicker_shorter_than_a_change_is_not_reported_in_the_file_an
                     [(11.4, "backward", 10.0), (13.4, "forward", 11.5)])
     assert [e["direction"] for e in out["events"]] == ["backward", "forward"]
     assert out["summary"]["direction_changes"] == 2
+    # a forward state inside a backward bout that the backward state after it dated back over
+    # (its segment is gone): neither it nor the change back is reported
+    out = _finished([(0, 10, "forward"), (10, 25, "backward"), (25, 30, "forward")],
+                    [(12.0, "backward", 10.0), (14.0, "forward", 13.9), (16.0, "backward", 13.0),
+                     (26.0, "forward", 25.0)])
+    assert [(e["t_s"], e["direction"]) for e in out["events"]] == [(12.0, "backward"), (26.0, "forward")]
 
 
 def test_walking_out_of_a_stop_is_dated_where_the_motion_starts():

@@ -438,31 +438,30 @@ class DirectionPipeline:
         self.state.tallies = t
 
     def _without_flickers(self, segs: list[Segment]) -> list[Segment]:
-        """The whole recording's answer: a backward state that later back-dating left shorter
+        """The whole recording's answer. A backward state that later back-dating left shorter
         than a change lasts (MIN_CHANGE_S) was a flicker, mostly as walking starts out of a
-        stop, a turn or a run. It takes the direction of what follows it, and its change (and
-        the change back) are not reported. Live listeners heard it when it happened."""
-        flick = [(s.start_s, s.end_s) for s in segs
-                 if s.direction == "backward" and s.end_s - s.start_s < MIN_CHANGE_S]
-        if not flick or len(segs) < 2:
-            return segs
+        stop, a turn or a run: it takes the direction of what follows it. A change whose state
+        the final segments do not hold where it began (a flicker, or a state a later change
+        dated back over) is not reported, nor the change back. Live listeners heard both when
+        they happened."""
         out: list[Segment] = []
         for i, s in enumerate(segs):
             d = s.direction
-            if d == "backward" and s.end_s - s.start_s < MIN_CHANGE_S:
+            if d == "backward" and s.end_s - s.start_s < MIN_CHANGE_S and len(segs) > 1:
                 d = segs[i + 1].direction if i + 1 < len(segs) else segs[i - 1].direction
             if out and out[-1].direction == d:
                 out[-1].end_s = s.end_s
             else:
                 out.append(Segment(s.start_s, s.end_s, d))
+        starts = np.array([s.start_s for s in out[1:]])
         kept: list[Event] = []
         last: str | None = None
         for e in self.events:
             if e.type == "direction_change":
                 d = e.data["direction"]
                 since = float(e.data.get("since_s", e.t_s))
-                if (d == "backward" and any(a - 1e-6 <= since < b for a, b in flick)) \
-                        or d == (last or "forward"):
+                held = out[int(np.searchsorted(starts, since + 1e-6, side="right"))].direction
+                if held != d or d == (last or "forward"):
                     continue
                 last = d
             kept.append(e)
