@@ -338,6 +338,14 @@ def test_a_backward_flicker_shorter_than_a_change_is_not_reported_in_the_file_an
                     [(12.0, "backward", 10.0), (14.0, "forward", 13.9), (16.0, "backward", 13.0),
                      (26.0, "forward", 25.0)])
     assert [(e["t_s"], e["direction"]) for e in out["events"]] == [(12.0, "backward"), (26.0, "forward")]
+    # ... and one that is left as a moment of forward in the middle of the bout
+    out = _finished([(0, 10, "forward"), (10, 20, "backward"), (20, 20.1, "forward"), (20.1, 25, "backward"),
+                     (25, 30, "forward")],
+                    [(12.0, "backward", 10.0), (22.0, "forward", 20.0), (24.1, "backward", 20.1),
+                     (26.0, "forward", 25.0)])
+    assert [(s["start_s"], s["direction"]) for s in out["segments"]] == [
+        (0.0, "forward"), (10.0, "backward"), (25.0, "forward")]
+    assert [(e["t_s"], e["direction"]) for e in out["events"]] == [(12.0, "backward"), (26.0, "forward")]
 
 
 def test_walking_out_of_a_stop_is_dated_where_the_motion_starts():

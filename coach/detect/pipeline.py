@@ -30,7 +30,8 @@ HOP_S = HOP / FS
 LAG_S = (1 - LABEL_POS) * WIN / FS     # a window's decision speaks for this long before its end
 STAY = 0.96                            # HMM: probability to stay in a state from one hop to the next
 SWITCH_P = 0.6                         # hysteresis: posterior needed to change the reported state
-BACK_SWITCH_P = 0.75                   # ... to change to backward (a false "Backward" costs more)
+                                       # (into backward too: a backward flicker shorter than a
+                                       # change lasts is left out of the file's answer, finish())
 CENTRE_LEAD_S = (LABEL_POS - 0.5) * WIN / FS   # label point -> window centre
 MOVING_LEAD_S = 0.5                    # measured on simulated sessions (benchmarks/)
 ONSET_LATE_S = 0.3                     # walking's onsets were still dated 0.26 s late (median)
@@ -260,7 +261,7 @@ class DirectionPipeline:
         cand = CLASSES[k]
         if cand == self._cur:
             return []
-        need = BACK_SWITCH_P if cand == "backward" else SWITCH_P
+        need = SWITCH_P
         if cand in ("forward", "backward") and self._cur in ("forward", "backward"):
             # reversing the walking direction: surer than any other change, and never right
             # after one (that is a flicker)
@@ -438,16 +439,16 @@ class DirectionPipeline:
         self.state.tallies = t
 
     def _without_flickers(self, segs: list[Segment]) -> list[Segment]:
-        """The whole recording's answer. A backward state that later back-dating left shorter
+        """The whole recording's answer. A walking state that later back-dating left shorter
         than a change lasts (MIN_CHANGE_S) was a flicker, mostly as walking starts out of a
-        stop, a turn or a run: it takes the direction of what follows it. A change whose state
-        the final segments do not hold where it began (a flicker, or a state a later change
-        dated back over) is not reported, nor the change back. Live listeners heard both when
+        stop, a turn or a run, or a moment of forward inside a backward bout: it takes the
+        direction of what follows it. A change whose state the final segments do not hold
+        where it began is not reported, nor the change back. Live listeners heard both when
         they happened."""
         out: list[Segment] = []
         for i, s in enumerate(segs):
             d = s.direction
-            if d == "backward" and s.end_s - s.start_s < MIN_CHANGE_S and len(segs) > 1:
+            if d in ("forward", "backward") and s.end_s - s.start_s < MIN_CHANGE_S and len(segs) > 1:
                 d = segs[i + 1].direction if i + 1 < len(segs) else segs[i - 1].direction
             if out and out[-1].direction == d:
                 out[-1].end_s = s.end_s
