@@ -327,6 +327,10 @@ def test_a_backward_flicker_shorter_than_a_change_is_not_reported_in_the_file_an
     assert [s["direction"] for s in out["segments"]] == ["still", "forward"]
     assert out["events"] == [] and out["summary"]["direction_changes"] == 0
     assert out["summary"]["retro_seconds"] == 0
+    # flickers in a row all go: nothing is left shorter than a change
+    out = _finished([(0, 10, "still"), (10, 10.5, "backward"), (10.5, 10.8, "forward"), (10.8, 30, "still")],
+                    [(11.4, "backward", 10.0), (12.0, "forward", 10.5)])
+    assert [s["direction"] for s in out["segments"]] == ["still"] and out["events"] == []
     # a backward bout that lasts a change's second stays, with both its changes
     out = _finished([(0, 10, "forward"), (10, 11.5, "backward"), (11.5, 30, "forward")],
                     [(11.4, "backward", 10.0), (13.4, "forward", 11.5)])

@@ -445,15 +445,23 @@ class DirectionPipeline:
         direction of what follows it. A change whose state the final segments do not hold
         where it began is not reported, nor the change back. Live listeners heard both when
         they happened."""
-        out: list[Segment] = []
-        for i, s in enumerate(segs):
-            d = s.direction
-            if d in ("forward", "backward") and s.end_s - s.start_s < MIN_CHANGE_S and len(segs) > 1:
-                d = segs[i + 1].direction if i + 1 < len(segs) else segs[i - 1].direction
-            if out and out[-1].direction == d:
-                out[-1].end_s = s.end_s
-            else:
-                out.append(Segment(s.start_s, s.end_s, d))
+        out = [Segment(s.start_s, s.end_s, s.direction) for s in segs]
+        while len(out) > 1:
+            short = [i for i, s in enumerate(out)
+                     if s.direction in ("forward", "backward") and s.end_s - s.start_s < MIN_CHANGE_S]
+            if not short:
+                break
+            i = short[0]
+            j = i + 1 if i + 1 < len(out) else i - 1     # it joins what follows it
+            a, b = min(i, j), max(i, j)
+            out[a:b + 1] = [Segment(out[a].start_s, out[b].end_s, out[j].direction)]
+            # neighbours of one direction after the join merge too
+            k = 0
+            while k + 1 < len(out):
+                if out[k].direction == out[k + 1].direction:
+                    out[k:k + 2] = [Segment(out[k].start_s, out[k + 1].end_s, out[k].direction)]
+                else:
+                    k += 1
         starts = np.array([s.start_s for s in out[1:]])
         kept: list[Event] = []
         last: str | None = None
