@@ -178,6 +178,11 @@ def test_analyze_cli_json_contract_and_units(tmp_path, session, result):
     human = subprocess.run([sys.executable, "-m", "coach", "analyze", str(p)],
                            capture_output=True, text=True, timeout=120)
     assert "retro steps" in human.stdout
+    # a pipe is read once (its start cannot be read twice): the same answer as the file
+    piped = subprocess.run([sys.executable, "-m", "coach", "analyze", "--json", "/dev/stdin"],
+                           input=p.read_bytes(), capture_output=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout)["segments"] == doc["segments"]
 
 
 BAD = {
@@ -384,6 +389,32 @@ def test_a_start_without_a_clear_rise_of_energy_keeps_the_evidence_onset():
     for k in range(40):                        # quiet until 10.0, walking after
         q._blocks.append((5.2 + 0.2 * k, 0.004 if 5.2 + 0.2 * k <= 10.0 else 0.3))
     assert abs(q._motion_start(9.5, 13.0) - 10.2) < 1e-6
+
+
+def test_no_sliver_of_a_segment_between_two_of_the_same_direction():
+    # two onsets a float's rounding apart left a 4e-16 s "other" between two forward segments
+    out = _finished([(0, 2.785, "forward"), (2.785, 2.785 + 4e-16, "other"), (2.785 + 4e-16, 30, "forward")], [])
+    assert [(s["start_s"], s["end_s"], s["direction"]) for s in out["segments"]] == [(0.0, 30.0, "forward")]
+
+
+def test_a_corrupt_sample_far_beyond_any_sensor_is_dropped_like_a_nan(tmp_path, session):
+    import warnings
+
+    n = int(60 * session.rate_hz)
+    clean, wild = tmp_path / "clean.csv", tmp_path / "wild.csv"
+    acc = session.acc[:n].copy()
+    np.savetxt(clean, np.column_stack([session.t[:n], acc]), delimiter=",", header="t,ax,ay,az",
+               comments="", fmt="%.6g")
+    acc[n // 2] = 1e39                   # beyond float32: numpy warned and 10 s were lost
+    np.savetxt(wild, np.column_stack([session.t[:n], acc]), delimiter=",", header="t,ax,ay,az",
+               comments="", fmt="%.6g")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from coach.sources.csvfile import read_csv
+
+        a, b = read_csv(clean), read_csv(wild)
+    assert len(b.t) == len(a.t) - 1 and np.abs(b.acc).max() < 20
+    assert run(b.t, b.acc)["summary"] == run(a.t, a.acc)["summary"]
 
 
 def test_walking_from_the_first_sample_is_walking_and_counted_from_the_first_sample():

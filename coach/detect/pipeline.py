@@ -482,7 +482,8 @@ class DirectionPipeline:
         """Close the stream: the last segment runs to the end of the data."""
         end = self._t_last
         self._close_segment(max(end, self._cur_since))
-        segs = [s for s in self.segments if s.end_s > s.start_s]
+        # under a millisecond is float noise between two onsets, not a state (the output is in ms)
+        segs = [s for s in self.segments if s.end_s - s.start_s >= 1e-3]
         # cover the recording from its first sample time (0 for a CSV) to its end
         t0 = min(0.0, self._t_first or 0.0)
         if segs:
@@ -493,8 +494,8 @@ class DirectionPipeline:
         for s in segs:
             if merged and merged[-1].direction == s.direction:
                 merged[-1].end_s = s.end_s
-            else:
-                merged.append(Segment(s.start_s, s.end_s, s.direction))
+            else:   # contiguous, also where a sliver was left out
+                merged.append(Segment(merged[-1].end_s if merged else s.start_s, s.end_s, s.direction))
         merged = self._without_flickers(merged)
         bounds = np.array([s.start_s for s in merged[1:]])
         for ts, _ in self.steps:

@@ -26,6 +26,7 @@ MIN_RATE_HZ = 22.0        # the supported 25 Hz, less what uneven sampling takes
 UNIT_SCALE = {"g": 1.0, "m/s2": G, "mg": 1000.0}
 # median |a| (gravity's size) expected in each unit
 GRAVITY_RANGE = {"g": (0.5, 2.0), "m/s2": (5.0, 20.0), "mg": (300.0, 2500.0)}  # between: refused
+MAX_G = 1000.0             # |a| beyond this in any axis is no body-worn sensor (they saturate at 16-400 g)
 
 
 @dataclass
@@ -93,6 +94,13 @@ class RecordingReader:
             if self.units is None:
                 self._choose_units(rows.acc)
             acc = rows.acc if self.units == "g" else rows.acc / self.scale
+            keep = np.all(np.abs(acc) <= MAX_G, axis=1)
+            if not keep.all():  # no body-worn sensor reads this: a corrupt row, dropped like a NaN
+                labels = [lb for lb, k in zip(rows.labels, keep) if k] if rows.labels is not None else None
+                rows = Rows(rows.t[keep], rows.acc[keep], labels, rows.lines[keep])
+                acc = acc[keep]
+                if len(rows.t) == 0:
+                    continue
             t, acc, labels = self.timebase.push(rows.t, acc, rows.labels, rows.lines)
             self._check_rate(t)
             self._n += len(t)

@@ -11,6 +11,7 @@ Formats (sources in firmware_notes/file_formats.md):
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import warnings
 import zipfile
@@ -75,6 +76,16 @@ def open_sources(path: str | Path) -> tuple[str, list[tuple[str, Callable[[], Bi
             raise CoachError(f"{p}: is a directory without a recording (expected a Sensor Logger "
                              "export with TotalAcceleration.csv, or Accelerometer.csv and Gravity.csv)")
         return name, [(files[m].name, _file_opener(files[m])) for m in picked]
+    if not p.is_file():
+        # a pipe (`<(...)`, /dev/stdin, a FIFO) can be read once: take it whole, then as a file
+        try:
+            with open(p, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise CoachError(f"{p}: cannot read ({e.strerror})") from None
+        if data[:2] == b"\x1f\x8b":
+            return name, [(p.name, lambda: cast(BinaryIO, gzip.open(io.BytesIO(data), "rb")))]
+        return name, [(p.name, lambda: cast(BinaryIO, io.BytesIO(data)))]
     magic = _magic(p)
     if magic[:2] == b"\x1f\x8b":
         return name, [(p.name, lambda: cast(BinaryIO, gzip.open(p, "rb")))]
