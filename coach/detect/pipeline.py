@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 HOP_S = HOP / FS
 LAG_S = (1 - LABEL_POS) * WIN / FS     # a window's decision speaks for this long before its end
-STAY = 0.96                            # HMM: probability to stay in a state from one hop to the next
+STAY = 0.93                            # HMM: probability to stay in a state from one hop to the next
 SWITCH_P = 0.6                         # hysteresis: posterior needed to change the reported state
                                        # (into backward too: a backward flicker shorter than a
                                        # change lasts is left out of the file's answer, finish())
