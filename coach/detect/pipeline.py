@@ -51,7 +51,6 @@ FB_DIRECT = 0.1                        # a reversal mostly passes through a stop
                                        # forward<->backward directly is this much rarer
 QUIET_LOG_RMS = float(np.log(0.0015))  # window rms (g) under 1.5 mg: quantisation, not motion
 QUIET_P = [0.001, 0.001, 0.997, 0.001]  # ... is standing
-MOVING_LOG_RMS = (float(np.log(0.03)), float(np.log(0.015)))  # gait's motion floor (rms, vertical)
 BACKFILL_MAX_S = 1.5                   # how far back a new bout's first steps are counted
 BACKFILL_PROOF = 5                     # ... once this many periodic windows in a row prove it a bout
 _MODEL_CACHE: dict[str, DirectionModel] = {}
@@ -69,6 +68,18 @@ def transition_matrix() -> np.ndarray:
         T[i, still] += moved / 2
         T[i, other] += moved / 2
     return T
+
+
+def _runs(segs: list[Segment]) -> list[Segment]:
+    """Neighbouring segments of one direction as one, each starting where the one before ends
+    (contiguous, also where a sliver was left out)."""
+    out: list[Segment] = []
+    for s in segs:
+        if out and out[-1].direction == s.direction:
+            out[-1].end_s = s.end_s
+        else:
+            out.append(Segment(out[-1].end_s if out else s.start_s, s.end_s, s.direction))
+    return out
 
 
 def _default_model() -> DirectionModel:
@@ -214,7 +225,7 @@ class DirectionPipeline:
         tail = wins[:, -HOP:, :] - wins.mean(axis=1)[:, None, :]
         blk = np.sqrt((tail ** 2).sum(axis=2).mean(axis=1)).tolist()
         gait, step_hz = raw.gait.tolist(), raw.cadence_hz.tolist()
-        moving = ((raw.even[:, 0] > MOVING_LOG_RMS[0]) & (raw.even[:, 1] > MOVING_LOG_RMS[1])).tolist()
+        moving = raw.moving.tolist()
         out: list[Event] = []
         for i in range(len(tends)):
             t_lab = tends[i] - LAG_S
@@ -445,7 +456,7 @@ class DirectionPipeline:
         direction of what follows it. A change whose state the final segments do not hold
         where it began is not reported, nor the change back. Live listeners heard both when
         they happened."""
-        out = [Segment(s.start_s, s.end_s, s.direction) for s in segs]
+        out = list(segs)
         while len(out) > 1:
             short = [i for i, s in enumerate(out)
                      if s.direction in ("forward", "backward") and s.end_s - s.start_s < MIN_CHANGE_S]
@@ -455,13 +466,7 @@ class DirectionPipeline:
             j = i + 1 if i + 1 < len(out) else i - 1     # it joins what follows it
             a, b = min(i, j), max(i, j)
             out[a:b + 1] = [Segment(out[a].start_s, out[b].end_s, out[j].direction)]
-            # neighbours of one direction after the join merge too
-            k = 0
-            while k + 1 < len(out):
-                if out[k].direction == out[k + 1].direction:
-                    out[k:k + 2] = [Segment(out[k].start_s, out[k + 1].end_s, out[k].direction)]
-                else:
-                    k += 1
+            out = _runs(out)          # neighbours of one direction after the join merge too
         starts = np.array([s.start_s for s in out[1:]])
         kept: list[Event] = []
         last: str | None = None
@@ -490,13 +495,7 @@ class DirectionPipeline:
             segs[0].start_s = t0
         else:
             segs = [Segment(t0, end, "still")]
-        merged: list[Segment] = []
-        for s in segs:
-            if merged and merged[-1].direction == s.direction:
-                merged[-1].end_s = s.end_s
-            else:   # contiguous, also where a sliver was left out
-                merged.append(Segment(merged[-1].end_s if merged else s.start_s, s.end_s, s.direction))
-        merged = self._without_flickers(merged)
+        merged = self._without_flickers(_runs(segs))
         bounds = np.array([s.start_s for s in merged[1:]])
         for ts, _ in self.steps:
             merged[int(np.searchsorted(bounds, ts, side="right"))].steps += 1

@@ -66,6 +66,7 @@ class RawFeatures:
     gravity: np.ndarray       # (nw, 3) unit gravity direction
     step_hz: np.ndarray       # (nw,) cadence as the model's features see it
     cadence_hz: np.ndarray    # (nw,) cadence for counting steps (a clockwork gait's octave mended)
+    moving: np.ndarray        # (nw,) bool: moving as gait does (periodic or not yet)
     gait: np.ndarray          # (nw,) bool: periodic and moving (walking or running): count steps
     walk: np.ndarray          # (nw,) bool: a walking-like window (may teach the reference)
 
@@ -225,10 +226,11 @@ def raw_features(win: np.ndarray) -> RawFeatures:
         val_s, val_st, step_hz, jerk, peak_ratio, gn, pol_degree,
         np.log(rms_tail / rms), np.log(rms_head / rms),
     ], axis=1)
-    gait = (rms > 0.03) & (periodicity > 0.3) & (rms_v > 0.015)
+    moving = (rms > 0.03) & (rms_v > 0.015)
+    gait = moving & (periodicity > 0.3)
     walk = gait & (rms < 1.6) & (step_hz < 2.4)
     return RawFeatures(even=even, odd=odd, recent=recent, skew=skews, gravity=gu, step_hz=step_hz,
-                       cadence_hz=cadence_hz, gait=gait, walk=walk)
+                       cadence_hz=cadence_hz, moving=moving, gait=gait, walk=walk)
 
 
 REL_NAMES = (["sim_all"] + [f"sim_{k}" for k in range(1, K_BANDS + 1)]

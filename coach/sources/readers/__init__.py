@@ -36,6 +36,14 @@ class Chunk:
     labels: list[str] | None
 
 
+def _only(rows: Rows, keep: np.ndarray) -> Rows:
+    """The rows where keep is true (all of them, as they are, if it is true everywhere)."""
+    if keep.all():
+        return rows
+    labels = [lb for lb, k in zip(rows.labels, keep) if k] if rows.labels is not None else None
+    return Rows(rows.t[keep], rows.acc[keep], labels, rows.lines[keep])
+
+
 class RecordingReader:
     """One recording, opened and checked (header, units, time base, rate) on construction;
     batches() then streams it."""
@@ -84,23 +92,17 @@ class RecordingReader:
             if not np.isfinite(rows.t).all():
                 k = int(np.nonzero(~np.isfinite(rows.t))[0][0])
                 raise CoachError(f"{self.name}: line {int(rows.lines[k])}: time is NaN or infinite")
-            bad = ~np.isfinite(rows.acc).all(axis=1)
-            if bad.any():   # drop unusable rows; the resampler bridges or marks the hole
-                keep = ~bad
-                labels = [lb for lb, k in zip(rows.labels, keep) if k] if rows.labels is not None else None
-                rows = Rows(rows.t[keep], rows.acc[keep], labels, rows.lines[keep])
-                if len(rows.t) == 0:
-                    continue
+            # drop unusable rows; the resampler bridges or marks the hole
+            rows = _only(rows, np.isfinite(rows.acc).all(axis=1))
+            if len(rows.t) == 0:
+                continue
             if self.units is None:
                 self._choose_units(rows.acc)
+            # beyond MAX_G no body-worn sensor reads: a corrupt row, dropped like a NaN
+            rows = _only(rows, np.all(np.abs(rows.acc) <= MAX_G * self.scale, axis=1))
+            if len(rows.t) == 0:
+                continue
             acc = rows.acc if self.units == "g" else rows.acc / self.scale
-            keep = np.all(np.abs(acc) <= MAX_G, axis=1)
-            if not keep.all():  # no body-worn sensor reads this: a corrupt row, dropped like a NaN
-                labels = [lb for lb, k in zip(rows.labels, keep) if k] if rows.labels is not None else None
-                rows = Rows(rows.t[keep], rows.acc[keep], labels, rows.lines[keep])
-                acc = acc[keep]
-                if len(rows.t) == 0:
-                    continue
             t, acc, labels = self.timebase.push(rows.t, acc, rows.labels, rows.lines)
             self._check_rate(t)
             self._n += len(t)
