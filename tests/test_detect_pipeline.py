@@ -477,3 +477,21 @@ def test_the_warm_up_waits_for_the_sensor_to_sit():
     assert ref.n == walking[:5].sum()                    # none once it can tell (1 s in)
     ref.relative(part(slice(25, None)))
     assert ref.ready
+
+
+def test_no_steps_are_counted_after_the_motion_stops():
+    # a window stays periodic for up to a second after walking stops (most of it is still
+    # walking), and counting went on meanwhile: those steps were never taken
+    hop = HOP / FS
+    p = DirectionPipeline()
+    p._cur, p._cur_since = "forward", 10.0
+    for k in range(60):                                   # walking energy until 20.0, then quiet
+        t_end = 12.0 + k * hop
+        p._blocks.append((t_end, 0.3 if t_end <= 20.0 + 1e-9 else 0.005))
+        t_lab = t_end - 0.6
+        if t_lab >= 18.0:
+            p._count_steps(t_end <= 21.0, 2.0, t_lab, True, t_end)
+    times = [t for t, _ in p.steps]
+    assert times and max(times) <= 20.0, times
+    assert len(times) >= 3                                # the walking before it still counts
+

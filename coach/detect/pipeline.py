@@ -53,6 +53,8 @@ QUIET_LOG_RMS = float(np.log(0.0015))  # window rms (g) under 1.5 mg: quantisati
 QUIET_P = [0.001, 0.001, 0.997, 0.001]  # ... is standing
 BACKFILL_MAX_S = 1.5                   # how far back a new bout's first steps are counted
 BACKFILL_PROOF = 5                     # ... once this many periodic windows in a row prove it a bout
+STOP_DROP = 3.0                        # hops this much quieter (rms) than the walking: stopped
+STOP_BACK_S = 0.1                      # ... from this long before a step's label time on
 _MODEL_CACHE: dict[str, DirectionModel] = {}
 
 
@@ -231,7 +233,7 @@ class DirectionPipeline:
             t_lab = tends[i] - LAG_S
             self._blocks.append((tends[i], blk[i]))
             out += self._filter_step(proba[i], t_lab, tends[i])
-            out += self._count_steps(gait[i], step_hz[i], t_lab, moving[i])
+            out += self._count_steps(gait[i], step_hz[i], t_lab, moving[i], tends[i])
             if self.refine_backward and not self.refined:
                 self._learn_backward(raw, rel, i)
         self.state.calibrated = self.reference.ready
@@ -354,6 +356,22 @@ class DirectionPipeline:
                 return min(max(t + MOTION_LAG_S, onset - 1.0), onset + 1.0)
         return onset
 
+    def _stopped_before(self, t_lab: float, t_now: float) -> bool:
+        """Every hop from just before t_lab to now is far quieter than the walking before it."""
+        bl = self._blocks
+        if len(bl) < 15:
+            return False
+        loud = 0.0
+        for t, e in reversed(bl):
+            if t <= t_lab - STOP_BACK_S:
+                break
+            loud = max(loud, e)
+        # most windows are walking on: their latest hops are as loud as some a few seconds back
+        if loud * STOP_DROP >= max(bl[-8][1], bl[-12][1], bl[-15][1]):
+            return False
+        walk = [e for t, e in bl if t_now - 3.0 <= t <= t_lab - 0.4]
+        return len(walk) >= 5 and loud * STOP_DROP < statistics.median(walk)
+
     def _evidence_onset(self, k: int) -> float:
         """Where the evidence for class k over the reported state began: the start of the
         latest run of windows in which k was more likely than the current state. Windows
@@ -367,7 +385,8 @@ class DirectionPipeline:
             onset = t
         return onset
 
-    def _count_steps(self, gait: bool, step_hz: float, t_lab: float, moving: bool = True) -> list[Event]:
+    def _count_steps(self, gait: bool, step_hz: float, t_lab: float, moving: bool = True,
+                     t_now: float | None = None) -> list[Event]:
         """Steps by integrating cadence over periodic (gait) windows: robust to placement."""
         if not gait:
             self._step_phase = 0.5   # a new bout's first step comes half a period in
@@ -410,6 +429,9 @@ class DirectionPipeline:
             # the walker kept walking meanwhile; count those steps too
             self._step_phase += f * max(0.0, t_lab - self._resume_t - HOP_S)
             self._resume_t = None
+        if t_now is not None and self._stopped_before(t_lab, t_now):
+            # the window is still periodic, but the motion has already stopped: no more steps
+            self._step_phase = min(self._step_phase, 0.999)
         while self._step_phase >= 1.0:
             self._step_phase -= 1.0
             self.steps.append((t_lab, d))
