@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_store_args(p, save_flag=False)
     p.add_argument("--out", metavar="DIR", default=".", help="output directory (default: .)")
     p.add_argument("--json", action="store_true", help="print JSON (the page's path and figures)")
+    p.add_argument("--all", action="store_true", dest="all_kinds",
+                   help="the week counts demos, replays and analyses too (default: walks only)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("export", help="export sessions as CSV, JSON, FIT or TCX")
@@ -120,7 +122,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise CoachError("give a SESSION or --week, not both")
         day = date.today() if args.week == "today" else _date(args.week)
         with _store(args) as store:
-            sessions = store.sessions()
+            # a week's retro minutes are walked ones, as in `coach history`
+            sessions = [x for x in store.sessions() if args.all_kinds or x["kind"] == "walk"]
         w = week_summary(sessions, day, _weekly_goal_s())
         page = write_week_report(w, args.out)
         doc = {"report": str(page), **w}
