@@ -494,4 +494,3 @@ def test_no_steps_are_counted_after_the_motion_stops():
     times = [t for t, _ in p.steps]
     assert times and max(times) <= 20.0, times
     assert len(times) >= 3                                # the walking before it still counts
-

@@ -44,7 +44,7 @@ BLOCKS = 40                            # hops (8 s) of motion energy kept to dat
 ENERGY_RISE = 4.0                      # walking's energy over standing's: a clear start
 MOTION_LAG_S = 0.2                     # from the last quiet hop to the change (held-out simulated
                                        # starts out of a stop came out 0.2 s early without it)
-REVERSAL_DWELL_S = MIN_CHANGE_S         # no reversal of walking within this long of a change
+REVERSAL_DWELL_S = MIN_CHANGE_S        # no reversal of walking within this long of a change
 ONSET_WINDOWS = 25                     # how far back (windows, 0.2 s each) an onset is sought
 CADENCE_MEDIAN = 15                    # windows whose median cadence the step count integrates
 FB_DIRECT = 0.1                        # a reversal mostly passes through a stop or a turn:
