@@ -158,6 +158,18 @@ def test_history_cli_json_and_text(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "week " in out and "retro min" in out
 
 
+def test_reading_a_store_that_does_not_exist_creates_nothing(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "not" / "yet" / "s.db"
+    assert main(["history", "--db", str(db)]) == 0
+    assert f"no sessions yet in {db}" in capsys.readouterr().out
+    assert main(["report", "--week", "--db", str(db), "--out", str(tmp_path / "w"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sessions"] == []
+    assert main(["export", "--format", "csv", "--db", str(db), "--out", str(tmp_path / "x.csv")]) == 0
+    assert main(["report", "--db", str(db)]) == 2
+    assert not (tmp_path / "not").exists()
+
+
 def test_default_db_in_xdg_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("COACH_DB", raising=False)

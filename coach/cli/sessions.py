@@ -68,8 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _store(args: argparse.Namespace):
+    """The store, for the commands that only read it: one that does not exist is not created."""
     from coach.outputs.store import SessionStore
-    return SessionStore(getattr(args, "db", None))
+    return SessionStore(getattr(args, "db", None), create=False)
 
 
 def _since(text: str | None) -> datetime | None:

@@ -194,12 +194,25 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _could_be_made(path: Path) -> bool:
+    """Whether a file could be made there: the nearest existing folder above it is a folder."""
+    p = path.parent
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p.is_dir()
+
+
 class SessionStore:
     """A SQLite session store. Opening it migrates the schema and recovers interrupted sessions."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, recover: bool = True,
-                 readonly: bool | None = None, check: bool = True) -> None:
+                 readonly: bool | None = None, check: bool = True, create: bool = True) -> None:
+        """create=False (the commands that only read): a store that does not exist yet reads as
+        an empty one, and reading it creates no file or folder."""
         self.path = Path(path) if path else default_db_path()
+        # nothing there, nothing pending beside it: an empty store held in memory
+        self.ephemeral = (not create and not self.path.exists() and _could_be_made(self.path)
+                          and not any(self.path.parent.glob(f"{self.path.name}.pending-*.jsonl")))
         if readonly is None:   # history stays readable from a directory we cannot write to
             readonly = self.path.is_file() and not (os.access(self.path.parent, os.W_OK)
                                                     and os.access(self.path, os.W_OK))
@@ -213,8 +226,10 @@ class SessionStore:
                 self.conn = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None,
                                             check_same_thread=False)
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.conn = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None,
+                if not self.ephemeral:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.conn = sqlite3.connect(":memory:" if self.ephemeral else str(self.path),
+                                            timeout=10.0, isolation_level=None,
                                             check_same_thread=False)
             self.conn.row_factory = sqlite3.Row
             if check:
@@ -233,7 +248,7 @@ class SessionStore:
             raise CoachError(f"cannot open session store {self.path}: {e.strerror}") from e
         self.replayed: list[int] = []
         self.recovered: list[int] = []
-        if not readonly:
+        if not readonly and not self.ephemeral:
             try:   # housekeeping: a locked store only postpones it (and waits 1 s at most)
                 self.conn.execute("PRAGMA busy_timeout=1000")
                 self.replayed = self.replay_journals()
