@@ -10,11 +10,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from coach.cli import main
+from coach.errors import CoachError
 from coach.outputs.store import SCHEMA_VERSION, SessionMeta, SessionStore
 from tests.outputs_broker import FakePipeline, FakeSource
 
@@ -156,6 +158,37 @@ def test_history_cli_json_and_text(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["history", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert "week " in out and "retro min" in out
+
+
+@dataclass
+class _Failing(FakeSource):
+    """A sensor that fails after `after_s` of data (0: never found)."""
+
+    after_s: float = 0.0
+
+    async def stream(self):
+        async for b in FakeSource(duration_s=self.after_s).stream():
+            yield b
+        raise CoachError("Bluetooth is not available here")
+
+
+def test_a_run_that_fails_before_any_data_leaves_no_session(tmp_path: Path) -> None:
+    from coach.detect.pipeline import DirectionPipeline
+    from coach.detect.session import run_session
+    db = tmp_path / "s.db"
+    for after_s in (0.0, 6.0):
+        store = SessionStore(db)
+        obs = store.open_session({"kind": "run"})
+        obs.owns_store = True
+        assert obs.session_id is not None             # the row exists as the run starts
+        with pytest.raises(CoachError):
+            asyncio.run(run_session(_Failing(after_s=after_s), DirectionPipeline(), [obs]))
+    with SessionStore(db, recover=False) as store:
+        rows = store.sessions()
+    # the sensor that was never found left nothing; the one that failed after 6 s kept its
+    # session, open for the next start to recover
+    assert [(r["kind"], r["status"]) for r in rows] == [("walk", "open")]
+    assert rows[0]["duration_s"] > 0
 
 
 def test_reading_a_store_that_does_not_exist_creates_nothing(tmp_path: Path,

@@ -8,6 +8,7 @@ batch with the detector's state and new events, and the finished result.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from coach.signal.features import WIN, Reference
 from coach.signal.resample import FS
 from coach.types import AnalysisResult, Observer, Source
 
+log = logging.getLogger(__name__)
+
 MIN_RECORDING_S = WIN / FS        # a recording shorter than one detector window is refused
 
 
@@ -29,10 +32,22 @@ async def run_session(source: Source, pipeline: DirectionPipeline | None = None,
     min_seconds: refuse (CoachError) a source that ends sooner, before observers hear the end."""
     pipeline = pipeline or DirectionPipeline(source_name=source.name)
     observers = observers or []
-    async for batch in source.stream():
-        events = pipeline.feed(batch)
+    try:
+        async for batch in source.stream():
+            events = pipeline.feed(batch)
+            for ob in observers:
+                await ob.on_batch(batch, pipeline.state, events)
+    except BaseException:
+        # the source failed (a sensor never found, a link given up) or the run was stopped:
+        # observers that hold something open are told (on_abort), then the error goes on
         for ob in observers:
-            await ob.on_batch(batch, pipeline.state, events)
+            on_abort = getattr(ob, "on_abort", None)
+            if on_abort is not None:
+                try:
+                    on_abort()
+                except Exception as e:  # noqa: BLE001 - the source's error is the one to report
+                    log.debug("on_abort of %s failed: %s", type(ob).__name__, e)
+        raise
     if min_seconds and pipeline.seconds < min_seconds:
         raise CoachError(f"{source.name}: {pipeline.seconds:.2f} s of data is too short to analyse "
                          f"(at least {min_seconds:g} s, one detector window)")

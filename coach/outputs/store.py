@@ -749,6 +749,7 @@ class StoreObserver:
         self.failed_commits = 0
         self.closed = False
         self.owns_store = False      # close the store when the session ends
+        self._saw_data = False       # a batch of samples has come
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -763,6 +764,7 @@ class StoreObserver:
         self._ops.append((sql, list(params)))
 
     async def on_batch(self, batch: Any, state: LiveState, events: list[Event]) -> None:
+        self._saw_data = self._saw_data or len(batch) > 0
         for e in events:
             if e.type == "step":
                 self._op("INSERT INTO steps VALUES (?,?,?)", SID, e.t_s,
@@ -956,6 +958,28 @@ class StoreObserver:
         if not self.closed:
             self.flush(self.end_wait_s)
             self.closed = True
+
+    def on_abort(self) -> None:
+        """The session failed before its end. Not one sample came (a sensor never found): there
+        is no walk to keep, so its row goes. Otherwise what was counted is committed and the
+        session left open, for the next start to recover (as after a killed process)."""
+        if self.closed:
+            return
+        if self._saw_data:
+            self.abort()
+        else:
+            self.closed = True
+            self._ops.clear()
+            try:
+                if self.session_id is not None:
+                    with self.store.transaction():
+                        self.conn.execute("DELETE FROM sessions WHERE id=?", (self.session_id,))
+                if self.journal is not None:
+                    self.journal.unlink(missing_ok=True)
+            except (sqlite3.Error, OSError) as e:
+                log.warning("could not remove the empty session %s: %s", self.session_id, e)
+        if self.owns_store:
+            self.store.close()
 
 
 def session_json(s: dict[str, Any]) -> dict[str, Any]:
