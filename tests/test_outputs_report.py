@@ -175,3 +175,15 @@ def test_week_without_sessions_uses_the_programs_target(tmp_path: Path, capsys: 
     expect = build_program(spec, history=[]).backward_target_s * spec.sessions_per_week / 60
     assert doc["week"] == "2020-W02" and doc["retro_minutes"] == 0 and doc["sessions"] == []
     assert doc["goal_minutes"] == pytest.approx(expect, abs=0.06) and expect > 0
+
+
+def test_week_minutes_are_rounded_once() -> None:
+    # 117.2 s is 1.953 min: rounded to 0.01 and then to 0.1 it showed as 1.9, elsewhere 2.0
+    from datetime import date
+
+    from coach.outputs.report import render_week_html, week_summary
+    s = {"id": 1, "started_at": "2026-12-02T10:00:00+00:00", "retro_seconds": 117.2, "retro_steps": 260,
+         "program": "demo", "weekly_goal_s": None}
+    w = week_summary([s], date(2026, 12, 2), None)
+    page = render_week_html(w, b"")
+    assert "<td class=n>2.0</td>" in page and ">2.0<" in page and ">1.9<" not in page

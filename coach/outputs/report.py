@@ -244,11 +244,12 @@ def week_summary(sessions: list[dict[str, Any]], day: date, goal_s: float | None
     total = sum(per_day.values())
     return {"week": f"{y}-W{w:02d}", "week_start": monday.isoformat(),
             "days": [{"date": d.isoformat(), "retro_minutes": round(per_day[d] / 60, 2)} for d in days],
-            "retro_minutes": round(total / 60, 2),
+            "retro_minutes": round(total / 60, 2), "retro_seconds": round(total, 1),
             "goal_minutes": round(goal_s / 60, 1) if goal_s else None,
             "progress": round(total / goal_s, 3) if goal_s else None,
             "sessions": [{"session_id": s["id"], "started_at": s["started_at"],
                           "retro_minutes": round(s["retro_seconds"] / 60, 2),
+                          "retro_seconds": round(s["retro_seconds"], 1),
                           "retro_steps": s["retro_steps"], "program": s["program"]} for s in in_week]}
 
 
@@ -283,7 +284,7 @@ def render_week_png(w: dict[str, Any]) -> bytes:
     ax.set_xticks(x, labels)
     ax.set_ylabel("retro minutes")
     ax.set_ylim(0, max([goal or 0, *cum, 1.0]) * 1.15)
-    ax.set_title(f"Week {w['week']}: {w['retro_minutes']:.1f} retro min"
+    ax.set_title(f"Week {w['week']}: {w['retro_seconds'] / 60:.1f} retro min"
                  + (f" of {goal:.0f} ({w['progress'] * 100:.0f}%)" if goal else ""))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
@@ -294,12 +295,13 @@ def render_week_html(w: dict[str, Any], png: bytes) -> str:
     e = html.escape
     goal = w["goal_minutes"]
     active = sum(1 for d in w["days"] if d["retro_minutes"] > 0)
-    tiles = [("retro minutes this week", f"{w['retro_minutes']:.1f}", "retro"),
+    # shown from seconds: minutes rounded to 0.01 and then to 0.1 made 1.953 min "1.9"
+    tiles = [("retro minutes this week", f"{w['retro_seconds'] / 60:.1f}", "retro"),
              ("week target, min", f"{goal:.0f}" if goal else "-", ""),
              ("of the target", f"{w['progress'] * 100:.0f} %" if goal else "-", "retro"),
              ("sessions", str(len(w["sessions"])), ""), ("days walked", str(active), "")]
     rows = "\n".join(f"<tr><td>{e(_local(s['started_at']))}</td><td class=n>{s['session_id']}</td>"
-                     f"<td class=n>{s['retro_minutes']:.1f}</td><td class=n>{s['retro_steps']}</td>"
+                     f"<td class=n>{s['retro_seconds'] / 60:.1f}</td><td class=n>{s['retro_steps']}</td>"
                      f"<td>{e(s['program'] or '-')}</td></tr>" for s in w["sessions"])
     img = base64.b64encode(png).decode("ascii")
     return f"""<!doctype html>
