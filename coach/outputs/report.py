@@ -205,6 +205,8 @@ def render_html(s: dict[str, Any], png: bytes) -> str:
 <h2>Laps</h2>
 <table><tr><th>#</th><th>direction</th><th>start</th><th>time</th><th>steps</th><th>steps/min</th><th>bpm</th></tr>
 {lap_rows}</table>
+<p class="sub">A lap's steps are all the steps in its time, short pauses and turns merged into it
+included; the retro and forward steps above count walking only.</p>
 <h2>Intervals</h2>
 {f'<table><tr><th>#</th><th>direction</th><th>planned</th><th>done</th><th>status</th></tr>{ivs}</table>' if ivs else '<p>No coached intervals.</p>'}
 <h2>Prompts</h2>
