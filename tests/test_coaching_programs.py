@@ -255,3 +255,18 @@ def test_progression_session_says_rest_when_advised() -> None:
     ps = prompts_for(simulate([Seg("forward", 30)]), "progression", history=[])
     assert not any(say.REST in p.text for p in ps)
     assert any(p.text.startswith("Progression, step one of nine: five minutes backward today") for p in ps)
+
+
+def test_an_interval_walked_in_full_is_done_in_full_despite_the_detectors_delay() -> None:
+    # the detector reports a direction 2 s after it began, dated back to its start: the
+    # intervals' done time counts from that start, not from the report
+    cfg = config_from_dict({"programs": {"classic": {"warmup_s": 60, "forward_s": 60,
+                                                     "backward_s": 40, "total_s": 260}}})
+    c = Coach("classic", cfg, first_run=False)
+    script = [Seg("forward", 60), Seg("backward", 40), Seg("forward", 60), Seg("backward", 40), Seg("forward", 60)]
+    for b, s, e in simulate(script, latency_s=2.0):
+        c.update(s, e, b)
+    c.finish()
+    assert [(r["direction"], r["status"]) for r in c.intervals_done] == [
+        ("forward", "done"), ("backward", "done"), ("forward", "done"), ("backward", "done"), ("forward", "done")]
+    assert all(r["done_s"] >= r["planned_s"] - 0.3 for r in c.intervals_done), c.intervals_done

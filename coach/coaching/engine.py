@@ -96,6 +96,7 @@ class Coach:
         self.t0: float | None = None
         self.now = 0.0
         self.prev_now = 0.0
+        self._credited: tuple[int, float] | None = None   # (interval, run start) back-dated
         self.state = LiveState()
         self.direction = "still"
         self.dir_since = 0.0
@@ -409,6 +410,11 @@ class Coach:
         if i is not None:
             rec = self.intervals_done[-1]
             if self.direction == rec["direction"]:
+                if self._credited != (i, self.dir_since):
+                    # the detector shows a direction 1-2 s after it began and dates it back:
+                    # that time in the interval was walked its way too
+                    self._credited = (i, self.dir_since)
+                    dt_s += max(0.0, self.prev_now - max(self.dir_since, rec["start_s"]))
                 rec["done_s"] = round(rec["done_s"] + dt_s, 3)
             rec["steps"] = self._steps_of(rec["direction"], state) - rec["_steps0"]
 
