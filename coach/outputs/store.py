@@ -764,7 +764,8 @@ class StoreObserver:
         self._ops.append((sql, list(params)))
 
     async def on_batch(self, batch: Any, state: LiveState, events: list[Event]) -> None:
-        self._saw_data = self._saw_data or len(batch) > 0
+        # (the serve worker passes no batch, only the state its samples made)
+        self._saw_data = self._saw_data or (len(batch) > 0 if batch is not None else state.t_s > 0)
         for e in events:
             if e.type == "step":
                 self._op("INSERT INTO steps VALUES (?,?,?)", SID, e.t_s,
