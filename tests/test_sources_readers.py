@@ -94,6 +94,13 @@ def test_repeated_timestamps_dropped_and_counted_with_one_warning(tmp_path, walk
     assert len(err) == 1 and "dropped 3 rows that repeat the previous timestamp" in err[0]
 
 
+def test_a_file_of_one_repeated_timestamp_says_so_when_refused(tmp_path):
+    p = tmp_path / "one.csv"
+    p.write_text("t,ax,ay,az\n1.0,0,0,1\n1.0,0,0,1\n1.0,0,0,1\n")
+    with pytest.raises(CoachError, match=r"too few samples \(1; dropped 2 rows that repeat the previous timestamp\)"):
+        read_csv(p)
+
+
 @pytest.mark.parametrize("where", ["ahead", "behind", "first", "last"])
 def test_a_sample_far_outside_the_clock_is_dropped_never_moves_it(tmp_path, walk, base, where, capsys):
     t, a = walk

@@ -114,7 +114,9 @@ class RecordingReader:
         if self.units is None:
             raise CoachError(f"{self.name}: no valid acceleration values (all NaN)")
         if self._n < 2:
-            raise CoachError(f"{self.name}: too few samples ({self._n})")
+            # say why, where rows were dropped for their timestamps (all of them repeating one)
+            why = self.timebase.stats.warning()
+            raise CoachError(f"{self.name}: too few samples ({self._n}" + (f"; {why})" if why else ")"))
         self._done = True
 
     _saw_rows = False
