@@ -16,7 +16,8 @@ from coach.coaching.speech import SpeechTask
 
 
 @pytest.mark.parametrize("script", ["#!/bin/sh\nsleep 600\n", "#!/bin/sh\nexit 3\n"])
-def test_hung_or_failing_player(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+def test_hung_or_failing_player(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str,
+                                caplog: pytest.LogCaptureFixture) -> None:
     player = tmp_path / "player.sh"
     player.write_text(script)
     player.chmod(0o755)
@@ -38,4 +39,6 @@ def test_hung_or_failing_player(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     task = asyncio.run(run())
     assert time.monotonic() - t0 < 10
     assert not task.audio and not task._players               # the player was given up
+    # ... and the wearer is told once why the coach went quiet
+    assert sum("prompts are printed as text" in r.getMessage() for r in caplog.records) == 1
     assert sorted(buf.getvalue().splitlines()) == ["[cue] Backward", "[safety] Look over your shoulder"]

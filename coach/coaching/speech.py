@@ -232,6 +232,9 @@ class SpeechTask:
             self._players.pop(0)
         if not self._players:
             self.audio = False
+            # once: say why the coach goes quiet (no sound card, no audio service)
+            log.warning("no audio player could play here (no audio device?): prompts are "
+                        "printed as text from now on")
             if not self.s.echo_text:
                 self._echo(prompt)
         wav.unlink(missing_ok=True)
