@@ -212,7 +212,7 @@ class SessionStore:
         self.path = Path(path) if path else default_db_path()
         # nothing there, nothing pending beside it: an empty store held in memory
         self.ephemeral = (not create and not self.path.exists() and _could_be_made(self.path)
-                          and not any(self.path.parent.glob(f"{self.path.name}.pending-*.jsonl")))
+                          and not self.pending_journals())
         if readonly is None:   # history stays readable from a directory we cannot write to
             readonly = self.path.is_file() and not (os.access(self.path.parent, os.W_OK)
                                                     and os.access(self.path, os.W_OK))
@@ -366,11 +366,15 @@ class SessionStore:
     def journal_path(self, tag: str) -> Path:
         return self.path.with_name(f"{self.path.name}.pending-{tag}.jsonl")
 
+    def pending_journals(self) -> list[Path]:
+        """Journals of sessions not written yet, beside the database (see journal_path)."""
+        return sorted(self.path.parent.glob(f"{self.path.name}.pending-*.jsonl"))
+
     def replay_journals(self) -> list[int]:
         """Write sessions that an earlier run could not (store locked, disk full); return ids."""
         done: list[int] = []
         host = socket.gethostname()
-        for jp in sorted(self.path.parent.glob(f"{self.path.name}.pending-*.jsonl")):
+        for jp in self.pending_journals():
             try:
                 head, ops = read_journal(jp)
             except (OSError, ValueError) as e:
