@@ -59,8 +59,9 @@ def test_resampler_makes_a_uniform_50hz_grid_whatever_the_batching():
 def test_resampler_reports_a_gap_and_does_not_bridge_it():
     t = np.concatenate([np.arange(0, 10, 0.02), 13 + np.arange(0, 5, 0.02)])
     out = Resampler().push(t, np.ones((len(t), 3)))
-    assert [round(c.gap_before, 2) for c in out] == [0.0, 3.02]
-    assert out[1].t[0] >= 13.0
+    assert [round(c.gap_before, 2) for c in out] == [0.0, 3.02, 0.0]
+    assert len(out[1].t) == 0 and out[1].resume_t == 13.0     # the drop, when the data came back
+    assert out[2].t[0] >= 13.0
 
 
 def test_windows_do_not_depend_on_batch_size():
@@ -134,6 +135,17 @@ def test_contract_segments_cover_the_recording_and_sum_up(session, result):
 def test_live_batches_give_the_same_answer_as_one_big_batch(session, result):
     live = run(session.t, session.acc, batch=10)   # 0.2 s at 50 Hz
     assert live == result
+
+
+@pytest.mark.parametrize("rate", [52.0, 100.0])
+def test_live_notifications_give_the_file_answer_at_any_rate(rate):
+    """A live sensor's small notifications (7 and 36 samples) and coach analyze's chunks give
+    the same segments, steps and events, also where the resampler filters (fast sensors)."""
+    s = interval_session(seed=5, rate=rate)
+    s.t = s.t + np.random.default_rng(5).uniform(0, 0.3 / rate, len(s.t))    # clock jitter
+    whole = run(s.t, s.acc)
+    assert run(s.t, s.acc, batch=7) == whole
+    assert run(s.t, s.acc, batch=36) == whole
 
 
 def test_any_mounting_orientation_even_upside_down(session, result):

@@ -180,7 +180,7 @@ class DirectionPipeline:
         self.state.jolt_g = float(np.max(np.abs(mag - 1.0)))
         for chunk in self.resampler.push(batch.t, batch.acc, gap=batch.gap_before):
             if chunk.gap_before:
-                new += self._gap(float(chunk.t[0]) if len(chunk.t) else self._t_last, chunk.gap_before)
+                new += self._gap(chunk.resume_t, chunk.gap_before)
             if len(chunk.t) == 0:
                 continue
             wins, tend = self.windows.push(chunk.t, chunk.acc)
