@@ -294,7 +294,8 @@ class DirectionPipeline:
         if cand == self._cur:
             return []
         need = SWITCH_P
-        if cand in ("forward", "backward") and self._cur in ("forward", "backward"):
+        reversal = cand in ("forward", "backward") and self._cur in ("forward", "backward")
+        if reversal:
             # reversing the walking direction: surer than any other change, and never right
             # after one (that is a flicker)
             if t_now - self._switched_at < REVERSAL_DWELL_S:
@@ -319,7 +320,7 @@ class DirectionPipeline:
                 onset -= MOVING_LEAD_S
         if self._cur == "still" and cand in ("forward", "backward") and onset > self._fresh_t:
             onset = self._motion_start(onset, t_now)
-        if need == REVERSE_P:
+        if reversal:
             # a direct reversal: the evidence's onset scatters (p10-p90 over 1.5 s); the
             # similarity's own sign flip dates it about as well, and the mean of both better
             onset = (onset + 2 * self._flip_onset(cand, t_now, onset)) / 3
@@ -399,8 +400,8 @@ class DirectionPipeline:
         """A reversal, dated from where the similarity to the forward reference last stood on
         the old side: the mean of two such estimates, the whole window's (past 0) and the
         latest stride's (past FLIP_RECENT), each FLIP_LEAD_S before the first window after it.
-        On held-out simulated and real reversed walking, averaging these with the evidence's
-        onset halved the error of direct reversals' dating."""
+        Averaged with the evidence's onset, the mean dating error of direct reversals fell by a
+        third on held-out simulated walking and by a sixth on real walking reversed in time."""
         sign = -1.0 if cand == "backward" else 1.0
         est = []
         for col, thr in ((1, 0.0), (2, FLIP_RECENT)):
