@@ -540,3 +540,24 @@ def test_a_direct_reversal_is_dated_by_where_the_similarity_flipped_too(monkeypa
     assert len(with_flip) == len(without) == 48
     assert np.mean(with_flip) < np.mean(without) - 0.03
     assert np.mean(with_flip) < 0.45
+
+
+def test_a_reversal_is_not_dated_from_similarities_that_say_nothing():
+    """Before a reference exists the similarities are 0, and a NaN is no evidence either:
+    neither counts as standing on the new side, so the evidence's onset stands."""
+    for value in (0.0, float("nan")):
+        p = DirectionPipeline()
+        for k in range(21):
+            p._sims.append((96.0 + 0.2 * k, value, value))
+        assert p._flip_onset("backward", 100.0, 98.0) == 98.0
+        assert p._flip_onset("forward", 100.0, 98.0) == 98.0
+
+
+def test_times_that_repeat_or_are_not_numbers_give_the_clean_answer(session, result):
+    """The Python API takes any array: rows whose time repeats, goes back or is not a number
+    are left out (no traceback), and the answer is the clean recording's."""
+    t, acc = session.t, session.acc
+    idx = np.sort(np.concatenate([np.arange(len(t)), np.arange(0, len(t), 3)]))   # repeats
+    tt, aa = t[idx].copy(), acc[idx].copy()
+    tt[5] = np.nan                                   # a repeat's time lost
+    assert run(tt, aa, batch=36) == result

@@ -31,7 +31,7 @@ from coach.signal.features import (
     WindowStream,
     raw_features,
 )
-from coach.signal.resample import FS, GAP_S, Resampler
+from coach.signal.resample import FS, GAP_S, Resampler, increasing
 from coach.sources.base import SampleBatch
 
 log = logging.getLogger(__name__)
@@ -178,6 +178,11 @@ class DirectionPipeline:
     # ------------------------------------------------------------------ streaming
     def feed(self, batch: SampleBatch) -> list[Event]:
         """Process one batch; return the events it caused (direction changes, steps, gaps)."""
+        keep = increasing(batch.t, None if self._t_first is None else self._t_last)
+        if not keep.all():
+            # a time that is not a number, repeats or goes back (the Python API; the readers
+            # drop such rows and say so): left out, as the resampler would
+            batch = SampleBatch(batch.t[keep], batch.acc[keep], batch.gap_before, batch.meta)
         if len(batch) == 0:
             return []
         new: list[Event] = []
@@ -407,7 +412,8 @@ class DirectionPipeline:
         for col, thr in ((1, 0.0), (2, FLIP_RECENT)):
             first = None
             for rec in reversed(self._sims):
-                if rec[0] <= t_now - FLIP_BACK_S or sign * rec[col] < thr:
+                # strictly past (0 is no reference yet; not a number is no evidence)
+                if rec[0] <= t_now - FLIP_BACK_S or not sign * rec[col] > thr:
                     break
                 first = rec[0]
             est.append(first - FLIP_LEAD_S if first is not None else onset)

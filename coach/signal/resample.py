@@ -15,6 +15,19 @@ GAP_S = 0.5        # a hole longer than this is a sensor drop, not jitter
 PROBE_S = 1.0      # a run's first second measures its sample period (the box width, the drop limit)
 
 
+MAX_BOX = 20       # box width cap (input samples): 1 kHz
+
+
+def increasing(t: np.ndarray, last: float | None) -> np.ndarray:
+    """Mask of the samples whose time is finite and later than every one before (and than
+    last): a sample that repeats or goes back in time cannot be placed on the grid. Readers
+    drop and report such rows; this keeps the Python API's callers from breaking the grid."""
+    ok = np.isfinite(t)
+    prev = np.fmax.accumulate(np.concatenate([[-np.inf if last is None else last],
+                                              np.where(ok, t, -np.inf)]))[:-1]
+    return ok & (t > prev)
+
+
 @dataclass(slots=True)
 class Resampled:
     t: np.ndarray        # (m,) grid times
@@ -49,6 +62,9 @@ class Resampler:
         """Add raw samples; return the grid chunks they complete. A drop before a run is
         reported on an empty chunk whose gap_before is the drop and resume_t the run's start."""
         out: list[Resampled] = []
+        keep = increasing(t, self._raw_last)
+        if not keep.all():
+            t, acc = t[keep], acc[keep]
         if len(t) == 0:
             return out
         i, n = 0, len(t)
@@ -96,7 +112,7 @@ class Resampler:
             if self._pend_t[-1] - self._pend_t[0] < PROBE_S:
                 return None
             self._dt = float(np.median(np.diff(self._pend_t)))
-            self._w = max(1, int(round((1 / FS) / max(self._dt, 1e-4))))
+            self._w = min(MAX_BOX, max(1, int(round((1 / FS) / max(self._dt, 1e-4)))))
             t, acc = self._pend_t, self._pend_a
             self._pend_t, self._pend_a = np.zeros(0), np.zeros((0, 3))
         return self._push_run(t, acc)
@@ -129,8 +145,12 @@ class Resampler:
         self._last_t, self._last_a = float(ft[-1]), filt[-1].copy()
         if self._t0 is None:
             self._t0 = float(ft[0])
-        # grid point k is t0 + k / FS, computed afresh each time (no running sum to drift)
+        # grid point k is t0 + k / FS, computed afresh each time (no running sum to drift);
+        # only points up to the last filtered time, exactly: one past it would be held, not
+        # interpolated, and differ from what the next batch gives it
         n = int(np.floor((ft[-1] - self._t0) * FS + 1e-9)) + 1 - self._k
+        while n > 0 and self._t0 + (self._k + n - 1) / FS > ft[-1]:
+            n -= 1
         if n <= 0:
             return None
         grid = self._t0 + (self._k + np.arange(n)) / FS
