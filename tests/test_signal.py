@@ -185,3 +185,27 @@ def test_resampler_leaves_out_times_that_are_not_later():
     got = np.vstack([c.acc for i in range(0, len(order), 13)
                      for c in r.push(bad_t[order[i:i + 13]], bad_a[order[i:i + 13]])])
     assert np.array_equal(got, clean)
+
+
+def test_resampler_follows_a_sensor_that_changes_its_rate():
+    """The sample period is measured again every second: a phone that drops from 400 Hz to
+    25 Hz is no longer averaged over a 0.32 s box (a 2 Hz gait harmonic kept half its size),
+    and one that speeds up from 5 Hz to 100 Hz has its drops reported again (8 periods of
+    5 Hz, 1.6 s, had bridged a 1 s drop)."""
+    f = 2.0
+    t = np.concatenate([np.arange(0, 1.0, 1 / 400), 1.0 + np.arange(0, 9, 1 / 25)])
+    acc = np.column_stack([np.sin(2 * np.pi * f * t), np.zeros_like(t), np.ones_like(t)])
+    chunks = Resampler().push(t, acc)
+    g = np.concatenate([c.t for c in chunks])
+    x = np.concatenate([c.acc for c in chunks])[:, 0]
+    late = g > 4.0
+    for size in (1, 7):        # measured at the same samples however the stream is cut
+        r = Resampler()
+        parts = [c for i in range(0, len(t), size) for c in r.push(t[i:i + size], acc[i:i + size])]
+        assert np.array_equal(np.concatenate([c.acc for c in parts])[:, 0], x)
+    assert np.max(np.abs(x[late])) > 0.95
+    assert np.max(np.abs(x[late] - np.sin(2 * np.pi * f * g[late]))) < 0.1
+
+    t = np.concatenate([np.arange(0, 1.2, 0.2), 1.2 + np.arange(0, 4, 0.01), 6.2 + np.arange(0, 3, 0.01)])
+    chunks = Resampler().push(t, np.ones((len(t), 3)))
+    assert [round(c.gap_before, 2) for c in chunks if c.gap_before] == [1.01]

@@ -16,6 +16,7 @@ PROBE_S = 1.0      # a run's first second measures its sample period (the box wi
 
 
 MAX_BOX = 20       # box width cap (input samples): 1 kHz
+RATE_SAME = 0.7    # a second's period within this factor of the run's: the same rate
 
 
 def increasing(t: np.ndarray, last: float | None) -> np.ndarray:
@@ -41,8 +42,10 @@ class Resampler:
 
     The output depends only on the samples, never on how they were cut into batches: a live
     sensor's 1-36-sample notifications and `coach analyze`'s large chunks give the same grid and
-    values. So the sensor's sample period is measured once per run (between gaps), over its first
-    second (PROBE_S), which is held until then, and grid times are counted, not summed.
+    values. So the sensor's sample period is measured over each run's first second (PROBE_S),
+    which is held until then, and again over every following second of the stream's own time:
+    where the box width it implies changes (a phone that slows its sensor down), the new period
+    and width hold from there. Grid times are counted, not summed.
     """
 
     def __init__(self) -> None:
@@ -57,6 +60,8 @@ class Resampler:
         self._hist_a = np.zeros((0, 3))
         self._pend_t = np.zeros(0)             # the run's first samples, until PROBE_S
         self._pend_a = np.zeros((0, 3))
+        self._blk_start = 0.0                  # since then the period is measured again
+        self._blk_iv: list[np.ndarray] = []    # ... from these intervals
 
     def push(self, t: np.ndarray, acc: np.ndarray, gap: bool = False) -> list[Resampled]:
         """Add raw samples; return the grid chunks they complete. A drop before a run is
@@ -77,14 +82,17 @@ class Resampler:
             # this piece runs to the next hole, or to where the probe is complete
             holes = np.nonzero(np.diff(t[i:]) > limit)[0]
             j = i + int(holes[0]) + 1 if len(holes) else n
+            # ... or to the end of the second that measures the period (the probe, or later)
             if self._dt is None:
-                # ... the probe ends at the first sample PROBE_S after the run's first
                 t_first = self._pend_t[0] if len(self._pend_t) else t[i]
-                done = np.nonzero(t[i:j] - t_first >= PROBE_S)[0]
-                if len(done):
-                    j = i + int(done[0]) + 1
+            else:
+                t_first = self._blk_start
+            done = np.nonzero(t[i:j] - t_first >= PROBE_S)[0]
+            if len(done):
+                j = i + int(done[0]) + 1
+            prev = self._raw_last
             self._raw_last = float(t[j - 1])
-            r = self._take(t[i:j], acc[i:j])
+            r = self._take(t[i:j], acc[i:j], prev)
             if r is not None and out and len(out[-1].t):
                 # one chunk per run, also where the probe ended inside the batch
                 out[-1] = Resampled(np.concatenate([out[-1].t, r.t]),
@@ -105,41 +113,55 @@ class Resampler:
         self._pend_t = np.zeros(0)
         self._pend_a = np.zeros((0, 3))
 
-    def _take(self, t: np.ndarray, acc: np.ndarray) -> Resampled | None:
+    @staticmethod
+    def _box(dt: float) -> int:
+        return min(MAX_BOX, max(1, int(round((1 / FS) / max(dt, 1e-4)))))
+
+    def _take(self, t: np.ndarray, acc: np.ndarray, prev: float | None) -> Resampled | None:
         if self._dt is None:
             self._pend_t = np.concatenate([self._pend_t, t])
             self._pend_a = np.concatenate([self._pend_a, acc])
             if self._pend_t[-1] - self._pend_t[0] < PROBE_S:
                 return None
             self._dt = float(np.median(np.diff(self._pend_t)))
-            self._w = min(MAX_BOX, max(1, int(round((1 / FS) / max(self._dt, 1e-4)))))
+            self._w = self._box(self._dt)
             t, acc = self._pend_t, self._pend_a
             self._pend_t, self._pend_a = np.zeros(0), np.zeros((0, 3))
-        return self._push_run(t, acc)
+            self._blk_start, self._blk_iv = float(t[-1]), []
+            return self._push_run(t, acc)
+        r = self._push_run(t, acc)
+        self._blk_iv.append(np.diff(t, prepend=prev if prev is not None else t[0]))
+        if t[-1] - self._blk_start >= PROBE_S:
+            dt = float(np.median(np.concatenate(self._blk_iv)))
+            # a new rate, not a jittery clock's second (a phone's 4.9 ms median can read 5.7)
+            if self._box(dt) != self._w and not RATE_SAME < dt / (self._dt or dt) < 1 / RATE_SAME:
+                self._dt, self._w = dt, self._box(dt)
+            self._blk_start, self._blk_iv = float(t[-1]), []
+        return r
 
     def _push_run(self, t: np.ndarray, acc: np.ndarray) -> Resampled | None:
         # anti-alias: a box of about one output period over the input samples
-        w = self._w
+        w, h = self._w, len(self._hist_t)
         ht = np.concatenate([self._hist_t, t])
         ha = np.concatenate([self._hist_a, acc])
-        if w > 1 and len(ha) >= w:
-            # shifted slices, not a running sum: the same additions whatever the batch
-            m = len(ha) - w + 1
-            filt = ha[:m].copy()
-            for k in range(1, w):
-                filt += ha[k:k + m]
-            filt /= w
-            ft = ht[w - 1:] - (w - 1) * (self._dt or 1 / FS) / 2
-            keep = w - 1
-        else:
-            filt, ft, keep = ha, ht, 0 if w == 1 else len(ha)
-        self._hist_t = ht[len(ht) - keep:] if keep else np.zeros(0)
-        self._hist_a = ha[len(ha) - keep:] if keep else np.zeros((0, 3))
-        if w > 1 and len(ha) < w:
+        # the last MAX_BOX - 1 raw samples stay, for whatever box width comes next
+        self._hist_t, self._hist_a = ht[-(MAX_BOX - 1):], ha[-(MAX_BOX - 1):]
+        first = max(h, w - 1)                  # the first new sample with a whole box behind it
+        if first >= len(ht):
             return None
-        if len(ft) == 0:
-            return None
+        m = len(ht) - first
+        # shifted slices, not a running sum: the same additions whatever the batch
+        s0 = first - (w - 1)
+        filt = ha[s0:s0 + m].copy()
+        for k in range(1, w):
+            filt += ha[s0 + k:s0 + k + m]
+        filt /= w
+        ft = ht[first:] - (w - 1) * (self._dt or 1 / FS) / 2
         if self._last_t is not None and self._last_a is not None:
+            later = ft > self._last_t          # a wider box dates its samples further back
+            ft, filt = ft[later], filt[later]
+            if len(ft) == 0:
+                return None
             ft = np.concatenate([[self._last_t], ft])
             filt = np.vstack([self._last_a[None, :], filt])
         self._last_t, self._last_a = float(ft[-1]), filt[-1].copy()
