@@ -131,3 +131,19 @@ def test_top_level_config_reaches_every_command(tmp_path, capsys):
     bad = write(tmp_path, "[store]\npth = 'x'\n")
     assert main(["--config", str(bad), "history", "--json"]) == 2
     assert "pth" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["[coach]\nprogramm = 'free'\n", "[mqtt]\nurll = 'x'\n",
+                                  "[sources.generic]\nrate = 5\n", "[programs.mine]\nkindd = 'free'\n"])
+@pytest.mark.parametrize("command", [["history"], ["report", "--week"], ["devices"]])
+def test_every_command_refuses_a_misspelt_key(tmp_path, monkeypatch, capsys, text, command):
+    """Whatever the command, a config with a misspelt key is one line and exit 2 (history and
+    the week report use [coach]'s weekly goal, and went on with a typo there)."""
+    from coach.cli.main import main
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    assert main(["--config", str(bad), *command]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown key" in err[0]

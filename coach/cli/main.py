@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     as_json = bool(getattr(args, "json", False))
     try:
+        check_config()
         return int(args.func(args) or 0)
     except CoachError as e:
         return report_error(str(e), 2, as_json)
@@ -91,6 +92,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             raise
         return report_error(f"{type(e).__name__}: {e}", 1, as_json)
+
+
+def check_config() -> None:
+    """Every section of the config in use, whichever command runs: a misspelt key is an error
+    for all of them (a week report reads the weekly goal from [coach], and a typo there had
+    changed its figures silently), not only for the command that reads its section."""
+    from coach.coaching.config import load_coach_config
+    from coach.outputs.config import load_section
+    from coach.sources.profiles.generic import load_generic_config
+
+    load_coach_config()
+    load_section("store")
+    load_section("mqtt")
+    load_generic_config()
 
 
 def _interrupted() -> int:
