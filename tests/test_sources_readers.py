@@ -346,6 +346,10 @@ def test_a_recording_shorter_than_one_window_is_refused_not_reported(tmp_path, w
     out = _coach("analyze", str(short))
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.count("\n") == 1 and "too short to analyse (at least 2 s" in out.stderr
+    almost = write(tmp_path / "almost.csv", np.arange(100) / 50 * 0.99999, a[:100],
+                   tfmt="{:.6f}")                                    # 1.97998 s
+    out = _coach("analyze", str(almost))
+    assert out.returncode == 2 and "1.979 s of data is too short" in out.stderr   # not "1.98"
     enough = write(tmp_path / "enough.csv", t[:150], a[:150])        # 3 s
     out = _coach("analyze", "--json", str(enough))
     assert out.returncode == 0 and json.loads(out.stdout)["duration_s"] > 2.9

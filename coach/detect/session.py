@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,7 +50,9 @@ async def run_session(source: Source, pipeline: DirectionPipeline | None = None,
                     log.debug("on_abort of %s failed: %s", type(ob).__name__, e)
         raise
     if min_seconds and pipeline.seconds < min_seconds:
-        raise CoachError(f"{source.name}: {pipeline.seconds:.2f} s of data is too short to analyse "
+        # rounded down: 1.995 s is not "2.00 s", which would be long enough
+        got = math.floor(pipeline.seconds * 1000) / 1000
+        raise CoachError(f"{source.name}: {got:.3f} s of data is too short to analyse "
                          f"(at least {min_seconds:g} s, one detector window)")
     result = pipeline.finish()
     for ob in observers:
