@@ -103,7 +103,14 @@ def test_analyze_re_cues_backward_walking_resumed_after_a_pause(tmp_path) -> Non
     path = write_csv(s, tmp_path / "pause.csv")
     out = subprocess.run([sys.executable, "-m", "coach", "analyze", "--json", "--coach", str(path)],
                          capture_output=True, text=True, check=True)
-    cues = [p["t_s"] for p in json.loads(out.stdout)["prompts"]
-            if p["kind"] == "cue" and p["text"] == "Backward"]
+    res = json.loads(out.stdout)
+    cues = [p["t_s"] for p in res["prompts"] if p["kind"] == "cue" and p["text"] == "Backward"]
     assert any(20 <= t <= 23 for t in cues), cues
     assert any(39 <= t <= 42 for t in cues), cues
+    # never before the detector reported the change (the batch's final state had been taken
+    # a second into it, ahead of the event that leads to it)
+    for e in res["events"]:
+        if e["type"] == "direction_change":
+            word = e["direction"].capitalize()
+            assert not any(p["kind"] == "cue" and p["text"] == word and e["t_s"] - 2 < p["t_s"] < e["t_s"]
+                           for p in res["prompts"]), (e, res["prompts"])

@@ -200,7 +200,12 @@ class Coach:
             for e in now_ev:
                 if e.type in ("direction_change", "state"):
                     d, since = str(e.data.get("direction", d)), float(e.data.get("since_s", e.t_s))
-            if state.since_s > since and tc >= state.since_s + 1.0:
+            # the batch's final state, where no event of this batch leads to it (a source
+            # without state events): from a second into it. Where one does, that event sets
+            # it, when it fired: taking the final state earlier cued a change before the
+            # detector reported it
+            if (state.since_s > since and tc >= state.since_s + 1.0
+                    and not any(e.type in ("direction_change", "state") for e in pending)):
                 d, since = state.direction, float(state.since_s)
             st = state if last else replace(state, t_s=tc, direction=d, since_s=since,
                                             tallies=self.state.tallies)
