@@ -142,6 +142,7 @@ def test_every_command_refuses_a_misspelt_key(tmp_path, monkeypatch, capsys, tex
     from coach.cli.main import main
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)                  # a week report that did run writes here
     bad = tmp_path / "bad.toml"
     bad.write_text(text)
     assert main(["--config", str(bad), *command]) == 2
