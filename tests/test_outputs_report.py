@@ -187,3 +187,12 @@ def test_week_minutes_are_rounded_once() -> None:
     w = week_summary([s], date(2026, 12, 2), None)
     page = render_week_html(w, b"")
     assert "<td class=n>2.0</td>" in page and ">2.0<" in page and ">1.9<" not in page
+
+
+def test_the_page_says_what_the_session_was() -> None:
+    """An analysed recording is not a "free walk" (history and export call it analysis)."""
+    from coach.outputs.report import _subtitle
+
+    assert _subtitle({"program": None, "kind": "analysis"}) == "analysis"
+    assert _subtitle({"program": "", "kind": "walk"}) == "free walk"
+    assert _subtitle({"program": "classic", "kind": "walk"}) == "classic"

@@ -171,6 +171,15 @@ def session_tiles(s: dict[str, Any]) -> list[tuple[str, str, str]]:
     return tiles
 
 
+def _subtitle(s: dict[str, Any]) -> str:
+    """What the session was: its program, or for a session without one, its kind (an analysed
+    recording is not a "free walk"; history and export say "analysis" too)."""
+    if s.get("program"):
+        return str(s["program"])
+    kind = str(s.get("kind") or "walk")
+    return "free walk" if kind == "walk" else kind
+
+
 def render_html(s: dict[str, Any], png: bytes) -> str:
     """The session page, one self-contained file (the picture embedded as base64)."""
     e = html.escape
@@ -199,7 +208,7 @@ def render_html(s: dict[str, Any], png: bytes) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{STYLE}</style></head><body>
 <h1>Session {s['id']}</h1>
-<p class="sub">{e(_local(s['started_at']))} &middot; {e(s['program'] or 'free walk')}</p>
+<p class="sub">{e(_local(s['started_at']))} &middot; {e(_subtitle(s))}</p>
 {_tiles(session_tiles(s))}
 <p><img src="data:image/png;base64,{img}" alt="direction, cadence, intervals and prompts over time"></p>
 <h2>Laps</h2>
