@@ -119,8 +119,9 @@ def test_speech_task_text_fallback_priority_and_spacing() -> None:
 
     task = asyncio.run(run())
     assert [p.text for p in task.spoken] == ["Look over your shoulder", "Backward", "info first queued"]
-    assert buf.getvalue().splitlines() == ["[safety] Look over your shoulder", "[cue] Backward",
-                                           "[info] info first queued"]
+    assert buf.getvalue().splitlines() == ["[    0.0 s] safety: Look over your shoulder",
+                                           "[    0.0 s] cue: Backward",
+                                           "[    0.0 s] info: info first queued"]
 
 
 def test_speech_task_drops_stale_and_mute() -> None:
@@ -150,7 +151,7 @@ def test_text_speaker() -> None:
     buf = io.StringIO()
     sp = TextSpeaker(buf)
     asyncio.run(sp.say(_p(1.0, "cue", "Forward", P_CUE)))
-    assert buf.getvalue() == "[cue] Forward\n" and sp.said[0].text == "Forward"
+    assert buf.getvalue() == "[    1.0 s] cue: Forward\n" and sp.said[0].text == "Forward"
 
 
 @needs_espeak

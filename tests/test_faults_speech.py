@@ -41,4 +41,5 @@ def test_hung_or_failing_player(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert not task.audio and not task._players               # the player was given up
     # ... and the wearer is told once why the coach went quiet
     assert sum("prompts are printed as text" in r.getMessage() for r in caplog.records) == 1
-    assert sorted(buf.getvalue().splitlines()) == ["[cue] Backward", "[safety] Look over your shoulder"]
+    assert sorted(buf.getvalue().splitlines()) == ["[    0.0 s] cue: Backward",
+                                                   "[    0.0 s] safety: Look over your shoulder"]

@@ -113,7 +113,14 @@ class TextSpeaker:
         self.said.append(prompt)
         if self.text_elsewhere:
             return
-        print(f"[{prompt.kind}] {prompt.text}", file=self.out or sys.stdout, flush=True)
+        print(prompt_line(prompt), file=self.out or sys.stdout, flush=True)
+
+
+def prompt_line(prompt: Prompt) -> str:
+    """A prompt printed as text, with its stream time like the live status lines: a fast demo
+    or a file prints a batch's prompts after that batch's status line, and the time says when
+    each was said."""
+    return f"[{prompt.t_s:7.1f} s] {prompt.kind}: {prompt.text}"
 
 
 class SpeechTask:
@@ -252,7 +259,7 @@ class SpeechTask:
     def _echo(self, prompt: Prompt) -> None:
         if self.text_elsewhere:
             return
-        print(f"[{prompt.kind}] {prompt.text}", file=self.out or sys.stdout, flush=True)
+        print(prompt_line(prompt), file=self.out or sys.stdout, flush=True)
 
 
 def make_speaker(settings: SpeechSettings | None = None, out: TextIO | None = None) -> SpeechTask:

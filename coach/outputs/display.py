@@ -52,7 +52,7 @@ class LiveDisplay:
     def publish_prompt(self, prompt: dict[str, Any]) -> None:
         self.last_prompt = str(prompt.get("text") or "")
         if self.plain:
-            self._write(f"[{prompt.get('t_s', 0):7.1f}s] {prompt.get('kind', 'prompt')}: {self.last_prompt}")
+            self._write(f"[{prompt.get('t_s', 0):7.1f} s] {prompt.get('kind', 'prompt')}: {self.last_prompt}")
 
     publish_alert = publish_prompt
 
@@ -61,7 +61,7 @@ class LiveDisplay:
         s = self.state or LiveState()
         t = s.tallies
         bat = f" battery {self.battery:.0f}%" if self.battery is not None else ""
-        return (f"[{s.t_s:7.1f}s] {s.direction:<8} retro {_steps(t.retro_steps)} "
+        return (f"[{s.t_s:7.1f} s] {s.direction:<8} retro {_steps(t.retro_steps)} "
                 f"{t.retro_seconds / 60:.1f} min | forward {_steps(t.forward_steps)} | "
                 f"cadence {s.cadence_spm:.0f}/min"
                 + (f" | {self.heart_rate} bpm" if self.heart_rate else "") + f" | {self.connection}{bat}")
