@@ -17,6 +17,7 @@ PROBE_S = 1.0      # a run's first second measures its sample period (the box wi
 
 MAX_BOX = 20       # box width cap (input samples): 1 kHz
 RATE_SAME = 0.7    # a second's period within this factor of the run's: the same rate
+MEAN_SAME = 0.15   # ... and a second whose mean interval is this close needs no median
 
 
 def increasing(t: np.ndarray, last: float | None) -> np.ndarray:
@@ -82,17 +83,15 @@ class Resampler:
             # this piece runs to the next hole, or to where the probe is complete
             holes = np.nonzero(np.diff(t[i:]) > limit)[0]
             j = i + int(holes[0]) + 1 if len(holes) else n
-            # ... or to the end of the second that measures the period (the probe, or later)
+            # ... or, in the probe, to the end of the run's first second
             if self._dt is None:
                 t_first = self._pend_t[0] if len(self._pend_t) else t[i]
-            else:
-                t_first = self._blk_start
-            done = np.nonzero(t[i:j] - t_first >= PROBE_S)[0]
-            if len(done):
-                j = i + int(done[0]) + 1
-            prev = self._raw_last
+                done = np.nonzero(t[i:j] - t_first >= PROBE_S)[0]
+                if len(done):
+                    j = i + int(done[0]) + 1
+            r, used = self._take(t[i:j], acc[i:j], self._raw_last)
+            j = i + used                        # a new rate ends the piece: its own drop limit
             self._raw_last = float(t[j - 1])
-            r = self._take(t[i:j], acc[i:j], prev)
             if r is not None and out and len(out[-1].t):
                 # one chunk per run, also where the probe ended inside the batch
                 out[-1] = Resampled(np.concatenate([out[-1].t, r.t]),
@@ -117,27 +116,47 @@ class Resampler:
     def _box(dt: float) -> int:
         return min(MAX_BOX, max(1, int(round((1 / FS) / max(dt, 1e-4)))))
 
-    def _take(self, t: np.ndarray, acc: np.ndarray, prev: float | None) -> Resampled | None:
+    def _take(self, t: np.ndarray, acc: np.ndarray,
+              prev: float | None) -> tuple[Resampled | None, int]:
+        """Grid samples of these raw samples, and how many were used (all, or up to where a
+        new rate takes over)."""
         if self._dt is None:
+            n = len(t)
             self._pend_t = np.concatenate([self._pend_t, t])
             self._pend_a = np.concatenate([self._pend_a, acc])
             if self._pend_t[-1] - self._pend_t[0] < PROBE_S:
-                return None
+                return None, n
             self._dt = float(np.median(np.diff(self._pend_t)))
             self._w = self._box(self._dt)
             t, acc = self._pend_t, self._pend_a
             self._pend_t, self._pend_a = np.zeros(0), np.zeros((0, 3))
             self._blk_start, self._blk_iv = float(t[-1]), []
-            return self._push_run(t, acc)
-        r = self._push_run(t, acc)
-        self._blk_iv.append(np.diff(t, prepend=prev if prev is not None else t[0]))
-        if t[-1] - self._blk_start >= PROBE_S:
+            return self._push_run(t, acc), n
+        # each second (from the sample that ends the last) measures the period again; a new
+        # rate holds from the sample after that second. Only such a switch cuts the filtering
+        scan = 0
+        before = prev if prev is not None else float(t[0])
+        while scan < len(t):
+            b = scan + int(np.searchsorted(t[scan:], self._blk_start + PROBE_S))
+            ended = b < len(t)
+            b = min(b, len(t) - 1)
+            self._blk_iv.append(np.diff(t[scan:b + 1], prepend=before))
+            before, scan = float(t[b]), b + 1
+            if not ended:
+                break
+            n_iv = sum(len(x) for x in self._blk_iv)
+            mean = (float(t[b]) - self._blk_start) / max(n_iv, 1)
+            if abs(mean / (self._dt or mean) - 1) < MEAN_SAME:
+                self._blk_start, self._blk_iv = float(t[b]), []
+                continue                         # the same rate, as most seconds are
             dt = float(np.median(np.concatenate(self._blk_iv)))
+            self._blk_start, self._blk_iv = float(t[b]), []
             # a new rate, not a jittery clock's second (a phone's 4.9 ms median can read 5.7)
             if self._box(dt) != self._w and not RATE_SAME < dt / (self._dt or dt) < 1 / RATE_SAME:
+                r = self._push_run(t[:b + 1], acc[:b + 1])
                 self._dt, self._w = dt, self._box(dt)
-            self._blk_start, self._blk_iv = float(t[-1]), []
-        return r
+                return r, b + 1
+        return self._push_run(t, acc), len(t)
 
     def _push_run(self, t: np.ndarray, acc: np.ndarray) -> Resampled | None:
         # anti-alias: a box of about one output period over the input samples
