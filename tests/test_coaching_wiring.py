@@ -114,3 +114,31 @@ def test_analyze_re_cues_backward_walking_resumed_after_a_pause(tmp_path) -> Non
             word = e["direction"].capitalize()
             assert not any(p["kind"] == "cue" and p["text"] == word and e["t_s"] - 2 < p["t_s"] < e["t_s"]
                            for p in res["prompts"]), (e, res["prompts"])
+
+
+def test_analyze_coach_says_the_clearance_notice_as_the_live_coach_would(tmp_path, monkeypatch,
+                                                                         capsys) -> None:
+    """Only where it was never said in this data directory (replay and the live coach agree);
+    the analysis opens no store to find out."""
+    import json
+
+    from coach.cli.main import main
+    from coach.simulate.gait import Bout
+    from coach.simulate.gait import simulate as simulate_gait
+    from tests.detect_helpers import write_csv
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("COACH_DB", raising=False)
+    s = simulate_gait(np.random.default_rng(3), [Bout("forward", 12), Bout("backward", 8)],
+                      placement="chest", rate_hz=50.0, mounting="upright")
+    path = write_csv(s, tmp_path / "walk.csv")
+
+    def notices() -> int:
+        assert main(["analyze", "--json", "--coach", str(path)]) == 0
+        return sum(p["text"].startswith("First time") for p in json.loads(capsys.readouterr().out)["prompts"])
+
+    assert notices() == 1
+    assert not (tmp_path / "data" / "retro-coach" / "sessions.sqlite3").exists()
+    (tmp_path / "data" / "retro-coach").mkdir(parents=True)
+    (tmp_path / "data" / "retro-coach" / "clearance-notice-said").touch()
+    assert notices() == 0

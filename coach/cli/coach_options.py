@@ -98,7 +98,13 @@ def coach_observers(opts: CoachOptions) -> list[Any]:
     if opts.command == "analyze":
         if not opts.coach:
             return []
-        return [CoachObserver(opts.program, load_coach_config(opts.config))]
+        # what the live coach would have said: the clearance notice only if it was never said
+        # in this data directory (read from its marker; an analysis opens no store for it)
+        from coach.outputs.config import default_db_path
+
+        marker = Path(opts.db or default_db_path()).parent / FIRST_RUN_MARKER
+        return [CoachObserver(opts.program, load_coach_config(opts.config),
+                              first_run=opts.safety_notice or not marker.exists())]
     if opts.command not in LIVE or opts.no_coach:
         return []
     cfg = load_coach_config(opts.config)
