@@ -13,8 +13,6 @@ import numpy as np
 FS = 50.0          # internal rate, Hz
 GAP_S = 0.5        # a hole longer than this is a sensor drop, not jitter
 PROBE_S = 1.0      # a run's first second measures its sample period (the box width, the drop limit)
-
-
 MAX_BOX = 20       # box width cap (input samples): 1 kHz
 RATE_SAME = 0.7    # a second's period within this factor of the run's: the same rate
 MEAN_SAME = 0.15   # ... and a second whose mean interval is this close needs no median
@@ -45,8 +43,8 @@ class Resampler:
     sensor's 1-36-sample notifications and `coach analyze`'s large chunks give the same grid and
     values. So the sensor's sample period is measured over each run's first second (PROBE_S),
     which is held until then, and again over every following second of the stream's own time:
-    where the box width it implies changes (a phone that slows its sensor down), the new period
-    and width hold from there. Grid times are counted, not summed.
+    where that period is a new rate (RATE_SAME) with another box width (a phone that slows its
+    sensor down), the new period and width hold from there. Grid times are counted, not summed.
     """
 
     def __init__(self) -> None:
