@@ -100,11 +100,8 @@ def coach_observers(opts: CoachOptions) -> list[Any]:
             return []
         # what the live coach would have said: the clearance notice only if it was never said
         # in this data directory (read from its marker; an analysis opens no store for it)
-        from coach.outputs.config import default_db_path
-
-        marker = Path(opts.db or default_db_path()).parent / FIRST_RUN_MARKER
         return [CoachObserver(opts.program, load_coach_config(opts.config),
-                              first_run=opts.safety_notice or not marker.exists())]
+                              first_run=opts.safety_notice or not first_run_marker(opts).exists())]
     if opts.command not in LIVE or opts.no_coach:
         return []
     cfg = load_coach_config(opts.config)
@@ -139,12 +136,18 @@ def remembered(opts: CoachOptions) -> tuple[list[dict[str, Any]], Path]:
             return store.coach_history(all_kinds=opts.all_kinds), store.path.parent / FIRST_RUN_MARKER
     except CoachError as e:
         log.warning("no session history for the coach: %s", e)
-        from coach.outputs.config import default_db_path
-
-        return [], Path(opts.db or default_db_path()).parent / FIRST_RUN_MARKER
+        return [], first_run_marker(opts)
 
 
 FIRST_RUN_MARKER = "clearance-notice-said"
+
+
+def first_run_marker(opts: CoachOptions) -> Path:
+    """The file that marks the clearance notice as said: beside the store (--db, else the
+    default one), whether or not the store exists."""
+    from coach.outputs.config import default_db_path
+
+    return Path(opts.db or default_db_path()).parent / FIRST_RUN_MARKER
 
 
 class FirstRunMarker:
