@@ -142,13 +142,12 @@ class Resampler:
             before, scan = float(t[b]), b + 1
             if not ended:
                 break
-            n_iv = sum(len(x) for x in self._blk_iv)
-            mean = (float(t[b]) - self._blk_start) / max(n_iv, 1)
+            start, iv = self._blk_start, self._blk_iv
+            self._blk_start, self._blk_iv = float(t[b]), []     # the next second starts here
+            mean = (float(t[b]) - start) / max(sum(len(x) for x in iv), 1)
             if abs(mean / (self._dt or mean) - 1) < MEAN_SAME:
-                self._blk_start, self._blk_iv = float(t[b]), []
                 continue                         # the same rate, as most seconds are
-            dt = float(np.median(np.concatenate(self._blk_iv)))
-            self._blk_start, self._blk_iv = float(t[b]), []
+            dt = float(np.median(np.concatenate(iv)))
             # a new rate, not a jittery clock's second (a phone's 4.9 ms median can read 5.7)
             if self._box(dt) != self._w and not RATE_SAME < dt / (self._dt or dt) < 1 / RATE_SAME:
                 r = self._push_run(t[:b + 1], acc[:b + 1])
