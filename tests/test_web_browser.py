@@ -42,6 +42,12 @@ SPEECH_STUB = """
   };
   Object.defineProperty(window, "speechSynthesis", { value: stub, configurable: true });
   window.__dirs = [];
+  // the last prompt the page had seen when voice was tapped (captured before the page's own handler)
+  window.__seqAtVoice = null;
+  window.addEventListener("click", (e) => {
+    if (e.target && e.target.id === "voice" && window.__seqAtVoice === null)
+      window.__seqAtVoice = Number(sessionStorage.getItem("coachSeq") || 0);
+  }, true);
   document.addEventListener("DOMContentLoaded", () => {
     const w = document.getElementById("word");
     new MutationObserver(() => {
@@ -126,8 +132,10 @@ def test_page_follows_a_replay_and_speaks_the_coachs_prompts(browser, tmp_path: 
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/api/state?token={TOKEN}")
-        page.goto(f"{base}/?token={TOKEN}")
+        page.goto(f"{base}/?token={TOKEN}", wait_until="domcontentloaded")
+        t_click = time.monotonic()
         page.click("#voice")
+        click_s = time.monotonic() - t_click
         shot = os.environ.get("COACH_SCREENSHOT")
         took = False
         while proc.poll() is None:
@@ -142,6 +150,7 @@ def test_page_follows_a_replay_and_speaks_the_coachs_prompts(browser, tmp_path: 
         doc = json.loads(out.strip().splitlines()[-1])   # (the text coach's lines may come first)
         dirs = page.evaluate("window.__dirs")
         spoken = page.evaluate("window.__spoken")
+        seq_at_voice = page.evaluate("window.__seqAtVoice")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -154,9 +163,11 @@ def test_page_follows_a_replay_and_speaks_the_coachs_prompts(browser, tmp_path: 
     # what the phone said is what the coach said (after "Voice on"), in order
     said = [s for s in spoken if s != "Voice on"]
     texts = [p["text"] for p in doc["prompts"]]
-    # every prompt from the moment voice was on, in order (those before were shown, not spoken)
-    assert said and said == texts[-len(said):], (said, texts)
-    assert "Backward" in said and len(said) >= len(texts) // 2, (said, texts)
+    # every prompt after the tap, in order (those before were shown, not spoken)
+    assert seq_at_voice is not None, "the voice button never took the tap"
+    why = f"voice on after prompt {seq_at_voice} of {len(texts)}; the tap took {click_s:.1f} s"
+    assert said == texts[seq_at_voice:], (why, said, texts)
+    assert "Backward" in said and len(said) >= len(texts) // 2, (why, said, texts)
 
 
 def test_phone_as_the_sensor_and_the_servers_locks(browser, tmp_path: Path) -> None:
