@@ -18,15 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "benchmark"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import retro_score
 from make_sessions import mocap_like
+from shared import retro_score as _scorer
 
 from coach.detect.pipeline import DirectionPipeline
 from coach.signal.calibration import calibrate
 from coach.simulate.gait import Bout, Person, Realism, random_program, simulate
 from coach.sources.base import SampleBatch
+
+retro_score = _scorer()
 
 CAL_S = 45.0
 

@@ -11,17 +11,22 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "benchmark"))
-import retro_score
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shared import folder
+from shared import retro_score as _scorer
 
 from coach.detect.model import DirectionModel
 from coach.detect.pipeline import DirectionPipeline
 from coach.sources.base import SampleBatch
 from coach.sources.csvfile import read_csv
 
+retro_score = _scorer()
+
 
 def main() -> None:
-    data = Path(sys.argv[1])
+    if len(sys.argv) < 2:
+        sys.exit("usage: eval_inproc.py DIR [--model FILE]  (DIR: a folder of sessions)")
+    data = folder(Path(sys.argv[1]))
     model = DirectionModel.load(Path(sys.argv[3])) if len(sys.argv) > 3 else None
     names = json.loads((data / "index.json").read_text())
     rows = []

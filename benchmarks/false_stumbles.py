@@ -11,14 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shared import OXFORD, folder
+
 from coach.coaching.config import SafetySettings
 from coach.coaching.safety import FallDetector, StumbleDetector
 from coach.sources.csvfile import read_csv
 
 
 def main() -> None:
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else \
-        Path(__file__).resolve().parents[2] / "shared" / "data" / "oxford-optimisation"
+    root = folder(Path(sys.argv[1]) if len(sys.argv) > 1 else OXFORD)
     cfg = SafetySettings()
     names = json.loads((root / "index.json").read_text())
     hits: list[tuple[str, float]] = []

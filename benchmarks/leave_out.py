@@ -17,16 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "benchmark"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import retro_score
 from calibration_gain import _summary
 from make_sessions import mocap_like
+from shared import retro_score as _scorer
 
 from coach.detect.pipeline import DirectionPipeline
 from coach.detect.train import train
 from coach.simulate.gait import Person, random_program, simulate
 from coach.sources.base import SampleBatch
+
+retro_score = _scorer()
 
 STYLE_GROUPS = {
     "slow and low (elderly, tired, sad, slow, dragging)": ["elderly", "tired", "sad", "slow", "dragging"],

@@ -15,11 +15,14 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-SRC = Path(__file__).resolve().parents[2] / "shared" / "data" / "oxford-optimisation"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shared import OXFORD as SRC
+from shared import folder
 
 
 def main() -> None:
@@ -30,6 +33,7 @@ def main() -> None:
     ap.add_argument("--only", default="", help="recordings whose name contains this (a walker)")
     ap.add_argument("--seed", type=int, default=5)
     a = ap.parse_args()
+    folder(a.src)
     rng = np.random.default_rng(a.seed)
     a.out.mkdir(parents=True, exist_ok=True)
     names = []

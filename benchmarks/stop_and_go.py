@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "benchmark"))
-import retro_score
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shared import retro_score as _scorer
 
 from coach.detect.pipeline import DirectionPipeline
 from coach.simulate.gait import Bout, Person, Realism, simulate
 from coach.sources.base import SampleBatch
+
+retro_score = _scorer()
 
 
 def main() -> None:

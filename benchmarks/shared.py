@@ -1,0 +1,36 @@
+"""Where the benchmarks find ../shared (beside the checkout: the scorer and the real recordings).
+
+A checkout without it gets one line that says what is missing, not an import traceback.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import ModuleType
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+OXFORD = SHARED / "data" / "oxford-optimisation"
+
+
+def _missing(what: Path) -> None:
+    sys.exit(f"{Path(sys.argv[0]).name}: needs {what}, in the shared folder beside this checkout "
+             "(see README: Tests and benchmarks)")
+
+
+def retro_score() -> ModuleType:
+    """The shared scorer, imported from ../shared/benchmark (never copied into the project)."""
+    where = SHARED / "benchmark"
+    if not (where / "retro_score.py").is_file():
+        _missing(where / "retro_score.py")
+    sys.path.insert(0, str(where))
+    import retro_score as rs
+    return rs
+
+
+def folder(path: Path) -> Path:
+    """A folder of sessions that must exist (index.json)."""
+    if not (path / "index.json").is_file():
+        if SHARED in path.resolve().parents:
+            _missing(path / "index.json")
+        sys.exit(f"{Path(sys.argv[0]).name}: {path} is not a folder of sessions (no index.json)")
+    return path
