@@ -41,6 +41,8 @@ def config_path(explicit: str | Path | None = None) -> Path | None:
                           (os.environ.get("COACH_CONFIG"), "$COACH_CONFIG")):
         if value:
             path = Path(value).expanduser()
+            if path.is_dir():
+                raise CoachError(f"config file {path} (from {origin}) is a folder; give the file")
             if not path.is_file():
                 raise CoachError(f"config file not found: {path} (from {origin})")
             return path
@@ -201,7 +203,10 @@ class SpeechSettings:
     pause_s: float = rng(0.3, 0, 60)  # extra silence after an utterance before a non-urgent prompt
     stale_after_s: float = rng(4.0, 0, 600)  # default: drop a prompt not spoken within this of its due time
     echo_text: bool = True      # also print each prompt (always, when there is no audio device)
-    player: str = "auto"        # "auto" | "aplay" | "paplay" | "play" | "none"
+    player: str = "auto"        # one of PLAYER_CHOICES
+
+
+PLAYER_CHOICES = ("auto", "aplay", "paplay", "play", "none")   # coach.coaching.speech.PLAYERS + 2
 
 
 @dataclass(slots=True)

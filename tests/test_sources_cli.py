@@ -76,3 +76,11 @@ def test_record_writes_labelled_csv(world, tmp_path, capsys) -> None:
     assert np.all(np.diff(t) > 0)
     assert main(["record", "--device", "Movesense", "--label", "backward", "--out", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+def test_record_that_gets_no_samples_leaves_no_file(world, tmp_path, capsys) -> None:
+    out = tmp_path / "fwd.csv"
+    assert main(["record", "--device", "Polar H10 NOPE", "--scan-timeout", "1", "--label", "forward",
+                 "--out", str(out)]) == 2
+    assert "no device" in capsys.readouterr().err
+    assert not out.exists()       # a header-only file had blocked the retry ("exists")

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from coach.cli import argtypes
 from coach.constants import DEMO_PLACEMENTS, WORN_PLACEMENTS
 from coach.errors import CoachError
 
@@ -28,9 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("train", help="train the direction model (reproducible from a seed)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--sessions", type=int, default=200, help="simulated sessions")
-    p.add_argument("--minutes", type=float, default=4.0, help="minutes per simulated session")
+    p.add_argument("--seed", type=argtypes.seed, default=1)
+    p.add_argument("--sessions", type=argtypes.count, default=200, help="simulated sessions")
+    p.add_argument("--minutes", type=argtypes.minutes, default=4.0, help="minutes per simulated session")
     p.add_argument("--recordings", type=Path, nargs="*", default=[],
                    help="real labelled CSVs (t,ax,ay,az,label) to add")
     p.add_argument("--sessions-dir", type=Path, nargs="*", default=[], metavar="DIR",
@@ -46,10 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("demo", help="a simulated interval session through the full pipeline")
     p.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
-    p.add_argument("--speed", type=float, default=1.0, help="x real time (default 1)")
-    p.add_argument("--minutes", type=float, default=6.0)
+    p.add_argument("--speed", type=argtypes.speed, default=1.0, help="x real time (default 1)")
+    p.add_argument("--minutes", type=argtypes.minutes, default=6.0,
+                   help="about how long the demo's own intervals last (default 6; whole intervals: "
+                        "30 s warm-up, then 40 s backward and 60 s forward; a --program sets its own)")
     p.add_argument("--placement", choices=DEMO_PLACEMENTS, default="chest")
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--seed", type=argtypes.seed, default=7)
     _extend(p, "demo")
     p.set_defaults(func=cmd_demo)
 
@@ -108,6 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.sessions < 2:
         raise CoachError("--sessions must be at least 2")
     out = args.out
+    argtypes.check_out(out)
     if out.resolve() == find_default_model().resolve() and not args.replace_shipped:
         raise CoachError(f"{out} is the shipped model; name another path "
                          "(or pass --replace-shipped to rebuild it on purpose)")
@@ -157,7 +161,7 @@ class _TrainProgress:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from coach.cli.coach_options import demo_program
-    from coach.cli.wiring import check_outputs, run_session
+    from coach.cli.wiring import check_outputs, run_session, until_stopped
     from coach.detect.pipeline import DirectionPipeline
     from coach.simulate.gait import SimulatedWalker, program_bouts
 
@@ -172,7 +176,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     pipeline = DirectionPipeline(source_name=source.name, placement=args.placement)
     if not any(getattr(o, "is_display", False) for o in observers):
         observers.insert(0, _TextDisplay(every_s=5.0 if speed == 0 else 1.0))
-    result = asyncio.run(run_session(source, pipeline, observers))
+    result = asyncio.run(until_stopped(source, run_session(source, pipeline, observers)))
     t = result.tallies
     print(f"demo finished: {t.retro_seconds / 60:.1f} retro min, {t.retro_steps} retro steps, "
           f"{t.forward_steps} forward steps, {t.direction_changes} direction changes")

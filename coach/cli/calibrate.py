@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from coach.cli import argtypes
 from coach.constants import WORN_PLACEMENTS
 from coach.errors import CoachError
 
@@ -118,9 +119,10 @@ async def record_calibration(source: Any, plan: CalibrationPlan, voice: Voice
 
 
 def _sim_source(args: argparse.Namespace, plan: CalibrationPlan) -> Any:
-    """`--device sim:PROFILE`: a simulated walker who does as told (tests, demos)."""
+    """`--device sim:PROFILE`: a simulated walker who does as told (tests, demos): the same
+    person as `coach run --device sim:PROFILE` (a calibration is of one wearer's gait)."""
     from coach.simulate.ble import MODELS, FakeDevice, FakeWorld
-    from coach.simulate.gait import Bout, simulate
+    from coach.simulate.gait import Bout, worn_sensor_session
     from coach.sources import ble
 
     prof = args.device.split(":", 1)[1] or "polar_h10"
@@ -130,8 +132,7 @@ def _sim_source(args: argparse.Namespace, plan: CalibrationPlan) -> Any:
     f, b = plan.phases
     bouts = [Bout("forward", f.end_s + 1.0), Bout("still", b.start_s - f.end_s - 2.5),
              Bout("backward", b.end_s - b.start_s + 4.0)]
-    sess = simulate(np.random.default_rng(args.sim_seed), bouts, placement=args.placement,
-                    rate_hz=rate, mounting="upright")
+    sess = worn_sensor_session(bouts, args.placement, rate, seed=args.sim_seed)
     world = FakeWorld([FakeDevice(prof, sess.acc, rate_hz=rate)])
     return ble.BleSource(MODELS[prof].name, None, options={}, backend=world.backend(),
                          scan_timeout=args.scan_timeout, duration_s=plan.total_s + 2,
@@ -146,6 +147,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     if not 5.0 <= args.seconds <= 120.0:
         raise CoachError("--seconds must be between 5 and 120")
+    if args.out:
+        argtypes.check_out(args.out)
     plan = CalibrationPlan(args.seconds)
     if args.device and args.device.startswith("sim:"):
         source = _sim_source(args, plan)
@@ -195,5 +198,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mute", action="store_true", help="print the instructions, do not speak them")
     p.add_argument("--out", help="also write the labelled recording (CSV t,ax,ay,az,label)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--sim-seed", type=int, default=11, help=argparse.SUPPRESS)
+    p.add_argument("--sim-seed", type=argtypes.seed, default=11, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_calibrate)

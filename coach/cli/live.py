@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from coach.cli import argtypes
 from coach.constants import WORN_PLACEMENTS
 from coach.errors import CoachError
 from coach.types import TakesNotices
@@ -36,19 +37,18 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
-def _sim_world(spec: str, minutes: float | None, drop_at: float | None) -> Any:
+def _sim_world(spec: str, minutes: float | None, drop_at: float | None,
+               placement: str = "chest") -> Any:
     """`sim:PROFILE`: a simulated walker inside a simulated sensor (no hardware needed)."""
-    import numpy as np
 
     from coach.simulate.ble import MODELS, FakeDevice, FakeWorld
-    from coach.simulate.gait import demo_program, simulate
+    from coach.simulate.gait import demo_program, worn_sensor_session
 
     prof = spec.split(":", 1)[1] or "polar_h10"
     if prof not in MODELS:
         raise CoachError(f"sim:{prof}: no such simulated device (try {', '.join(MODELS)})")
     rate = MODELS[prof].rate_hz
-    sess = simulate(np.random.default_rng(7), demo_program(minutes or 3.0), placement="chest",
-                    rate_hz=rate, mounting="upright")
+    sess = worn_sensor_session(demo_program(minutes or 3.0), placement, rate, seed=7)
     drops = [(1000.05 + drop_at, 5.0)] if drop_at else []
     return FakeWorld([FakeDevice(prof, sess.acc, rate_hz=rate, drops=drops)]), MODELS[prof].name
 
@@ -59,6 +59,8 @@ def build_source(args: argparse.Namespace, notify: Any = None) -> Any:
 
     minutes = getattr(args, "minutes", None)
     duration = minutes * 60 if minutes else None
+    if (getattr(args, "phone", False) or getattr(args, "phone_mqtt", None)) and args.device:
+        raise CoachError("give one sensor: --device NAME or --phone, not both")
     if getattr(args, "phone", False) or getattr(args, "phone_mqtt", None):
         from coach.sources.phone import SensorLoggerSource
         return SensorLoggerSource(getattr(args, "host", None), port=args.port, duration_s=duration, notify=notify,
@@ -67,7 +69,8 @@ def build_source(args: argparse.Namespace, notify: Any = None) -> Any:
         raise CoachError("say which sensor: --device NAME|ADDRESS (see `coach scan`), or --phone")
     device, backend = args.device, None
     if device.startswith("sim:"):
-        world, device = _sim_world(device, minutes, getattr(args, "sim_drop_at", None))
+        world, device = _sim_world(device, minutes, getattr(args, "sim_drop_at", None),
+                                   getattr(args, "placement", None) or "chest")
         backend = world.backend()
     opts = _options(args)
     if args.profile is not None:
@@ -114,31 +117,6 @@ def _observers(args: argparse.Namespace, command: str) -> list:
     from coach.cli.wiring import observers_for
 
     return observers_for(args, command)
-
-
-async def _until_stopped(source: Any, coro: Any) -> Any:
-    """Run coro; the first Ctrl-C ends the source cleanly (results kept), a second one aborts."""
-    import signal
-    loop = asyncio.get_running_loop()
-
-    def first() -> None:
-        _err("stopping: finishing the session (Ctrl-C again to abort)")
-        loop.remove_signal_handler(signal.SIGINT)
-        stop = getattr(source, "request_stop", None)
-        if stop:
-            stop()
-
-    try:
-        loop.add_signal_handler(signal.SIGINT, first)
-    except (NotImplementedError, RuntimeError, ValueError):   # Windows / not the main thread
-        pass
-    try:
-        return await coro
-    finally:
-        try:
-            loop.remove_signal_handler(signal.SIGINT)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
 
 
 def _live_display() -> Any:
@@ -220,7 +198,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from coach.cli.wiring import check_outputs, run_session
+    from coach.cli.wiring import check_outputs, run_session, until_stopped
     from coach.detect.pipeline import DirectionPipeline
 
     observers: list = []
@@ -271,9 +249,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:   # stdout carries only the JSON: whatever observers print goes to stderr
         import contextlib
         with contextlib.redirect_stdout(sys.stderr):
-            result = asyncio.run(_until_stopped(source, run_session(source, pipeline, observers)))
+            result = asyncio.run(until_stopped(source, run_session(source, pipeline, observers)))
     else:
-        result = asyncio.run(_until_stopped(source, run_session(source, pipeline, observers)))
+        result = asyncio.run(until_stopped(source, run_session(source, pipeline, observers)))
     stats = getattr(source, "stats", None)
     if args.json:
         from coach.cli.wiring import result_document
@@ -294,34 +272,44 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_record(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    argtypes.check_out(out)
     if out.exists() and not args.force:
         raise CoachError(f"{out} exists (use --force to overwrite)")
-    if not args.label or not args.label.replace("_", "").replace("-", "").isalnum():
-        raise CoachError("--label must be a word such as backward, forward, still")
     source = build_source(args, notify=lambda m: _err(m))
     n = 0
 
     async def go() -> None:
         nonlocal n
         next_report = 0.0
-        with out.open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["t", "ax", "ay", "az", "label"])
+        f = None        # opened with the first samples: a sensor that never came leaves no file
+        try:
             async for b in source.stream():
+                if not len(b):
+                    continue
+                if f is None:
+                    f = out.open("w", newline="")
+                    w = csv.writer(f)
+                    w.writerow(["t", "ax", "ay", "az", "label"])
                 for t, a in zip(b.t, b.acc):
                     w.writerow([f"{t:.4f}", f"{a[0]:.5f}", f"{a[1]:.5f}", f"{a[2]:.5f}", args.label])
                 n += len(b)
-                if len(b) and b.t[-1] >= next_report:
+                if b.t[-1] >= next_report:
                     next_report = float(b.t[-1]) + 10
                     _err(f"recording {args.label}: {b.t[-1]:.0f} s, {n} samples")
                 f.flush()
+        finally:
+            if f is not None:
+                f.close()
 
+    from coach.cli.wiring import until_stopped
     try:
-        asyncio.run(_until_stopped(source, go()))
+        asyncio.run(until_stopped(source, go()))
     except KeyboardInterrupt:
         pass
+    if not n:
+        raise CoachError(f"no samples came from the sensor: nothing written to {out}")
     _err(f"saved {n} samples labelled {args.label} to {out}")
-    return 0 if n else 1
+    return 0
 
 
 # --- registration -------------------------------------------------------------------------
@@ -341,8 +329,8 @@ def _device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phone-mqtt", metavar="URL",
                    help="take Sensor Logger's MQTT publishing from a broker: "
                         "mqtt[s]://[user:pass@]host[:port]/topic")
-    p.add_argument("--minutes", type=float, help="stop after this many minutes")
-    p.add_argument("--scan-timeout", type=float, default=10.0, help="seconds to look for the device")
+    p.add_argument("--minutes", type=argtypes.minutes, help="stop after this many minutes")
+    p.add_argument("--scan-timeout", type=argtypes.seconds, default=10.0, help="seconds to look for the device")
     p.add_argument("--sim-drop-at", type=float, help=argparse.SUPPRESS)
     p.add_argument("--batch-seconds", type=float, help=argparse.SUPPRESS)
 
@@ -350,7 +338,7 @@ def _device_args(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this layer's sub-commands."""
     p = sub.add_parser("scan", help="list nearby sensors a profile supports")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to scan (default 5)")
+    p.add_argument("--timeout", type=argtypes.seconds, default=5.0, help="seconds to scan (default 5)")
     p.add_argument("--all", action="store_true", help="list every BLE device, supported or not")
     p.add_argument("--battery", action="store_true", help="connect briefly to read battery levels")
     p.add_argument("--json", action="store_true")
@@ -379,7 +367,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("record", help="record labelled data for a personal model (CSV)")
     _device_args(p)
-    p.add_argument("--label", required=True, help="backward, forward, still, ...")
+    p.add_argument("--label", required=True, choices=["forward", "backward", "still", "other", "run"],
+                   help="what you will do while it records (coach train learns these labels)")
     p.add_argument("--out", required=True, help="CSV file (t,ax,ay,az,label)")
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.set_defaults(func=cmd_record)

@@ -1,7 +1,8 @@
 """The `coach` command line.
 
 Each layer registers its own sub-commands (see COMMAND_MODULES), so the CLI stays one thin
-file. Every CoachError (and every unexpected error) becomes one line on stderr and exit 2;
+file. Every CoachError (and a file that cannot be read or written) becomes one line on stderr
+and exit 2, an unexpected error one line naming it and exit 1;
 with `--json` it is also a JSON object on stdout ({"error": ..., "exit_status": N}), so a
 script reading stdout always gets JSON. `-v` works before or after the sub-command.
 """
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         return report_error("interrupted", 130, as_json) if as_json else _interrupted()
     except BrokenPipeError:
         return 0
+    except OSError as e:     # a file or folder that cannot be read or written: say which
+        where = f"{e.filename}: " if e.filename else ""
+        return report_error(f"{where}{e.strerror or e}", 2, as_json)
     except Exception as e:
         if args.verbose:
             raise

@@ -7,8 +7,11 @@ import json
 import signal
 import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+from coach.cli import argtypes
 from coach.cli.output_options import add_mqtt_args, add_store_args
+from coach.constants import WORN_PLACEMENTS
 from coach.detect.model import one_thread
 from coach.errors import CoachError
 
@@ -46,12 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("replay", help="stream a recording through the live pipeline")
     p.add_argument("path", metavar="FILE", help="a recording (any format coach analyze reads)")
-    p.add_argument("--speed", type=float, default=1.0,
+    p.add_argument("--speed", type=argtypes.speed, default=1.0,
                    help="x real time (default 1; 0 = as fast as possible)")
     p.add_argument("--units", choices=["auto", "g", "m/s2", "mg"], default="auto")
     p.add_argument("--allow-rate", action="store_true",
                    help="replay a recording sampled below the supported 25 Hz anyway")
-    p.add_argument("--placement", default=None, help="sensor placement hint for the detector")
+    p.add_argument("--placement", choices=WORN_PLACEMENTS, default=None,
+                   help="sensor placement hint for the detector")
     p.add_argument("--json", action="store_true", help="print the analyze JSON at the end")
     from coach.cli.wiring import extend_parser
     extend_parser(p, "replay")
@@ -61,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_mqtt_args(p)
     p.add_argument("--group", default=None, help="shared-subscription group (default: coach)")
     p.add_argument("--worker-id", default=None, help="this worker's id (default: host-pid)")
-    p.add_argument("--idle-timeout", type=float, default=30.0,
+    p.add_argument("--idle-timeout", type=argtypes.seconds, default=30.0,
                    help="close a stream after this many seconds without samples")
     add_store_args(p)
     p.set_defaults(func=cmd_serve)
@@ -118,6 +122,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from coach.outputs.report import week_summary, write_report, write_week_report
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CoachError(f"--out {args.out} is a file; reports go in a folder")
     if args.week is not None:
         if args.session is not None:
             raise CoachError("give a SESSION or --week, not both")
@@ -157,10 +163,14 @@ def _weekly_goal_s() -> float | None:
 
 
 def _date(text: str) -> date:
+    from coach.sources.readers import START_YEARS
     try:
-        return date.fromisoformat(text)
+        d = date.fromisoformat(text)
     except ValueError:
         raise CoachError(f"--week takes a date YYYY-MM-DD, not {text!r}") from None
+    if not START_YEARS[0] <= d.year <= START_YEARS[1]:
+        raise CoachError(f"--week {text}: the year must be from {START_YEARS[0]} to {START_YEARS[1]}")
+    return d
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -177,12 +187,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from coach.cli.wiring import check_outputs, observers_for, result_document, run_session
+    from coach.cli.wiring import check_outputs, observers_for, result_document, run_session, until_stopped
     from coach.detect.pipeline import DirectionPipeline
     from coach.sources.csvfile import CsvSource
 
-    if args.speed < 0:
-        raise CoachError("--speed must be 0 (as fast as possible) or positive")
     source = CsvSource(args.path, units=args.units, speed=args.speed, allow_rate=args.allow_rate)
     pipeline = DirectionPipeline(source_name=str(args.path), placement=args.placement)
     obs = observers_for(args, "replay")
@@ -191,7 +199,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     # with --json, stdout carries only the JSON: spoken-text fallbacks go to stderr
     quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     with one_thread(), quiet:
-        result = asyncio.run(run_session(source, pipeline, obs))
+        result = asyncio.run(until_stopped(source, run_session(source, pipeline, obs)))
     doc = result_document(result, obs)
     problem = None
     try:

@@ -7,6 +7,10 @@ batch with the detector's state and new events, and the finished result.
 """
 from __future__ import annotations
 
+import asyncio
+import sys
+from typing import Any
+
 from coach.detect.session import run_session as _run_session
 from coach.types import JsonExtra, Observer, ReadsObservers, StartsEarly
 
@@ -74,3 +78,29 @@ def check_outputs(observers: list) -> None:
         failure = getattr(ob, "output_failure", None)
         if failure is not None and failure():
             raise CoachError(failure())
+
+
+async def until_stopped(source: Any, coro: Any) -> Any:
+    """Run coro; the first Ctrl-C ends the source cleanly (the session is kept and stored, as
+    at its end), a second one aborts. Every command that streams a session runs under it."""
+    import signal
+    loop = asyncio.get_running_loop()
+
+    def first() -> None:
+        print("coach: stopping: finishing the session (Ctrl-C again to abort)", file=sys.stderr)
+        loop.remove_signal_handler(signal.SIGINT)
+        stop = getattr(source, "request_stop", None)
+        if stop:
+            stop()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, first)
+    except (NotImplementedError, RuntimeError, ValueError):   # Windows / not the main thread
+        pass
+    try:
+        return await coro
+    finally:
+        try:
+            loop.remove_signal_handler(signal.SIGINT)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass

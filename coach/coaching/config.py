@@ -12,6 +12,7 @@ from typing import Any
 
 from coach.config import (
     BUILTIN_PROGRAMS,
+    PLAYER_CHOICES,
     CoachConfig,
     CoachSettings,
     ProgramSpec,
@@ -28,10 +29,11 @@ __all__ = ["BUILTIN_PROGRAMS", "CoachConfig", "CoachSettings", "ProgramSpec", "S
 
 def config_from_dict(data: dict[str, Any], path: Path | None = None) -> CoachConfig:
     """A CoachConfig from parsed TOML (other sections are checked where they are used)."""
+    where = f"config file {path}" if path else "config"
     programs = dict(BUILTIN_PROGRAMS)
     raw_programs = data.get("programs", {}) or {}
     if not isinstance(raw_programs, dict):
-        raise CoachError("config: [programs] must be a table of [programs.NAME] tables")
+        raise CoachError(f"{where}: [programs] must be a table of [programs.NAME] tables")
     for name, table in raw_programs.items():
         base = programs.get(name)
         if base is not None and isinstance(table, dict):
@@ -40,9 +42,9 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> CoachCon
             table = merged
         spec = fill(ProgramSpec, table, f"programs.{name}", path, name=name)
         if spec.kind not in ("intervals", "progression", "free"):
-            raise CoachError(f"config: [programs.{name}] kind must be intervals, progression or free")
+            raise CoachError(f"{where}: [programs.{name}] kind must be intervals, progression or free")
         if spec.kind == "intervals" and (spec.forward_s <= 0 or spec.backward_s <= 0):
-            raise CoachError(f"config: [programs.{name}] forward_s and backward_s must be > 0")
+            raise CoachError(f"{where}: [programs.{name}] forward_s and backward_s must be > 0")
         programs[name] = spec
     cfg = CoachConfig(
         coach=fill(CoachSettings, data.get("coach"), "coach", path),
@@ -51,9 +53,12 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> CoachCon
         programs=programs,
     )
     if cfg.speech.min_gap_s < 1.5:
-        raise CoachError("config: [speech] min_gap_s must be at least 1.5")
+        raise CoachError(f"{where}: [speech] min_gap_s must be at least 1.5")
     if cfg.safety.look_back_every_s <= 0:
-        raise CoachError("config: [safety] look_back_every_s must be > 0")
+        raise CoachError(f"{where}: [safety] look_back_every_s must be > 0")
+    if cfg.speech.player not in PLAYER_CHOICES:
+        raise CoachError(f"{where}: [speech] player must be one of {', '.join(PLAYER_CHOICES)}, "
+                         f"got {cfg.speech.player!r}")
     cfg.program()  # the default program must exist
     return cfg
 

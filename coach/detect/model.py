@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -23,6 +24,7 @@ CLASSES = ("forward", "backward", "still", "other")
 ACTIVITIES = ("walk", "still", "other")     # the first stage's classes
 MODEL_VERSION = "4"
 MODEL_FILE = "direction.npz"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,7 +73,10 @@ class DirectionModel:
         try:
             ens = load_ensembles(path, ["activity", "direction"])
         except Exception as e:  # noqa: BLE001 - corrupt, foreign or pickled file: any failure
-            raise CoachError(f"cannot read model {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+            # numpy's own words (about pickles and allow_pickle) would mislead: say what it is
+            log.debug("model %s: %s: %s", path, type(e).__name__, e)
+            raise CoachError(f"cannot read model {path}: not a retro-coach model file "
+                             "(coach train writes one)") from None
         act, dirn = ens["activity"], ens["direction"]
         if (max(act.n_features(), dirn.n_features()) > len(FEATURE_NAMES)
                 or sorted(act.classes.tolist()) != list(range(len(ACTIVITIES)))

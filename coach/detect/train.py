@@ -18,6 +18,7 @@ import numpy as np
 from coach import __version__
 from coach.detect.model import CLASSES, MODEL_VERSION, DirectionModel
 from coach.detect.trees import FORMAT, TreeEnsemble
+from coach.errors import CoachError
 from coach.signal.features import (
     ACTIVITY_FEATURES,
     FEATURE_NAMES,
@@ -98,6 +99,10 @@ def recordings_dataset(paths: list[Path]) -> Dataset:
     Xs, ys, gs = [], [], []
     for k, p in enumerate(paths):
         rec = read_csv(p, need_labels=True)
+        unknown = sorted(set(rec.labels) - set(CLASS_OF))
+        if unknown:
+            # mapped to other, an unknown word had silently taught that walking was not walking
+            raise CoachError(f"{p}: label {unknown[0]!r} is not one of {', '.join(CLASS_OF)}")
         X, tl = stream_features(rec.t, rec.acc)
         Xs.append(X)
         ys.append(labels_at(tl, rec.t, rec.labels))
@@ -178,6 +183,8 @@ def train(seed: int = 1, sessions: int = 200, minutes: float = 4.0,
           folders: list[Path] | None = None, styles: list[str] | None = None,
           placements: list[str] | None = None, real_in_direction: bool = True) -> DirectionModel:
     t0 = time.time()
+    # the wearer's recordings first: a bad one is refused before minutes of simulation
+    rd = recordings_dataset(recordings) if recordings else None
     ds = simulated_dataset(seed, sessions, minutes, styles=styles, placements=placements)
     sources = [f"simulated: {sessions} sessions x {minutes:g} min, seed {seed}"]
     if folders:
@@ -185,11 +192,15 @@ def train(seed: int = 1, sessions: int = 200, minutes: float = 4.0,
         ds = Dataset(np.vstack([ds.X, fd.X]), np.concatenate([ds.y, fd.y]),
                      np.concatenate([ds.group, fd.group]))
         sources.append(f"labelled session folders: {[str(f) for f in folders]}")
-    if recordings:
-        rd = recordings_dataset(recordings)
+    if rd is not None and recordings:
         ds = Dataset(np.vstack([ds.X, rd.X]), np.concatenate([ds.y, rd.y]),
                      np.concatenate([ds.group, rd.group]))
         sources.append(f"recordings: {[str(p) for p in recordings]}")
+    missing = [c for i, c in enumerate(CLASSES) if not (ds.y == i).any()]
+    if missing:
+        # each stage needs every one of its classes, or the model it writes cannot be read back
+        raise CoachError(f"the training data holds no {' or '.join(missing)} windows: "
+                         "give more --sessions or --minutes")
     _progress("fitting the classifier", 0, 1)
     act, dirn = fit(ds, seed, real_in_direction=real_in_direction)
     _progress("fitting the classifier", 1, 1)

@@ -269,7 +269,7 @@ def random_program(rng: np.random.Generator, minutes: float, forward_only: bool 
 
 def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None = None,
              rate_hz: float | None = None, person: Person | None = None,
-             mounting: str = "any", clean: bool = False,
+             mounting: str | Rotation = "any", clean: bool = False,
              realism: Realism | None = None) -> SimSession:
     """Synthesise one session of the given bouts (realism: see Realism; None = as rendered)."""
     person = person or Person.random(rng)
@@ -499,7 +499,8 @@ def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None 
     changes = _changes(ts, labels)
     return SimSession(t=ts, acc=out, labels=labels, steps=steps, changes=changes,
                       placement=placement, rate_hz=rate_hz,
-                      meta={"style": person.style, "mounting": mounting})
+                      meta={"style": person.style,
+                            "mounting": mounting if isinstance(mounting, str) else "fixed"})
 
 
 def _changes(ts: np.ndarray, labels: list[str]) -> list[dict]:
@@ -520,14 +521,30 @@ def _changes(ts: np.ndarray, labels: list[str]) -> list[dict]:
     return out
 
 
-def _mounting(rng: np.random.Generator, mode: str, placement: str) -> Rotation:
-    """How the sensor sits on its segment: any rotation, upright at any yaw with tilt, or
-    "aligned" with the segment's axes (the caller rotates it: the same mounting every session)."""
+def _mounting(rng: np.random.Generator, mode: str | Rotation, placement: str) -> Rotation:
+    """How the sensor sits on its segment: any rotation, upright at any yaw with tilt,
+    "aligned" with the segment's axes (the caller rotates it: the same mounting every session),
+    or a given rotation (one sensor worn the same way session after session)."""
+    if isinstance(mode, Rotation):
+        return mode
     if mode == "aligned":
         return Rotation.identity()
     if mode == "upright":
         return Rotation.from_euler("ZYX", [rng.uniform(-np.pi, np.pi), *np.deg2rad(rng.uniform(-20, 20, 2))])
     return Rotation.random(random_state=int(rng.integers(2**31)))
+
+
+SIM_WEARER_SEED = 7    # the simulated BLE sensors' one wearer
+
+
+def worn_sensor_session(bouts: list[Bout], placement: str, rate_hz: float, seed: int) -> SimSession:
+    """A session of the simulated sensors' one wearer, the sensor worn the same way every time:
+    `coach calibrate --device sim:...` and `coach run --device sim:...` then see one person, as
+    a real calibration does (a different person, or a strap turned round, is not calibrated)."""
+    person = Person.random(np.random.default_rng(SIM_WEARER_SEED))
+    mount = _mounting(np.random.default_rng(SIM_WEARER_SEED + 1), "upright", placement)
+    return simulate(np.random.default_rng(seed), bouts, placement=placement, rate_hz=rate_hz,
+                    person=person, mounting=mount)
 
 
 class SimulatedWalker:
@@ -545,6 +562,11 @@ class SimulatedWalker:
         self.name = f"simulated walker ({placement}, {rate_hz:g} Hz)"
         self.speed = speed
         self.batch_s = batch_s
+        self._stop = False
+
+    def request_stop(self) -> None:
+        """End the stream after the current batch (Ctrl-C: the session so far is kept)."""
+        self._stop = True
 
     async def stream(self) -> AsyncIterator[SampleBatch]:
         s = self.session
@@ -552,6 +574,8 @@ class SimulatedWalker:
         step = max(1, int(self.batch_s * s.rate_hz))
         t0 = time.monotonic()
         for i in range(0, n, step):
+            if self._stop:
+                return
             j = min(n, i + step)
             if self.speed > 0:
                 due = t0 + s.t[j - 1] / self.speed

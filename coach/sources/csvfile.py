@@ -64,11 +64,18 @@ class CsvSource:
         self.speed = speed
         self.batch_s = batch_s if speed == 0 else min(batch_s, 0.25)
         self.start_time: datetime | None = self.reader.start
+        self._stop = False
+
+    def request_stop(self) -> None:
+        """End the stream after the current batch (Ctrl-C: the session so far is kept)."""
+        self._stop = True
 
     async def stream(self) -> AsyncIterator[SampleBatch]:
         t0 = time.monotonic()
         first: float | None = None
         for b in self.reader.batches(self.batch_s):
+            if self._stop:
+                return
             if first is None:
                 first = float(b.t[0])
             if self.speed > 0:

@@ -89,6 +89,8 @@ def parse_hostport(spec: str, default_port: int = 8080) -> tuple[str | None, int
         host, port_s = h, rest.lstrip(":")
     elif ":" in spec:
         host, _, port_s = spec.rpartition(":")
+    if not port_s and host is not None:
+        raise CoachError(f"--web wants [HOST:]PORT: no port after {spec!r}")
     try:
         port = int(port_s) if port_s else default_port
     except ValueError:

@@ -201,6 +201,9 @@ class RecordingReader:
             bl = bl[j:] if bl is not None else None
 
 
+START_YEARS = (1990, 2100)      # --start and --week: what every export and report can date
+
+
 def parse_start(text: str) -> datetime:
     """--start: an ISO 8601 date-time; without a zone it is local time."""
     try:
@@ -208,6 +211,9 @@ def parse_start(text: str) -> datetime:
     except ValueError:
         raise CoachError(f"--start {text!r}: not an ISO 8601 date-time "
                          "(for example 2026-05-01T07:30:00+02:00)") from None
+    if not START_YEARS[0] <= d.year <= START_YEARS[1]:
+        # a FIT file counts seconds from 1990 in 32 bits; the store's dates need a year either side
+        raise CoachError(f"--start {text!r}: the year must be from {START_YEARS[0]} to {START_YEARS[1]}")
     return d if d.tzinfo else d.astimezone()
 
 

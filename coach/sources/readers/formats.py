@@ -27,6 +27,7 @@ import numpy as np
 from coach.errors import CoachError
 
 CHUNK = 1 << 20           # bytes of text per chunk (and the longest line accepted)
+MAX_PIPE_BYTES = 1 << 30   # a recording read from a pipe is held whole: at most 1 GB
 SL_TOTAL, SL_ACC, SL_GRAV = "totalacceleration.csv", "accelerometer.csv", "gravity.csv"
 
 
@@ -78,11 +79,22 @@ def open_sources(path: str | Path) -> tuple[str, list[tuple[str, Callable[[], Bi
         return name, [(files[m].name, _file_opener(files[m])) for m in picked]
     if not p.is_file():
         # a pipe (`<(...)`, /dev/stdin, a FIFO) can be read once: take it whole, then as a file
+        # (binary junk is refused in its first megabyte, and no pipe may fill memory: /dev/zero)
+        parts: list[bytes] = []
+        size = 0
         try:
             with open(p, "rb") as f:
-                data = f.read()
+                while block := f.read(CHUNK):
+                    if not parts and block[:2] != b"\x1f\x8b" and b"\x00" in block:
+                        raise CoachError(f"{name}: not a text CSV file (binary data)")
+                    size += len(block)
+                    if size > MAX_PIPE_BYTES:
+                        raise CoachError(f"{name}: more than {MAX_PIPE_BYTES >> 20} MB from a pipe; "
+                                         "save it to a file first")
+                    parts.append(block)
         except OSError as e:
             raise CoachError(f"{p}: cannot read ({e.strerror})") from None
+        data = b"".join(parts)
         if data[:2] == b"\x1f\x8b":
             return name, [(p.name, lambda: cast(BinaryIO, gzip.open(io.BytesIO(data), "rb")))]
         return name, [(p.name, lambda: cast(BinaryIO, io.BytesIO(data)))]

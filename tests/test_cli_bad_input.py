@@ -1,0 +1,167 @@
+"""Bad input found by trying to break the command line: each is one line on stderr and exit 2,
+before any work (never a traceback, an exit 0, or memory filling up)."""
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coach.cli.main import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("COACH_DB", str(tmp_path / "s.sqlite3"))
+    monkeypatch.delenv("COACH_CONFIG", raising=False)
+
+
+def one_error(capsys, argv: list[str]) -> str:
+    """Run the CLI; it must fail with exit 2 and exactly one line on stderr."""
+    try:
+        rc = main(argv)
+    except SystemExit as e:      # the option parser's own errors
+        rc = e.code
+    assert rc == 2, argv
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("coach: error:") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def walk_csv(path: Path, seconds: float = 20.0, label: str | None = None) -> Path:
+    from coach.simulate.gait import SimulatedWalker
+
+    s = SimulatedWalker(seed=2, minutes=seconds / 60).session
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t", "ax", "ay", "az"] + (["label"] if label else []))
+        for t, a in zip(s.t, s.acc):
+            if t > seconds:
+                break
+            w.writerow([f"{t:.3f}", *(f"{v:.5f}" for v in a)] + ([label] if label else []))
+    return path
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["demo", "--minutes", "-1"], "--minutes: must be more than 0"),
+    (["demo", "--minutes", "nan"], "must be a finite number"),
+    (["demo", "--minutes", "1e9", "--fast"], "at most 1440"),   # had filled memory
+    (["demo", "--speed", "-3"], "--speed: must be 0"),
+    (["replay", "x.csv", "--speed", "nan"], "--speed: must be a finite number"),
+    (["train", "--out", "m.npz", "--seed", "-1"], "--seed: must be from 0"),
+    (["train", "--out", "m.npz", "--seed", "99999999999999999999"], "--seed: must be from 0"),
+    (["train", "--out", "m.npz", "--sessions", "0"], "--sessions: must be 1 or more"),
+    (["train", "--out", "m.npz", "--minutes", "0"], "--minutes: must be more than 0"),
+    (["run", "--device", "sim:polar_h10", "--minutes", "-1"], "--minutes: must be more than 0"),
+    (["serve", "--idle-timeout", "-5"], "--idle-timeout: must be more than 0"),
+    (["scan", "--timeout", "0"], "--timeout: must be more than 0"),
+    (["replay", "x.csv", "--placement", "head"], "invalid choice: 'head'"),
+    (["record", "--device", "x", "--label", "sideways", "--out", "r.csv"], "invalid choice: 'sideways'"),
+    (["analyze", "x.csv", "--start", "9999-12-31T23:59:59"], "the year must be from 1990 to 2100"),
+    (["analyze", "x.csv", "--start", "1900-01-01T00:00:00"], "the year must be from 1990 to 2100"),
+    (["report", "--week", "9999-12-31"], "--week 9999-12-31: the year must be from 1990 to 2100"),
+    (["demo", "--fast", "--web", "127.0.0.1:"], "no port after '127.0.0.1:'"),
+    (["run", "--device", "X", "--phone"], "--device NAME or --phone, not both"),
+])
+def test_bad_options_are_one_line(capsys, argv, says) -> None:
+    assert says in one_error(capsys, argv)
+
+
+def test_output_places_are_checked_before_the_work(capsys, tmp_path) -> None:
+    assert "is a folder" in one_error(capsys, ["train", "--out", str(tmp_path)])
+    assert "the folder /nonexistent-dir does not exist" in one_error(
+        capsys, ["train", "--out", "/nonexistent-dir/m.npz"])
+    # a guided calibration had walked the wearer through it all before this failed
+    t0 = time.monotonic()
+    assert "does not exist" in one_error(capsys, ["calibrate", "--device", "sim:polar_h10", "--mute",
+                                                  "--out", "/nonexistent-dir/c.csv"])
+    assert time.monotonic() - t0 < 5
+    f = tmp_path / "taken.csv"
+    f.write_text("x")
+    assert "is a file; reports go in a folder" in one_error(capsys, ["report", "last", "--out", str(f)])
+    # a folder that cannot be made: the OS's reason and the path, one line
+    assert "/proc/nope" in one_error(capsys, ["report", "--week", "2026-12-01", "--out", "/proc/nope"])
+
+
+def test_endless_binary_input_is_refused_at_once(capsys) -> None:
+    t0 = time.monotonic()
+    assert "not a text CSV file" in one_error(capsys, ["analyze", "/dev/zero"])
+    assert time.monotonic() - t0 < 5
+
+
+def test_a_file_that_is_not_a_model(capsys, tmp_path) -> None:
+    rec = walk_csv(tmp_path / "w.csv")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(os.urandom(3000))
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, a=np.array([object()], dtype=object))
+    for m in (junk, objects, rec):
+        err = one_error(capsys, ["analyze", str(rec), "--model", str(m)])
+        # (numpy's words had said to load it with allow_pickle)
+        assert "not a retro-coach model file" in err and "pickle" not in err
+
+
+def test_training_that_would_write_an_unreadable_model_is_refused(capsys, tmp_path) -> None:
+    out = tmp_path / "m.npz"
+    assert main(["train", "--out", str(out), "--sessions", "2", "--minutes", "0.2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]      # after train's progress lines
+    assert err.startswith("coach: error: the training data holds no") and "windows" in err
+    assert not out.exists()
+
+
+def test_training_refuses_a_label_it_does_not_know(capsys, tmp_path) -> None:
+    rec = walk_csv(tmp_path / "side.csv", 10, label="sideways")
+    t0 = time.monotonic()
+    err = one_error(capsys, ["train", "--out", str(tmp_path / "m.npz"), "--recordings", str(rec)])
+    assert "label 'sideways' is not one of forward, backward, still, other, run" in err
+    assert time.monotonic() - t0 < 20      # before the simulated sessions, not after
+
+
+def test_config_errors_name_the_file(capsys, tmp_path) -> None:
+    c = tmp_path / "c.toml"
+    c.write_text('[speech]\nplayer = "nosuch"\n')
+    err = one_error(capsys, ["--config", str(c), "history"])
+    assert str(c) in err and "player must be one of auto, aplay, paplay, play, none" in err
+    c.write_text('[programs.x]\nkind = "weird"\n')
+    err = one_error(capsys, ["--config", str(c), "history"])
+    assert str(c) in err and "kind must be intervals, progression or free" in err
+    assert "is a folder" in one_error(capsys, ["--config", str(tmp_path), "history"])
+
+
+def test_ctrl_c_ends_a_replay_and_keeps_it(tmp_path) -> None:
+    """The first Ctrl-C finishes the session and stores it, as `coach run` does (demo and replay
+    had exited 130 and left it to be recovered)."""
+    rec = walk_csv(tmp_path / "w.csv", 60)
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+               COACH_DB=str(tmp_path / "s.sqlite3"))
+    proc = subprocess.Popen([sys.executable, "-m", "coach", "replay", str(rec), "--speed", "4", "--mute",
+                             "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopping: finishing the session" in err
+    import json
+    doc = json.loads(out.strip().splitlines()[-1])
+    assert 1 < doc["duration_s"] < 55        # ended early, not at the file's end
+    hist = subprocess.run([sys.executable, "-m", "coach", "history", "--all", "--json"], env=env,
+                          capture_output=True, text=True, check=True)
+    sessions = json.loads(hist.stdout)["sessions"]
+    assert len(sessions) == 1 and not sessions[0].get("recovered")
+
+
+def test_benchmarks_say_what_is_missing(tmp_path) -> None:
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "eval_inproc.py"), str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == f"eval_inproc.py: {tmp_path} is not a folder of sessions (no index.json)"
