@@ -164,6 +164,13 @@ def test_coach_calibrate_guides_stores_and_run_uses_it(tmp_path, monkeypatch):
                        capture_output=True, text=True, env=full, timeout=300)
     assert p.returncode == 0, p.stderr
     assert "using your calibration" in p.stderr
+    # the simulated sensor's wearer calibrated is the wearer coached, the sensor worn alike:
+    # the run's opening 30 s are forward (a calibration by another simulated person, the
+    # sensor turned another way, had read every direction reversed)
+    segs = json.loads(p.stdout)["segments"]
+    fwd = sum(min(sg["end_s"], 30) - sg["start_s"] for sg in segs
+              if sg["direction"] == "forward" and sg["start_s"] < 30)
+    assert fwd > 25, segs
 
 
 def test_a_calibration_from_a_sensor_worn_otherwise_is_dropped_with_a_warning(caplog):
@@ -181,3 +188,14 @@ def test_a_calibration_from_a_sensor_worn_otherwise_is_dropped_with_a_warning(ca
     assert "calibration does not fit" in caplog.text and p.calibration is None
     back = sum(seg.end_s - seg.start_s for seg in res.segments if seg.direction == "backward")
     assert 8 < back < 20     # learnt from the warm-up instead: the backward bout is found
+
+
+def test_a_brisk_walkers_calibration_keeps_their_cadence():
+    """At 2.3-2.5 steps/s the detector's walking flag (under 2.4) had kept only the windows read
+    at half cadence, whose polarisation spans two strides: the calibration's forward was of
+    another period than the walking it was then compared with."""
+    person = Person.random(np.random.default_rng(7))
+    assert person.style == "brisk" and person.step_hz > 2.3
+    for seed in (25, 29, 37):        # recordings whose forward part came out at half cadence
+        cal = calibrate(*_cal_recording(person, seed))
+        assert abs(cal.forward.step_hz / person.step_hz - 1) < 0.15, (seed, cal.forward.step_hz)

@@ -39,6 +39,9 @@ MIN_SIGN_SHARE = 0.6       # share of each direction's windows on its own side o
 MIN_PERIODICITY = 0.6      # autocorrelation at the stride of a steady walk
 MIN_RMS_G = 0.08           # movement (g, RMS) of even a slow walk
 MIN_GAP = 0.4              # mean similarity forward minus mean similarity backward
+MAX_STEP_HZ = 2.8          # a brisk walk (the detector's own walking flag stops at 2.4)
+CADENCE_TOL = 1.3          # a window whose cadence is this far off the bout's median: an octave
+                           # slip, whose stride-synchronous polarisation is of another period
 
 
 @dataclass
@@ -109,8 +112,15 @@ def _stats(name: str, t: np.ndarray, acc: np.ndarray) -> tuple[DirectionStats, n
     raw = _direction_windows(t, acc)
     # steady walking: clearly periodic and clearly moving (stricter than the detector's own
     # walking flag, which must also catch the first and last steps of a bout)
-    walk = (raw.walk & (raw.even[:, EVEN_NAMES.index("periodicity")] > MIN_PERIODICITY)
-            & (raw.even[:, 0] > np.log(MIN_RMS_G))) if raw is not None else np.zeros(0, bool)
+    walk = np.zeros(0, bool)
+    if raw is not None:
+        # (a brisk walker at 2.4-2.5 steps/s had kept only the windows read at half cadence,
+        # whose polarisation spans two strides: the stored forward was reversed)
+        walk = (raw.gait & (raw.even[:, EVEN_NAMES.index("periodicity")] > MIN_PERIODICITY)
+                & (raw.even[:, 0] > np.log(MIN_RMS_G)) & (raw.step_hz < MAX_STEP_HZ))
+        if walk.any():
+            med = float(np.median(raw.step_hz[walk]))
+            walk &= np.abs(np.log(raw.step_hz / med)) < np.log(CADENCE_TOL)
     if raw is None or walk.sum() < MIN_WALK_WINDOWS:
         got = int(walk.sum()) * HOP / FS
         raise CoachError(f"calibration: the {name} part is not steady walking (about {got:.0f} s "

@@ -157,6 +157,12 @@ _DROP = object()
 _STOP = object()
 
 
+def _stop_failed(task: asyncio.Future) -> None:
+    """Collect a stop request's outcome: a link already gone is expected at the end."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("stopping the stream: %s", task.exception())
+
+
 class BleSource:
     """A Source streaming one BLE sensor through a profile, reconnecting on drops."""
 
@@ -443,16 +449,20 @@ class BleSource:
                 self._closing = False
 
     async def _close(self) -> None:
+        """Stop the device's stream (best effort) and disconnect."""
         c = self._client
         if c is None:
             return
         self._closing = True
-        quiet: tuple[type[BaseException], ...] = (TimeoutError, CoachError, *self.backend.errors)
-        try:
-            if self.profile is not None:
-                await asyncio.wait_for(self.profile.stop(self._link or _Link(c)), 2.0)
-        except quiet:
-            pass
+        if self.profile is not None:
+            # best effort: the link may already be gone. The stop runs as its own task so that
+            # its failure is always collected, also when this wait is cancelled at shutdown (it
+            # had printed "Task exception was never retrieved" and a traceback at a session's end)
+            stop = asyncio.ensure_future(self.profile.stop(self._link or _Link(c)))
+            stop.add_done_callback(_stop_failed)
+            done, _ = await asyncio.wait({stop}, timeout=2.0)
+            if not done:
+                stop.cancel()
         try:
             await c.disconnect()
         except self.backend.errors:
