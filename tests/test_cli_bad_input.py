@@ -165,3 +165,29 @@ def test_benchmarks_say_what_is_missing(tmp_path) -> None:
                        capture_output=True, text=True)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert r.stderr.strip() == f"eval_inproc.py: {tmp_path} is not a folder of sessions (no index.json)"
+
+
+def test_units_that_contradict_gravity_are_refused(capsys, tmp_path) -> None:
+    rec = walk_csv(tmp_path / "w.csv")        # in g
+    for u in ("m/s2", "mg"):
+        err = one_error(capsys, ["analyze", str(rec), "--units", u])
+        assert f"--units {u}, but gravity's size" in err and "as in g" in err
+    assert main(["analyze", str(rec), "--units", "g"]) == 0
+
+
+def test_a_very_low_rate_is_reported_as_it_is(capsys, tmp_path) -> None:
+    rec = walk_csv(tmp_path / "w.csv", 60)
+    rows = list(csv.reader(rec.open()))
+    low = tmp_path / "hz1.csv"
+    with low.open("w", newline="") as f:
+        csv.writer(f).writerows([rows[0]] + rows[1::50])          # 1 Hz
+    assert main(["analyze", str(low), "--allow-rate"]) == 0
+    assert "at 1 Hz" in capsys.readouterr().out                    # it had said "at 0 Hz"
+    # --allow-rate is for the recording, not for a calibration: the message says so
+    cal = tmp_path / "cal1hz.csv"
+    with cal.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(rows[0] + ["label"])
+        w.writerows(r + ["forward" if i < 30 else "backward"] for i, r in enumerate(rows[1::50]))
+    err = one_error(capsys, ["analyze", str(rec), "--allow-rate", "--calibration", str(cal)])
+    assert "record the calibration at 25 Hz or more" in err and "pass --allow-rate" not in err

@@ -579,5 +579,9 @@ class DirectionPipeline:
         span = end - (self._t_first or 0.0) - self._gap_s
         n_int = self._n_raw - 1 - self._gap_n
         rate = n_int / span if n_int > 0 and span > 0 else 0.0
+        if rate == 0.0 and self._n_raw > 1 and end > (self._t_first or 0.0):
+            # every interval longer than a drop (a 1 Hz log read with --allow-rate): the rate
+            # is still what the file holds, though it is all gaps to the detector
+            rate = (self._n_raw - 1) / (end - (self._t_first or 0.0))
         return AnalysisResult(self.source_name, dur, rate, merged, list(self.events),
                               self.state.tallies, list(self.steps))

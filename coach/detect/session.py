@@ -68,7 +68,9 @@ def load_calibration(path: str | Path, units: str = "auto") -> Calibration:
     try:
         rec = read_csv(path, units=units, need_labels=True)
     except CoachError as e:
-        raise CoachError(str(e).replace("training needs", "a calibration needs")) from None
+        # (--allow-rate is for the recording analysed: a calibration is held to 25 Hz)
+        raise CoachError(str(e).replace("training needs", "a calibration needs").replace(
+            "pass --allow-rate to analyse it anyway", "record the calibration at 25 Hz or more")) from None
     if rec.labels is None:
         raise CoachError(f"{path}: a calibration needs a 'label' column (forward/backward)")
     try:

@@ -112,7 +112,8 @@ class RecordingReader:
         if not self._saw_rows:
             raise CoachError(f"{self.name}: no data rows after the header")
         if self.units is None:
-            raise CoachError(f"{self.name}: no valid acceleration values (all NaN)")
+            raise CoachError(f"{self.name}: no valid acceleration values (all not a number or "
+                             "infinite)")
         if self._n < 2:
             # say why, where rows were dropped for their timestamps (all of them repeating one)
             why = self.timebase.stats.warning()
@@ -127,11 +128,14 @@ class RecordingReader:
             m = float(np.median(np.linalg.norm(acc, axis=1)))
         fmt = self.fmt
         found = next((u for u, (lo, hi) in GRAVITY_RANGE.items() if lo <= m < hi), None)
-        if self.units_arg != "auto":
-            units = self.units_arg
-        elif fmt.acc_units != "auto":
-            units = fmt.acc_units
+        if self.units_arg != "auto" or fmt.acc_units != "auto":
+            # said on the command line or by the format: gravity's size must agree (a g file
+            # read with --units m/s2 had run as a walker with a tenth of gravity)
+            units = self.units_arg if self.units_arg != "auto" else fmt.acc_units
             lo, hi = GRAVITY_RANGE[units]
+            if self.units_arg != "auto" and found is not None and found != units:
+                raise CoachError(f"{self.name}: --units {units}, but gravity's size (the median "
+                                 f"|a|) is {m:.3g}, as in {found}: check --units")
             if m < lo:
                 raise CoachError(f"{self.name}: the acceleration has no gravity in it (median |a| "
                                  f"{m:.3g} {units}): the detector needs total acceleration "
