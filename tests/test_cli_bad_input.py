@@ -191,3 +191,17 @@ def test_a_very_low_rate_is_reported_as_it_is(capsys, tmp_path) -> None:
         w.writerows(r + ["forward" if i < 30 else "backward"] for i, r in enumerate(rows[1::50]))
     err = one_error(capsys, ["analyze", str(rec), "--allow-rate", "--calibration", str(cal)])
     assert "record the calibration at 25 Hz or more" in err and "pass --allow-rate" not in err
+
+
+def test_analyze_save_says_the_session_and_a_simulated_run_is_a_demo(capsys, tmp_path) -> None:
+    """Found by a fresh-clone trial: --save did not say where the session went, and a run of
+    the simulated sensor counted as the wearer's walking in the week and the progression."""
+    rec = walk_csv(tmp_path / "w.csv", 30)
+    assert main(["analyze", str(rec), "--save"]) == 0
+    assert "saved as session 1 (coach report 1)" in capsys.readouterr().out
+    assert main(["run", "--device", "sim:polar_h10", "--minutes", "0.3", "--mute", "--no-coach"]) == 0
+    capsys.readouterr()
+    assert main(["history", "--all", "--json"]) == 0
+    import json
+    kinds = [s["kind"] for s in json.loads(capsys.readouterr().out)["sessions"]]
+    assert sorted(kinds) == ["analysis", "demo"], kinds

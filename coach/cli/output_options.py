@@ -95,6 +95,10 @@ def publisher(opts: OutputOptions) -> MqttPublisher | None:
 
 def meta_from_args(args: argparse.Namespace, command: str) -> SessionMeta:
     src = getattr(args, "path", None) or getattr(args, "file", None) or ""
+    if command == "run" and str(getattr(args, "device", None) or "").startswith("sim:"):
+        # a simulated walker's session is a demo: it does not count as the wearer's walking
+        # (weekly totals, the progression)
+        command = "demo"
     return SessionMeta(
         kind=command, source=str(src),
         device=getattr(args, "device", None) or getattr(args, "address", None)
