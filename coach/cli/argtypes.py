@@ -46,25 +46,23 @@ def speed(text: str) -> float:
     return x
 
 
-def seed(text: str) -> int:
+def _whole(text: str, lo: int, hi: int, rule: str) -> int:
     try:
         x = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= x <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_SEED}, not {text}")
+    if not lo <= x <= hi:
+        raise argparse.ArgumentTypeError(f"must be {rule}, not {text}")
     return x
+
+
+def seed(text: str) -> int:
+    return _whole(text, 0, MAX_SEED, f"from 0 to {MAX_SEED}")
 
 
 def count(text: str) -> int:
     """A number of things: 1 or more."""
-    try:
-        x = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if x < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
-    return x
+    return _whole(text, 1, 2 ** 63, "1 or more")
 
 
 def check_out(path: str | Path, what: str = "--out") -> None:
