@@ -191,6 +191,34 @@ def test_device_clock_rules() -> None:
     assert m.t[0] > 4 and np.all(np.diff(m.t) > 0)
 
 
+def test_device_clock_cannot_be_set_or_moved_by_stray_times() -> None:
+    """Found by attacking the phone inputs: one stray time had anchored the clock (a time 20 s
+    early put 20 s of standing that never happened at the start; a tiny epoch first stalled
+    every later sample), and a page that changed its id with every message moved the stream a
+    second ahead each time."""
+    now = [100.0]
+    c = DeviceClock(tolerance_s=30, now=lambda: now[0])
+    first = np.r_[1000.0 - 20, 1000 + np.arange(50) * 0.02]        # one sample 20 s early
+    m = c.map(first)
+    assert len(m.t) == 50 and m.t[0] < 0.01 and c.out_of_range == 1
+    # a stray epoch first, then the phone's real clock: after a few batches it re-anchors
+    c = DeviceClock(tolerance_s=30, now=lambda: now[0])
+    c.map(np.array([1e-6]))
+    kept = []
+    for k in range(6):
+        now[0] += 1
+        kept.append(len(c.map(1.7e9 + k + np.arange(50) * 0.02).t))
+    assert kept[:2] == [0, 0] and all(n == 50 for n in kept[2:]) and c.reanchors == 1
+    # re-anchors (new page ids) follow real time, never further
+    c = DeviceClock(tolerance_s=30, now=lambda: now[0])
+    c.map(np.arange(50) * 0.02)
+    for k in range(40):
+        c.reanchor()
+        m = c.map(np.array([5.0 + k]))
+        assert m.gap
+    assert c.last_t < 1.1            # no real time passed: the stream stayed within a second
+
+
 def test_today_counts_earlier_walks_today_not_demos(tmp_path: Path) -> None:
     from coach.outputs.store import SessionMeta, SessionStore
     from coach.types import AnalysisResult
