@@ -205,3 +205,12 @@ def test_analyze_save_says_the_session_and_a_simulated_run_is_a_demo(capsys, tmp
     import json
     kinds = [s["kind"] for s in json.loads(capsys.readouterr().out)["sessions"]]
     assert sorted(kinds) == ["analysis", "demo"], kinds
+
+
+def test_run_json_stdout_is_only_the_json(capsys) -> None:
+    """The live display, kept as the coach's prompt sink, had printed prompts on stdout."""
+    assert main(["run", "--device", "sim:polar_h10", "--minutes", "0.3", "--mute", "--json"]) == 0
+    out = capsys.readouterr()
+    import json
+    doc = json.loads(out.out)
+    assert doc["summary"]["forward_steps"] > 0 and "info:" in out.err

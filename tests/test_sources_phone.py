@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -326,3 +327,54 @@ def test_a_flood_of_idle_connections_is_capped_and_cleared() -> None:
 
     src = _serve(check, header_timeout_s=0.5)
     assert sum(len(b) for b in src.batches) == 50
+
+
+# --- bad input from the network (found by attacking the phone push): the session goes on, the
+# sender gets a 4xx, and nothing prints a traceback
+async def _send_raw(port: int, data: bytes) -> bytes:
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    w.write(data)
+    await w.drain()
+    resp = await r.read()
+    w.close()
+    return resp
+
+
+def test_phone_push_survives_nesting_bad_encoding_and_malformed_http(caplog) -> None:
+    src = SensorLoggerSource("127.0.0.1", 0, idle_timeout=1.0, notify=lambda m: None, token="tok",
+                             print_qr=False)
+
+    async def go() -> tuple[list, list[bytes]]:
+        await src.start()
+        batches: list = []
+
+        async def consume() -> None:
+            async for b in src.stream():
+                batches.append(b)
+
+        task = asyncio.create_task(consume())
+        replies = [await _post(src.port, json.dumps(message(0, 0, 50)).encode())]
+        # nested 100,000 deep: json's recursion had ended the whole session
+        replies.append(await _post(src.port, b'{"payload":' + b"[" * 100_000 + b"]" * 100_000 + b"}"))
+        replies.append(await _send_raw(src.port, b"POST /data?token=tok HTTP/1.1\r\nHost: x\r\n"
+                                  b"Content-Encoding: gzip\r\nContent-Length: 8\r\n"
+                                  b"Connection: close\r\n\r\n\x00garbage"))
+        for bad in (b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+                    b"FOO / HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"GET /" + b"x" * 9000 + b" HTTP/1.1\r\n\r\n"):
+            replies.append(await _send_raw(src.port, bad))
+        replies.append(await _post(src.port, json.dumps(message(1, 50, 50)).encode()))
+        await task
+        return batches, replies
+
+    with caplog.at_level(logging.WARNING):
+        batches, replies = asyncio.run(go())
+    t = np.concatenate([b.t for b in batches])
+    assert len(t) == 100 and np.all(np.diff(t) > 0)       # both good messages, none lost
+    assert src.stats.decode_errors == 1
+    assert replies[2].startswith(b"HTTP/1.1 400") and b"bad body" in replies[2]
+    assert all(r.split(b"\r\n")[0].endswith(b" 400 Bad Request") for r in replies[3:6]), replies[3:6]
+    # the malformed requests: one line each, no traceback
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+    assert any("bad request from a client" in r.getMessage() for r in caplog.records)
+    assert "Traceback" not in caplog.text

@@ -116,6 +116,16 @@ def test_motion_stream_limits_and_times() -> None:
                 assert r.status == 413
             async with http.post(f"{url}?token={TOKEN}", data=b"{not json") as r:
                 assert r.status == 400
+            # a time too large for a float, a body whose gzip does not decode: 400, not 500
+            huge = b'{"page": "p1", "t": [1' + b"0" * 400 + b'], "a": [[0, 0, 9.8]]}'
+            async with http.post(f"{url}?token={TOKEN}", data=huge) as r:
+                assert r.status == 400 and "bad motion message" in (await r.json())["error"]
+            rd, wr = await asyncio.open_connection("127.0.0.1", web.port)
+            wr.write(f"POST /api/motion?token={TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+                     "Content-Length: 8\r\nConnection: close\r\n\r\n".encode() + b"\x00garbage")
+            reply = await rd.read()
+            wr.close()
+            assert reply.startswith(b"HTTP/1.1 400") and b"bad body" in reply
             async with http.post(f"{url}?token={TOKEN}", json=body("p1", 1000, 50)) as r:
                 assert r.status == 200
             bad = body("p1", 2000, 50)

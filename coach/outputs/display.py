@@ -25,7 +25,8 @@ class LiveDisplay:
                  min_interval_s: float = 1.0, refresh_per_second: float = 4.0) -> None:
         self.title = title
         self.extra: list[Any] = list(extra or [])
-        self.stream = stream or sys.stdout
+        self._stream = stream            # None: whatever sys.stdout is when writing (a --json
+                                         # run sends it to stderr after this was made)
         self.plain = (not self.stream.isatty()) if plain is None else plain
         self.min_interval_s = min_interval_s
         self.refresh_per_second = refresh_per_second
@@ -98,6 +99,10 @@ class LiveDisplay:
 
     def _write(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream if self._stream is not None else sys.stdout
         self.lines_written += 1
 
     # -- Observer -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ Built on aiohttp. What every server here does (issue 12):
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -136,10 +137,16 @@ async def read_body(request: web.Request, timeout_s: float) -> bytes:
     limit = request.app[MAX_BODY]
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    from aiohttp.http_exceptions import HttpProcessingError
+    from aiohttp.web_protocol import RequestPayloadError
     try:
         return await asyncio.wait_for(request.read(), timeout_s)
     except TimeoutError:
         raise web.HTTPRequestTimeout(text="body too slow") from None
+    except (HttpProcessingError, RequestPayloadError) as e:   # a body that does not decode
+        why = str(e).strip().splitlines()[-1].strip() if str(e).strip() else type(e).__name__
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"bad body: {why}"}),
+                                 content_type="application/json") from None
 
 
 # --- connection-level limits ----------------------------------------------------------------
@@ -213,9 +220,27 @@ def make_app(token: str, *, max_body: int, header_timeout_s: float = 10.0, max_c
     return app
 
 
+class _OneLine(logging.Filter):
+    """aiohttp's server logs a malformed request (a negative Content-Length, a line over 8 KB,
+    an unknown method) with a traceback, before any token is checked: anyone on the network
+    could fill the terminal. One line instead (the full traceback with -v)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and not logging.getLogger().isEnabledFor(logging.DEBUG):
+            said = " ".join(str(exc).split())
+            record.msg, record.args = "bad request from a client: %s: %s", (type(exc).__name__, said[:200])
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 async def start_app(app: web.Application, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None,
                     keepalive_timeout_s: float = 15.0) -> tuple[web.AppRunner, int]:
     """Bind and serve; returns the runner and the port actually bound."""
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _OneLine) for f in server_log.filters):
+        server_log.addFilter(_OneLine())
     runner = web.AppRunner(app, keepalive_timeout=keepalive_timeout_s, access_log=None,
                            max_line_size=8190, max_field_size=8190, max_headers=64,
                            handler_cancellation=True, lingering_time=2.0)

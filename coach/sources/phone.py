@@ -65,7 +65,8 @@ class SensorLoggerParser:
             payload = msg["payload"]
             if not isinstance(payload, list):
                 raise TypeError("payload is not a list")
-        except (ValueError, KeyError, TypeError) as err:
+        except (ValueError, KeyError, TypeError, RecursionError) as err:
+            # (nested 100,000 deep, json's recursion had ended the whole session)
             raise CoachError(f"not a Sensor Logger message ({type(err).__name__}: {err})") from None
         total: list[tuple] = []
         user: list[tuple] = []
@@ -237,7 +238,13 @@ class SensorLoggerSource:
                 await client.subscribe(m["topic"])
                 async for msg in client.messages:
                     payload = msg.payload
-                    await self.queue.put(payload if isinstance(payload, bytes) else str(payload).encode())
+                    body = payload if isinstance(payload, bytes) else str(payload).encode()
+                    if len(body) > self.max_body:     # as the HTTP push's limit (413)
+                        self.stats.decode_errors += 1
+                        log.warning("skipped an MQTT message of %d bytes (the limit is %d)",
+                                    len(body), self.max_body)
+                        continue
+                    await self.queue.put(body)
         except Exception as e:  # noqa: BLE001 - reported once, the stream ends on idle
             self.notify(f"MQTT broker {m['hostname']}:{m['port']}: {e}")
 

@@ -213,7 +213,7 @@ class WebCompanion:
             page = str(msg.get("page", ""))[:64]
             if len(t) != len(a) or len(t) > MAX_MOTION_SAMPLES:
                 raise ValueError("t and a differ in length, or too many samples")
-        except (ValueError, TypeError, KeyError, RecursionError) as e:
+        except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as e:
             return web.json_response({"error": f"bad motion message: {e}"}, status=400)
         if not self.motion_wanted:
             return web.json_response({"error": "this session has another sensor"}, status=409)
