@@ -214,3 +214,11 @@ def test_run_json_stdout_is_only_the_json(capsys) -> None:
     import json
     doc = json.loads(out.out)
     assert doc["summary"]["forward_steps"] > 0 and "info:" in out.err
+
+
+def test_a_bad_mqtt_url_opens_no_session(capsys, tmp_path) -> None:
+    rec = walk_csv(tmp_path / "w.csv")
+    assert "bad MQTT URL" in one_error(capsys, ["replay", str(rec), "--speed", "0", "--mute",
+                                                "--mqtt", "mqtt://127.0.0.1:99999"])
+    assert main(["history", "--all"]) == 0
+    assert "no sessions yet" in capsys.readouterr().out     # (it had left one to be "recovered")

@@ -173,12 +173,12 @@ def observers(args: argparse.Namespace, command: str) -> list[Any]:
 def output_observers(opts: OutputOptions) -> list[Any]:
     """The observers this layer adds for one command run."""
     obs: list[Any] = []
+    pub = publisher(opts)      # first: a bad --mqtt URL is refused before a session is opened
     if opts.command == "analyze":
         if opts.save:
             obs.append(SaveOnEnd(opts.db, opts.meta))
     elif not opts.no_save:
         obs.append(open_live_store(opts.db, opts.meta))
-    pub = publisher(opts)
     if pub is not None:
         obs.append(pub)
     if opts.display:
