@@ -130,7 +130,7 @@ def test_username_password_auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         b.stop()
 
 
-def test_broker_restart_mid_replay_loses_nothing(broker: Broker) -> None:
+def test_broker_restart_mid_replay_loses_nothing(broker: Broker, caplog) -> None:
     col = Collector(broker.port)
     pub = MqttPublisher(broker.url, device_id="frank")
 
@@ -140,8 +140,11 @@ def test_broker_restart_mid_replay_loses_nothing(broker: Broker) -> None:
         if i == 30:       # t = 15 s: three changes happened while the broker was down
             await asyncio.sleep(0.2)
             broker.start()
-    r = asyncio.run(replay(pub, speed=25.0, on_batch=on_batch))
+    with caplog.at_level("WARNING", logger="coach.outputs.mqtt"):
+        r = asyncio.run(replay(pub, speed=25.0, on_batch=on_batch))
     assert pub.delivered and pub.link.connects >= 2
+    # said without -v: the loss (nothing lost, messages wait) and the return
+    assert "lost" in caplog.text and "retrying, messages wait" in caplog.text and "MQTT back at" in caplog.text
     assert wait_for(lambda: any(e["type"] == "session_end" for e in col.payloads("coach/frank/event")),
                     timeout=10)
     events = col.payloads("coach/frank/event")

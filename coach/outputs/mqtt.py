@@ -314,7 +314,10 @@ class MqttLink:
                     self.connects += 1
                     self.failure = None
                     backoff = 0.1
-                    log.info("MQTT connected to %s", self.settings.redacted())
+                    # back after a loss: said as plainly as the loss was
+                    log.log(logging.WARNING if self.connects > 1 else logging.INFO,
+                            "MQTT %s %s", "back at" if self.connects > 1 else "connected to",
+                            self.settings.redacted())
                     for topic in self.subscriptions:
                         await client.subscribe(topic, qos=1)
                     # the reader also notices a lost connection (the message iterator ends)
@@ -328,7 +331,11 @@ class MqttLink:
             except (aiomqtt.MqttError, OSError) as e:
                 msg, final = describe_failure(e, self.settings)
                 if msg != self.failure:
-                    log.info("MQTT link to %s lost: %s", self.settings.redacted(), msg)
+                    # a broker lost mid-session is said without -v (nothing is lost: messages
+                    # wait, up to max_buffer); a first connection's failure is the caller's
+                    log.log(logging.WARNING if self.connects else logging.INFO,
+                            "MQTT link to %s lost: %s%s", self.settings.redacted(), msg,
+                            "; retrying, messages wait" if self.connects else "")
                 self.failure = msg
                 # a refused login or an untrusted certificate stays so: do not retry it (and
                 # neither an unreachable broker before the first connection: say so at once)
