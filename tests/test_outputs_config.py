@@ -49,6 +49,9 @@ def test_config_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_ids_and_buffer() -> None:
     assert sanitize_id("Living room #2") == "Living_room_2"
     assert sanitize_id("///") == "coach"
+    # letters beyond ASCII: kept apart by a hash of the original (both had become "coach")
+    ids = {sanitize_id(x) for x in ("é☃", "ü", "café", "cafè")}
+    assert len(ids) == 4 and all(i.replace("_", "").isalnum() and i.isascii() for i in ids)
     link = MqttLink(MqttSettings(max_buffer=3))
     for i in range(5):
         link.publish("t", {"i": i})

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
 import json
 import logging
 import os
@@ -181,8 +182,12 @@ def describe_failure(exc: BaseException, settings: MqttSettings) -> tuple[str, b
 
 
 def sanitize_id(s: str) -> str:
-    """A topic- and Home-Assistant-safe id."""
+    """A topic- and Home-Assistant-safe id. Letters beyond ASCII cannot be kept: a short hash of
+    the original keeps two such ids apart ("é☃" and "ü" had both become "coach")."""
     out = re.sub(r"[^A-Za-z0-9_-]+", "_", s).strip("_")
+    if not s.isascii():
+        tag = hashlib.sha1(s.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        out = f"{out}_{tag}" if out else f"id_{tag}"
     return out or "coach"
 
 
