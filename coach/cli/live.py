@@ -167,7 +167,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
         for r in rows:
             ts = "-" if r["t_s"] is None else f"{r['t_s']:.6f}"
             print(f"{ts:>18}  {r['ax']:+9.4f} {r['ay']:+9.4f} {r['az']:+9.4f} g")
-        print(f"{len(rows)} samples", file=sys.stderr)
+        print(f"{len(rows)} sample{'' if len(rows) == 1 else 's'}", file=sys.stderr)
     return 0
 
 

@@ -111,7 +111,7 @@ def parse_samples(payload: bytes) -> tuple[SampleBatch | None, dict[str, Any]]:
         tl = msg["t"]
         if not isinstance(tl, list) or len(tl) != n or not all(
                 isinstance(x, (int, float)) and not isinstance(x, bool) for x in tl):
-            raise IngestError(f"t must be a list of {n} numbers, one per sample")
+            raise IngestError(f"t must be a list of {n} number{'' if n == 1 else 's'}, one per sample")
         t = np.asarray(tl, dtype=np.float64)
         if not np.all(np.isfinite(t)) or np.any(np.abs(t) > MAX_T):
             raise IngestError("t must be finite seconds")
