@@ -331,15 +331,6 @@ def test_a_flood_of_idle_connections_is_capped_and_cleared() -> None:
 
 # --- bad input from the network (found by attacking the phone push): the session goes on, the
 # sender gets a 4xx, and nothing prints a traceback
-async def _send_raw(port: int, data: bytes) -> bytes:
-    r, w = await asyncio.open_connection("127.0.0.1", port)
-    w.write(data)
-    await w.drain()
-    resp = await r.read()
-    w.close()
-    return resp
-
-
 def test_phone_push_survives_nesting_bad_encoding_and_malformed_http(caplog) -> None:
     src = SensorLoggerSource("127.0.0.1", 0, idle_timeout=1.0, notify=lambda m: None, token="tok",
                              print_qr=False)
@@ -356,13 +347,13 @@ def test_phone_push_survives_nesting_bad_encoding_and_malformed_http(caplog) -> 
         replies = [await _post(src.port, json.dumps(message(0, 0, 50)).encode())]
         # nested 100,000 deep: json's recursion had ended the whole session
         replies.append(await _post(src.port, b'{"payload":' + b"[" * 100_000 + b"]" * 100_000 + b"}"))
-        replies.append(await _send_raw(src.port, b"POST /data?token=tok HTTP/1.1\r\nHost: x\r\n"
+        replies.append(await _raw(src.port, b"POST /data?token=tok HTTP/1.1\r\nHost: x\r\n"
                                   b"Content-Encoding: gzip\r\nContent-Length: 8\r\n"
                                   b"Connection: close\r\n\r\n\x00garbage"))
         for bad in (b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
                     b"FOO / HTTP/1.1\r\nHost: x\r\n\r\n",
                     b"GET /" + b"x" * 9000 + b" HTTP/1.1\r\n\r\n"):
-            replies.append(await _send_raw(src.port, bad))
+            replies.append(await _raw(src.port, bad))
         replies.append(await _post(src.port, json.dumps(message(1, 50, 50)).encode()))
         await task
         return batches, replies
