@@ -53,19 +53,24 @@ async def _post(port: int, body: bytes) -> bytes:
     return resp
 
 
+async def _collecting(src: SensorLoggerSource) -> tuple[list, asyncio.Task]:
+    """Start the source; its batches gather in the list until its stream ends (the task)."""
+    await src.start()
+    batches: list = []
+
+    async def consume() -> None:
+        async for b in src.stream():
+            batches.append(b)
+
+    return batches, asyncio.create_task(consume())
+
+
 def test_http_push_stream_with_duplicate_junk_and_gap() -> None:
     src = SensorLoggerSource("127.0.0.1", 0, idle_timeout=1.0, notify=lambda m: None, token="tok",
                              print_qr=False)
 
     async def go() -> list:
-        await src.start()
-        batches: list = []
-
-        async def consume() -> None:
-            async for b in src.stream():
-                batches.append(b)
-
-        task = asyncio.create_task(consume())
+        batches, task = await _collecting(src)
         bodies = [message(0, 0, 50), message(1, 50, 50), message(1, 50, 50),   # a resend
                   b"{garbage", message(3, 400, 50)]                            # 3 s later
         for body in bodies:
@@ -152,14 +157,7 @@ def _serve(check, **kw) -> SensorLoggerSource:
                              print_qr=False, **kw)
 
     async def go() -> None:
-        await src.start()
-        batches: list = []
-
-        async def consume() -> None:
-            async for b in src.stream():
-                batches.append(b)
-
-        task = asyncio.create_task(consume())
+        batches, task = await _collecting(src)
         await check(src)
         await asyncio.sleep(0.1)
         src.request_stop()
@@ -336,14 +334,7 @@ def test_phone_push_survives_nesting_bad_encoding_and_malformed_http(caplog) -> 
                              print_qr=False)
 
     async def go() -> tuple[list, list[bytes]]:
-        await src.start()
-        batches: list = []
-
-        async def consume() -> None:
-            async for b in src.stream():
-                batches.append(b)
-
-        task = asyncio.create_task(consume())
+        batches, task = await _collecting(src)
         replies = [await _post(src.port, json.dumps(message(0, 0, 50)).encode())]
         # nested 100,000 deep: json's recursion had ended the whole session
         replies.append(await _post(src.port, b'{"payload":' + b"[" * 100_000 + b"]" * 100_000 + b"}"))
