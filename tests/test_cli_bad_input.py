@@ -160,11 +160,23 @@ def test_ctrl_c_ends_a_replay_and_keeps_it(tmp_path) -> None:
     assert len(sessions) == 1 and not sessions[0].get("recovered")
 
 
-def test_benchmarks_say_what_is_missing(tmp_path) -> None:
-    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "eval_inproc.py"), str(tmp_path)],
-                       capture_output=True, text=True)
-    assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert r.stderr.strip() == f"eval_inproc.py: {tmp_path} is not a folder of sessions (no index.json)"
+def test_benchmarks_say_what_is_missing(tmp_path, monkeypatch) -> None:
+    """One line naming the missing file, not an import traceback (a checkout without ../shared)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_shared", REPO / "benchmarks" / "shared.py")
+    shared = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shared)
+    monkeypatch.setattr(sys, "argv", ["eval_inproc.py"])
+    with pytest.raises(SystemExit) as e:
+        shared.folder(tmp_path)
+    assert e.value.code == f"eval_inproc.py: {tmp_path} is not a folder of sessions (no index.json)"
+    monkeypatch.setattr(shared, "SHARED", tmp_path / "shared")
+    with pytest.raises(SystemExit) as e:
+        shared.retro_score()
+    assert str(e.value.code).startswith(f"eval_inproc.py: needs {tmp_path}/shared/benchmark/retro_score.py")
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "eval_inproc.py")],
+                       capture_output=True, text=True)          # whichever is missing first
+    assert r.returncode != 0 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_units_that_contradict_gravity_are_refused(capsys, tmp_path) -> None:
