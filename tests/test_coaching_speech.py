@@ -181,3 +181,10 @@ def test_safety_cuts_off_a_playing_prompt(monkeypatch: pytest.MonkeyPatch) -> No
     assert [p.text for p in task.spoken] == ["A long explanation of the program", "Look over your shoulder",
                                              "Are you OK?", "Forward"]
     assert took < 12 and task.audio     # uncut, the four would take 20 s
+
+
+def test_the_players_config_accepts_are_the_players_speech_knows() -> None:
+    from coach.coaching.speech import PLAYERS
+    from coach.config import PLAYER_CHOICES
+
+    assert set(PLAYER_CHOICES) == {"auto", "none", *PLAYERS}

@@ -7,6 +7,8 @@ import argparse
 import math
 from pathlib import Path
 
+from coach.errors import CoachError
+
 MAX_MINUTES = 24 * 60        # a day: more than any session, and what a simulated one can hold
 MAX_SEED = 2 ** 32 - 1       # numpy's seeds
 
@@ -68,8 +70,6 @@ def count(text: str) -> int:
 def check_out(path: str | Path, what: str = "--out") -> None:
     """An output file's place, checked before the work that fills it (a guided calibration had
     walked the wearer through it all, then failed on a missing folder)."""
-    from coach.errors import CoachError
-
     p = Path(path)
     if str(path) == "-":
         return

@@ -192,7 +192,7 @@ def train(seed: int = 1, sessions: int = 200, minutes: float = 4.0,
         ds = Dataset(np.vstack([ds.X, fd.X]), np.concatenate([ds.y, fd.y]),
                      np.concatenate([ds.group, fd.group]))
         sources.append(f"labelled session folders: {[str(f) for f in folders]}")
-    if rd is not None and recordings:
+    if rd is not None:
         ds = Dataset(np.vstack([ds.X, rd.X]), np.concatenate([ds.y, rd.y]),
                      np.concatenate([ds.group, rd.group]))
         sources.append(f"recordings: {[str(p) for p in recordings]}")
