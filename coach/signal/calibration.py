@@ -115,7 +115,7 @@ def _stats(name: str, t: np.ndarray, acc: np.ndarray) -> tuple[DirectionStats, n
     walk = np.zeros(0, bool)
     if raw is not None:
         # (a brisk walker at 2.4-2.5 steps/s had kept only the windows read at half cadence,
-        # whose polarisation spans two strides: the stored forward was reversed)
+        # whose polarisation spans two strides: a forward of another period than the walking)
         walk = (raw.gait & (raw.even[:, EVEN_NAMES.index("periodicity")] > MIN_PERIODICITY)
                 & (raw.even[:, 0] > np.log(MIN_RMS_G)) & (raw.step_hz < MAX_STEP_HZ))
         if walk.any():

@@ -62,7 +62,8 @@ class DeviceClock:
 
     def _anchor(self, d: np.ndarray) -> float:
         """The earliest time of the run of samples around the median with no hole over gap_s
-        (or the tolerance, for a sender that batches sparsely): a stray time is not the start."""
+        (or three sample intervals, for a sender that samples sparsely): a stray time is not the
+        start."""
         s = np.sort(d)
         i = int(np.searchsorted(s, np.median(s)))
         i = min(i, len(s) - 1)
