@@ -234,3 +234,17 @@ def test_a_bad_mqtt_url_opens_no_session(capsys, tmp_path) -> None:
                                                 "--mqtt", "mqtt://127.0.0.1:99999"])
     assert main(["history", "--all"]) == 0
     assert "no sessions yet" in capsys.readouterr().out     # (it had left one to be "recovered")
+
+
+def test_history_and_the_week_report_share_the_weeks_goal(capsys, tmp_path) -> None:
+    """Found by a fresh-clone trial: the week report derived a goal from the program, history
+    showed none unless [store] weekly_goal_minutes was set."""
+    import json
+    rec = walk_csv(tmp_path / "w.csv", 30)
+    assert main(["analyze", str(rec), "--save"]) == 0
+    capsys.readouterr()
+    assert main(["report", "--week", "--all", "--json", "--out", str(tmp_path / "r")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert main(["history", "--all", "--json"]) == 0
+    week = json.loads(capsys.readouterr().out)["weeks"][0]
+    assert report["goal_minutes"] and week["goal_seconds"] == pytest.approx(report["goal_minutes"] * 60)

@@ -92,7 +92,8 @@ def _since(text: str | None) -> datetime | None:
 
 def cmd_history(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        h = store.history(all_kinds=args.all_kinds)
+        # the same week's goal as the week report: [store] weekly_goal_minutes, else the program's
+        h = store.history(weekly_goal_s=_weekly_goal_s(), all_kinds=args.all_kinds)
     if args.json:
         sys.stdout.write(json.dumps(h, indent=2) + "\n")
         return 0
