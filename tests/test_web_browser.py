@@ -123,7 +123,7 @@ def test_page_follows_a_replay_and_speaks_the_coachs_prompts(browser, tmp_path: 
     rec = tmp_path / "walk.csv"
     demo_csv(rec)
     port = free_port()
-    proc = subprocess.Popen([*COACH, "replay", str(rec), "--speed", "10", "--mute", "--no-save", "--json",
+    proc = subprocess.Popen([*COACH, "replay", str(rec), "--speed", "6", "--mute", "--no-save", "--json",
                              "--program", "free", "--web", f"127.0.0.1:{port}"],
                             env=coach_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ctx, page = phone_page(browser)
