@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("train", help="train the direction model (reproducible from a seed)")
     p.add_argument("--seed", type=argtypes.seed, default=1)
-    p.add_argument("--sessions", type=argtypes.count, default=200, help="simulated sessions")
+    p.add_argument("--sessions", type=argtypes.sessions, default=200, help="simulated sessions")
     p.add_argument("--minutes", type=argtypes.minutes, default=4.0, help="minutes per simulated session")
     p.add_argument("--recordings", type=Path, nargs="*", default=[],
                    help="real labelled CSVs (t,ax,ay,az,label) to add")
@@ -110,8 +110,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     for r in args.recordings:
         if not r.exists():
             raise CoachError(f"{r}: no such file")
-    if args.sessions < 2:
-        raise CoachError("--sessions must be at least 2")
     out = args.out
     argtypes.check_out(out)
     if out.resolve() == find_default_model().resolve() and not args.replace_shipped:

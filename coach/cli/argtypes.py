@@ -62,9 +62,9 @@ def seed(text: str) -> int:
     return _whole(text, 0, MAX_SEED, f"from 0 to {MAX_SEED}")
 
 
-def count(text: str) -> int:
-    """A number of things: 1 or more."""
-    return _whole(text, 1, 2 ** 63, "1 or more")
+def sessions(text: str) -> int:
+    """Simulated training sessions: 2 or more (one holds too few of some classes)."""
+    return _whole(text, 2, 2 ** 63, "2 or more")
 
 
 def check_out(path: str | Path, what: str = "--out") -> None:

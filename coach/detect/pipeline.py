@@ -576,12 +576,13 @@ class DirectionPipeline:
             save_reference(self.device_key, self.reference)
         self._update_tallies()
         dur = end - t0
-        span = end - (self._t_first or 0.0) - self._gap_s
+        t_first = self._t_first or 0.0
+        span = end - t_first - self._gap_s
         n_int = self._n_raw - 1 - self._gap_n
         rate = n_int / span if n_int > 0 and span > 0 else 0.0
-        if rate == 0.0 and self._n_raw > 1 and end > (self._t_first or 0.0):
+        if rate == 0.0 and self._n_raw > 1 and end > t_first:
             # every interval longer than a drop (a 1 Hz log read with --allow-rate): the rate
             # is still what the file holds, though it is all gaps to the detector
-            rate = (self._n_raw - 1) / (end - (self._t_first or 0.0))
+            rate = (self._n_raw - 1) / (end - t_first)
         return AnalysisResult(self.source_name, dur, rate, merged, list(self.events),
                               self.state.tallies, list(self.steps))
