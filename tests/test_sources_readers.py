@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -295,6 +296,13 @@ def test_sample_files_from_the_apps_documentation(name, kind, start):
         assert r.start == datetime.fromisoformat(start)
     else:                                                   # phone local time
         assert r.start is not None and r.start.replace(tzinfo=None) == datetime.fromisoformat(start)
+
+
+def test_an_empty_zip_is_called_a_zip_without_a_recording(tmp_path):
+    z = tmp_path / "export.zip"
+    zipfile.ZipFile(z, "w").close()          # only the zip's end record: PK\x05\x06
+    with pytest.raises(CoachError, match="zip file without a recording"):
+        RecordingReader(z)
 
 
 def test_linear_acceleration_sample_file_is_refused():

@@ -101,7 +101,7 @@ def open_sources(path: str | Path) -> tuple[str, list[tuple[str, Callable[[], Bi
     magic = _magic(p)
     if magic[:2] == b"\x1f\x8b":
         return name, [(p.name, lambda: cast(BinaryIO, gzip.open(p, "rb")))]
-    if magic == b"PK\x03\x04":
+    if magic in (b"PK\x03\x04", b"PK\x05\x06"):      # a zip (an empty one is only its end record)
         return name, _zip_members(p)
     if p.name.lower() == SL_ACC and (p.parent / "Gravity.csv").exists():
         return name, [(p.name, _file_opener(p)), ("Gravity.csv", _file_opener(p.parent / "Gravity.csv"))]
