@@ -142,6 +142,11 @@ class AnalysisResult:
                 {"t_s": round(e.t_s, 3) + 0.0, "type": e.type, "direction": e.data["direction"]}
                 for e in self.events if e.type == "direction_change"
             ],
+            # sensor drops: no data, so no steps; their time shows as still in the segments
+            "gaps": [
+                {"start_s": round(e.t_s - e.data["duration_s"], 3) + 0.0, "end_s": round(e.t_s, 3)}
+                for e in self.events if e.type == "gap"
+            ],
             "summary": {
                 "retro_steps": self.tallies.retro_steps,
                 "retro_seconds": round(self.tallies.retro_seconds, 2),

@@ -137,6 +137,13 @@ def test_a_gap_is_a_gap_and_does_not_change_the_rate(tmp_path, walk):
     assert doc["duration_s"] == pytest.approx(t[-1] + 3600, abs=0.01)
     gap = [s for s in doc["segments"] if s["start_s"] <= t[3000] and s["end_s"] >= t[3000] + 3500]
     assert gap and gap[0]["direction"] == "still" and gap[0]["steps"] == 0
+    # and the drop is said to be one: the hour without data, from the last sample before it
+    assert doc["gaps"] == [{"start_s": pytest.approx(t[2999], abs=0.05),
+                            "end_s": pytest.approx(t[3000] + 3600, abs=0.05)}]
+    out = subprocess.run([sys.executable, "-m", "coach", "analyze", str(tmp_path / "gap.csv")],
+                         capture_output=True, text=True, timeout=120)
+    assert "sensor gaps: 1, 3600.0 s without data" in out.stdout, out.stdout
+    assert analyze(write(tmp_path / "whole.csv", t, a))["gaps"] == []
 
 
 def test_time_going_backwards_is_refused_with_the_line(tmp_path, walk):

@@ -97,6 +97,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(f"  backward: {s['retro_seconds'] / 60:.1f} min, {s['retro_steps']} retro steps")
         print(f"  forward:  {s['forward_seconds'] / 60:.1f} min, {s['forward_steps']} steps")
         print(f"  direction changes: {s['direction_changes']}")
+        if doc["gaps"]:
+            lost = sum(g["end_s"] - g["start_s"] for g in doc["gaps"])
+            print(f"  sensor gaps: {len(doc['gaps'])}, {lost:.1f} s without data (shown as still)")
         if doc.get("session_id") is not None:       # --save: where to find it again
             print(f"  saved as session {doc['session_id']} (coach report {doc['session_id']})")
     check_outputs(observers)
