@@ -84,3 +84,17 @@ def test_record_that_gets_no_samples_leaves_no_file(world, tmp_path, capsys) -> 
                  "--out", str(out)]) == 2
     assert "no device" in capsys.readouterr().err
     assert not out.exists()       # a header-only file had blocked the retry ("exists")
+
+
+def test_record_from_the_simulated_sensor_does_what_the_label_says(tmp_path) -> None:
+    """The simulated wearer under `record --label still` stands; under backward, walks (it
+    walked the demo program whatever the label, so every file began with forward walking)."""
+    motion = {}
+    for label in ("still", "backward"):
+        out = tmp_path / f"{label}.csv"
+        assert main(["record", "--device", "sim:polar_h10", "--label", label, "--minutes", "0.2",
+                     "--out", str(out)]) == 0
+        d = np.loadtxt(out, delimiter=",", skiprows=1, usecols=(1, 2, 3))
+        assert len(d) > 500
+        motion[label] = float(np.linalg.norm(d, axis=1).std())
+    assert motion["still"] < 0.1 < 0.3 < motion["backward"]

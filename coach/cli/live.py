@@ -37,18 +37,30 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+# what the simulated wearer does under `coach record --label L` (other: each kind in turn)
+_RECORD_ACTS = {"forward": ["forward"], "backward": ["backward"], "still": ["still"], "run": ["run"],
+                "other": ["turn", "sidestep", "torso", "gesture"]}
+
+
 def _sim_world(spec: str, minutes: float | None, drop_at: float | None,
-               placement: str = "chest") -> Any:
-    """`sim:PROFILE`: a simulated walker inside a simulated sensor (no hardware needed)."""
+               placement: str = "chest", label: str | None = None) -> Any:
+    """`sim:PROFILE`: a simulated walker inside a simulated sensor (no hardware needed). It
+    walks the demo program, or, recording a label, does only what the label says."""
 
     from coach.simulate.ble import MODELS, FakeDevice, FakeWorld
-    from coach.simulate.gait import demo_program, worn_sensor_session
+    from coach.simulate.gait import Bout, demo_program, worn_sensor_session
 
     prof = spec.split(":", 1)[1] or "polar_h10"
     if prof not in MODELS:
         raise CoachError(f"sim:{prof}: no such simulated device (try {', '.join(MODELS)})")
     rate = MODELS[prof].rate_hz
-    sess = worn_sensor_session(demo_program(minutes or 3.0), placement, rate, seed=7)
+    if label is None:
+        bouts = demo_program(minutes or 3.0)
+    else:
+        acts = _RECORD_ACTS[label]
+        each = (minutes or 1.0) * 60 / len(acts)
+        bouts = [Bout(a, each) for a in acts]
+    sess = worn_sensor_session(bouts, placement, rate, seed=7)
     drops = [(1000.05 + drop_at, 5.0)] if drop_at else []
     return FakeWorld([FakeDevice(prof, sess.acc, rate_hz=rate, drops=drops)]), MODELS[prof].name
 
@@ -70,7 +82,8 @@ def build_source(args: argparse.Namespace, notify: Any = None) -> Any:
     device, backend = args.device, None
     if device.startswith("sim:"):
         world, device = _sim_world(device, minutes, getattr(args, "sim_drop_at", None),
-                                   getattr(args, "placement", None) or "chest")
+                                   getattr(args, "placement", None) or "chest",
+                                   label=getattr(args, "label", None))
         backend = world.backend()
     opts = _options(args)
     if args.profile is not None:
