@@ -7,7 +7,7 @@ shared scorer's own metrics. `--deviation` scales how far each person's backward
 an exact time reversal of their forward walk (1 = the training population; 2 = twice as far,
 which the model never saw).
 
-    python benchmarks/calibration_gain.py [--people 30] [--seed 8100] [--deviation 2]
+    python benchmarks/calibration_gain.py [--people 30] [--seed 8100] [--deviation 2] [--styles S,...]
 """
 from __future__ import annotations
 
@@ -59,12 +59,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=8100)
     ap.add_argument("--deviation", type=float, default=2.0)
     ap.add_argument("--realism", choices=["mocap", "random"], default="mocap")
+    ap.add_argument("--styles", help="draw people of these gait styles only (comma-separated, "
+                                     "e.g. elderly,tired,sad,slow,dragging)")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     places = ["chest", "waist", "pocket"]
     plain, calibrated, refused = [], [], 0
     for k in range(a.people):
-        person = Person.random(rng)
+        person = Person.random(rng, styles=a.styles.split(",") if a.styles else None)
         for key in person.back_harm_dev:
             person.back_harm_dev[key] = person.back_harm_dev[key] * a.deviation
         real = mocap_like(rng) if a.realism == "mocap" else Realism.random(rng)
@@ -91,6 +93,7 @@ def main() -> None:
             # the same sessions without calibration, for a like-for-like comparison
     same = [r for r in plain if any(r["name"] == c["name"] for c in calibrated)]
     print(json.dumps({"people": a.people, "deviation": a.deviation, "realism": a.realism,
+                      "styles": a.styles or "all",
                       "calibrations_refused": refused,
                       "without_calibration": _summary(same), "with_calibration": _summary(calibrated)},
                      indent=1))
