@@ -92,6 +92,36 @@ def test_with_a_calibration_no_warm_up_is_needed():
     assert share_cal > 0.7 and share_cal > share_plain + 0.3
 
 
+def test_a_slow_gentle_walker_is_calibrated_when_the_directions_are_clearly_apart(monkeypatch):
+    """A slow walker (1.1 steps/s, 'dragging' and the like) has no whole stride in a window and
+    moves the trunk little: the steady-walking test had refused such calibrations, for the very
+    people the model knows least. Taken at the detector's own walking level, if clearly apart."""
+    import coach.signal.calibration as cal_mod
+
+    person = Person.random(np.random.default_rng(13), styles=["dragging", "elderly", "sad", "tired"])
+    assert person.step_hz < 1.2
+    t, acc, labels = _cal_recording(person)
+    cal = calibrate(t, acc, labels)
+    assert cal.separation["gap"] > cal_mod.GENTLE_MIN_GAP
+    s = simulate(np.random.default_rng(22), SESSION, placement="chest", rate_hz=50.0,
+                 person=person, mounting="aligned")
+    p = DirectionPipeline(calibration=cal)
+    for i in range(0, len(s.t), 25):
+        p.feed(SampleBatch(s.t[i:i + 25], s.acc[i:i + 25]))
+    res = p.finish()
+    lab = np.array(s.labels)
+    back = np.zeros(len(lab), bool)
+    for seg in res.segments:
+        if seg.direction == "backward":
+            back |= (s.t >= seg.start_s) & (s.t < seg.end_s)
+    assert back[lab == "backward"].mean() > 0.7       # the session opens backward: no warm-up
+    # held to the steady walker's thresholds alone, it is refused
+    monkeypatch.setattr(cal_mod, "GENTLE_PERIODICITY", cal_mod.MIN_PERIODICITY)
+    monkeypatch.setattr(cal_mod, "GENTLE_RMS_G", cal_mod.MIN_RMS_G)
+    with pytest.raises(CoachError, match="not steady walking"):
+        calibrate(t, acc, labels)
+
+
 @pytest.mark.parametrize("case,needle", [
     ("forward_only", "no backward walking"),
     ("short", "at least 5 s"),

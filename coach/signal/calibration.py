@@ -39,6 +39,14 @@ MIN_SIGN_SHARE = 0.6       # share of each direction's windows on its own side o
 MIN_PERIODICITY = 0.6      # autocorrelation at the stride of a steady walk
 MIN_RMS_G = 0.08           # movement (g, RMS) of even a slow walk
 MIN_GAP = 0.4              # mean similarity forward minus mean similarity backward
+# A slow or gentle walk (a frail or tired walker: under 1.2 steps/s no whole stride fits a
+# window, and backward steps may move the trunk only 0.03-0.07 g) is taken at the detector's
+# own walking level, but only if its two directions are then clearly apart: on simulated
+# people such walks separate by 1.1-2.0, while standing labelled as walking reached 0.43
+GENTLE_PERIODICITY = 0.35
+GENTLE_RMS_G = 0.03
+GENTLE_MIN_GAP = 1.0
+GENTLE_MIN_SHARE = 0.9
 MAX_STEP_HZ = 2.8          # a brisk walk (the detector's own walking flag stops at 2.4)
 CADENCE_TOL = 1.3          # a window whose cadence is this far off the bout's median: an octave
                            # slip, whose stride-synchronous polarisation is of another period
@@ -104,23 +112,33 @@ def _direction_windows(t: np.ndarray, acc: np.ndarray) -> RawFeatures | None:
     return raw_features(np.concatenate(outs))
 
 
-def _stats(name: str, t: np.ndarray, acc: np.ndarray) -> tuple[DirectionStats, np.ndarray]:
+def _walking(raw: RawFeatures, periodicity: float, rms_g: float) -> np.ndarray:
+    """Windows of steady walking at one bout's cadence."""
+    # (a brisk walker at 2.4-2.5 steps/s had kept only the windows read at half cadence,
+    # whose polarisation spans two strides: a forward of another period than the walking)
+    walk = (raw.gait & (raw.even[:, EVEN_NAMES.index("periodicity")] > periodicity)
+            & (raw.even[:, 0] > np.log(rms_g)) & (raw.step_hz < MAX_STEP_HZ))
+    if walk.any():
+        med = float(np.median(raw.step_hz[walk]))
+        walk &= np.abs(np.log(raw.step_hz / med)) < np.log(CADENCE_TOL)
+    return walk
+
+
+def _stats(name: str, t: np.ndarray, acc: np.ndarray) -> tuple[DirectionStats, np.ndarray, bool]:
+    """The direction's statistics, its walking windows' polarisation, and whether it was only
+    a gentle walk (which the caller holds to a clearer separation)."""
     seconds = float(t[-1] - t[0]) if len(t) > 1 else 0.0
     if seconds < MIN_SECONDS:
         raise CoachError(f"calibration: {seconds:.1f} s of {name} walking; record at least "
                          f"{MIN_SECONDS:g} s (about 8 steps) of each direction")
     raw = _direction_windows(t, acc)
     # steady walking: clearly periodic and clearly moving (stricter than the detector's own
-    # walking flag, which must also catch the first and last steps of a bout)
-    walk = np.zeros(0, bool)
+    # walking flag, which must also catch the first and last steps of a bout); else a gentle walk
+    walk, gentle = np.zeros(0, bool), False
     if raw is not None:
-        # (a brisk walker at 2.4-2.5 steps/s had kept only the windows read at half cadence,
-        # whose polarisation spans two strides: a forward of another period than the walking)
-        walk = (raw.gait & (raw.even[:, EVEN_NAMES.index("periodicity")] > MIN_PERIODICITY)
-                & (raw.even[:, 0] > np.log(MIN_RMS_G)) & (raw.step_hz < MAX_STEP_HZ))
-        if walk.any():
-            med = float(np.median(raw.step_hz[walk]))
-            walk &= np.abs(np.log(raw.step_hz / med)) < np.log(CADENCE_TOL)
+        walk = _walking(raw, MIN_PERIODICITY, MIN_RMS_G)
+        if walk.sum() < MIN_WALK_WINDOWS:
+            walk, gentle = _walking(raw, GENTLE_PERIODICITY, GENTLE_RMS_G), True
     if raw is None or walk.sum() < MIN_WALK_WINDOWS:
         got = int(walk.sum()) * HOP / FS
         raise CoachError(f"calibration: the {name} part is not steady walking (about {got:.0f} s "
@@ -132,7 +150,7 @@ def _stats(name: str, t: np.ndarray, acc: np.ndarray) -> tuple[DirectionStats, n
         gravity=g / max(float(np.linalg.norm(g)), 1e-9),
         step_hz=float(np.median(raw.step_hz[walk])), log_rms=float(np.median(raw.even[walk, 0])),
         windows=int(walk.sum()), seconds=seconds)
-    return stats, odd
+    return stats, odd, gentle
 
 
 def _cos(z: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -148,7 +166,7 @@ def calibrate(t: np.ndarray, acc: np.ndarray, labels: list[str]) -> Calibration:
     the turn); other labels are ignored.
     """
     lab = np.asarray(labels)
-    parts: dict[str, tuple[DirectionStats, np.ndarray]] = {}
+    parts: dict[str, tuple[DirectionStats, np.ndarray, bool]] = {}
     for name in ("forward", "backward"):
         m = lab == name
         if not m.any():
@@ -162,7 +180,7 @@ def calibrate(t: np.ndarray, acc: np.ndarray, labels: list[str]) -> Calibration:
         k = int(np.argmax([t[idx[e - 1]] - t[idx[s]] for s, e in zip(starts, ends)]))
         sel = idx[starts[k]:ends[k]]
         parts[name] = _stats(name, t[sel], acc[sel])
-    (fs, fodd), (bs, bodd) = parts["forward"], parts["backward"]
+    (fs, fodd, fgentle), (bs, bodd, bgentle) = parts["forward"], parts["backward"]
     angle = math.degrees(math.acos(float(np.clip(fs.gravity @ bs.gravity, -1, 1))))
     if angle > 45:
         raise CoachError(f"calibration: the sensor moved between the two directions (gravity "
@@ -171,7 +189,15 @@ def calibrate(t: np.ndarray, acc: np.ndarray, labels: list[str]) -> Calibration:
     sf, sb = _cos(fodd, d), _cos(bodd, d)
     sep = {"forward_share": float((sf > 0).mean()), "backward_share": float((sb < 0).mean()),
            "gap": float(sf.mean() - sb.mean())}
-    if min(sep["forward_share"], sep["backward_share"]) < MIN_SIGN_SHARE or sep["gap"] < MIN_GAP:
+    gentle = fgentle or bgentle
+    share, gap = (GENTLE_MIN_SHARE, GENTLE_MIN_GAP) if gentle else (MIN_SIGN_SHARE, MIN_GAP)
+    if min(sep["forward_share"], sep["backward_share"]) < share or sep["gap"] < gap:
+        if gentle:
+            which = "forward and backward parts are" if fgentle and bgentle else \
+                f"{'forward' if fgentle else 'backward'} part is"
+            raise CoachError(f"calibration: the {which} not steady walking, and at so gentle a "
+                             f"pace the two directions cannot be told apart (separation "
+                             f"{sep['gap']:.2f}); walk steadily for at least {MIN_SECONDS:g} s each way")
         raise CoachError("calibration: the forward and backward parts cannot be told apart "
                          f"(separation {sep['gap']:.2f}); walk clearly forward, then clearly backward")
     return Calibration(fs, bs, sep)
