@@ -92,6 +92,20 @@ def test_with_a_calibration_no_warm_up_is_needed():
     assert share_cal > 0.7 and share_cal > share_plain + 0.3
 
 
+@pytest.mark.parametrize("rate", [50.0, 100.0])
+def test_five_seconds_each_way_is_enough(rate):
+    """'At least 5 s of each': 250 samples at 50 Hz are 5 s of recording, 4.98 s first to last,
+    and hold 16 windows; such a calibration had been refused as too short."""
+    person, _ = _walker()
+    s = simulate(np.random.default_rng(21), [Bout("forward", 5.0), Bout("backward", 5.3)],
+                 placement="chest", rate_hz=rate, person=person, mounting="aligned")
+    n = int(5 * rate)
+    cal = calibrate(s.t[:2 * n], s.acc[:2 * n], ["forward"] * n + ["backward"] * n)
+    assert cal.separation["gap"] > 1.0
+    with pytest.raises(CoachError, match="at least 5 s"):
+        calibrate(s.t[:2 * n - 5], s.acc[:2 * n - 5], ["forward"] * n + ["backward"] * (n - 5))
+
+
 def test_a_slow_gentle_walker_is_calibrated_when_the_directions_are_clearly_apart(monkeypatch):
     """A slow walker (1.1 steps/s, 'dragging' and the like) has no whole stride in a window and
     moves the trunk little: the steady-walking test had refused such calibrations, for the very

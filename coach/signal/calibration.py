@@ -34,7 +34,8 @@ from coach.signal.features import (
 from coach.signal.resample import FS
 
 MIN_SECONDS = 5.0          # of each direction (about 8 steps)
-MIN_WALK_WINDOWS = 10      # walking windows of each direction (2 s long, 0.2 s apart)
+MIN_WALK_WINDOWS = 8       # walking windows of each direction (2 s long, 0.2 s apart; a 5 s
+                           # recording holds 16)
 MIN_SIGN_SHARE = 0.6       # share of each direction's windows on its own side of the axis
 MIN_PERIODICITY = 0.6      # autocorrelation at the stride of a steady walk
 MIN_RMS_G = 0.08           # movement (g, RMS) of even a slow walk
@@ -127,8 +128,9 @@ def _walking(raw: RawFeatures, periodicity: float, rms_g: float) -> np.ndarray:
 def _stats(name: str, t: np.ndarray, acc: np.ndarray) -> tuple[DirectionStats, np.ndarray, bool]:
     """The direction's statistics, its walking windows' polarisation, and whether it was only
     a gentle walk (which the caller holds to a clearer separation)."""
-    seconds = float(t[-1] - t[0]) if len(t) > 1 else 0.0
-    if seconds < MIN_SECONDS:
+    # what the samples hold: a 5 s recording at 50 Hz is 250 samples, 4.98 s first to last
+    seconds = float(t[-1] - t[0]) * len(t) / (len(t) - 1) if len(t) > 1 else 0.0
+    if round(seconds, 2) < MIN_SECONDS:          # (to the report's precision: 4.999 is 5 s)
         raise CoachError(f"calibration: {seconds:.1f} s of {name} walking; record at least "
                          f"{MIN_SECONDS:g} s (about 8 steps) of each direction")
     raw = _direction_windows(t, acc)
