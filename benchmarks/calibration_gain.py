@@ -32,14 +32,16 @@ retro_score = _scorer()
 CAL_S = 45.0
 
 
-def _analyze(t: np.ndarray, acc: np.ndarray, cal=None) -> dict:
+def analyze(t: np.ndarray, acc: np.ndarray, cal=None) -> dict:
+    """The analyze JSON of one recording, with or without a calibration."""
     p = DirectionPipeline(calibration=cal)
     for i in range(0, len(t), 500):
         p.feed(SampleBatch(t[i:i + 500], acc[i:i + 500]))
     return p.finish().to_json()
 
 
-def _summary(rows: list[dict]) -> dict:
+def summary(rows: list[dict]) -> dict:
+    """The scorer's headline metrics over sessions scored one by one."""
     tp, fp, fn = (sum(x[k] for x in rows) for k in ("tp", "fp", "fn"))
     lat = [v for x in rows for v in x["lat"]]
     mape = [abs(x["retro_steps"] - x["true_retro_steps"]) / x["true_retro_steps"]
@@ -87,15 +89,15 @@ def main() -> None:
                  "labels": [lab for lab, m in zip(s.labels, c) if not m],
                  "steps": [{"t": x["t"] - CAL_S, "direction": x["direction"]} for x in s.steps if x["t"] >= CAL_S],
                  "changes": [{"t": x["t"] - CAL_S, "to": x["to"]} for x in s.changes if x["t"] >= CAL_S + 1]}
-        plain.append(retro_score.score_session(f"p{k}_{s.placement}", _analyze(t, acc), truth))
+        plain.append(retro_score.score_session(f"p{k}_{s.placement}", analyze(t, acc), truth))
         if cal is not None:
-            calibrated.append(retro_score.score_session(f"p{k}_{s.placement}", _analyze(t, acc, cal), truth))
+            calibrated.append(retro_score.score_session(f"p{k}_{s.placement}", analyze(t, acc, cal), truth))
             # the same sessions without calibration, for a like-for-like comparison
     same = [r for r in plain if any(r["name"] == c["name"] for c in calibrated)]
     print(json.dumps({"people": a.people, "deviation": a.deviation, "realism": a.realism,
                       "styles": a.styles or "all",
                       "calibrations_refused": refused,
-                      "without_calibration": _summary(same), "with_calibration": _summary(calibrated)},
+                      "without_calibration": summary(same), "with_calibration": summary(calibrated)},
                      indent=1))
 
 

@@ -20,37 +20,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from calibration_gain import analyze, retro_score, summary
 from shared import OXFORD, folder
-from shared import retro_score as _scorer
 
-from coach.detect.pipeline import DirectionPipeline
 from coach.errors import CoachError
 from coach.signal.calibration import calibrate
-from coach.sources.base import SampleBatch
 from coach.sources.csvfile import read_csv
-
-retro_score = _scorer()
-
-
-def _analyze(t: np.ndarray, acc: np.ndarray, cal=None) -> dict:
-    p = DirectionPipeline(calibration=cal)
-    for i in range(0, len(t), 2000):
-        p.feed(SampleBatch(t[i:i + 2000], acc[i:i + 2000]))
-    return p.finish().to_json()
-
-
-def _summary(rows: list[dict]) -> dict:
-    tp, fp, fn = (sum(x[k] for x in rows) for k in ("tp", "fp", "fn"))
-    lat = [v for x in rows for v in x["lat"]]
-    mape = [abs(x["retro_steps"] - x["true_retro_steps"]) / x["true_retro_steps"]
-            for x in rows if x["true_retro_steps"]]
-    hours = sum(x["duration"] for x in rows) / 3600
-    return dict(sessions=len(rows), f1=round(2 * tp / max(2 * tp + fp + fn, 1), 3),
-                fwd_acc=round(sum(x["fwd_ok"] for x in rows) / max(sum(x["fwd_n"] for x in rows), 1), 3),
-                retro_mape=round(float(np.mean(mape)), 3) if mape else None,
-                lat_med=round(float(np.median(lat)), 2) if lat else None,
-                missed=sum(x["missed"] for x in rows), changes=len(lat) + sum(x["missed"] for x in rows),
-                fa_per_h=round(sum(x["false_alarms"] for x in rows) / hours, 1))
 
 
 def main() -> None:
@@ -81,12 +56,12 @@ def main() -> None:
             continue
         s = read_csv(a.sessions / f"{name}.csv")
         truth = json.loads((a.sessions / f"{name}.truth.json").read_text())
-        plain.append(retro_score.score_session(name, _analyze(s.t, s.acc), truth))
-        calibrated.append(retro_score.score_session(name, _analyze(s.t, s.acc, cal), truth))
+        plain.append(retro_score.score_session(name, analyze(s.t, s.acc), truth))
+        calibrated.append(retro_score.score_session(name, analyze(s.t, s.acc, cal), truth))
     for r in refused:
         print("refused:", r, file=sys.stderr)
     print(json.dumps({"calibration_seconds": a.seconds, "calibrations_refused": len(refused),
-                      "without_calibration": _summary(plain), "with_calibration": _summary(calibrated)},
+                      "without_calibration": summary(plain), "with_calibration": summary(calibrated)},
                      indent=1))
 
 

@@ -33,6 +33,21 @@ def _cal_recording(person: Person, seed: int = 21):
     return s.t, s.acc, s.labels
 
 
+def _backward_share(p: DirectionPipeline, person: Person) -> float:
+    """Share of SESSION's backward walking that p's segments call backward."""
+    s = simulate(np.random.default_rng(22), SESSION, placement="chest", rate_hz=50.0,
+                 person=person, mounting="aligned")
+    for i in range(0, len(s.t), 25):
+        p.feed(SampleBatch(s.t[i:i + 25], s.acc[i:i + 25]))
+    res = p.finish()
+    lab = np.array(s.labels)
+    back = np.zeros(len(lab), bool)
+    for seg in res.segments:
+        if seg.direction == "backward":
+            back |= (s.t >= seg.start_s) & (s.t < seg.end_s)
+    return float(back[lab == "backward"].mean())
+
+
 def _write(path: Path, t, acc, labels) -> Path:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
@@ -70,24 +85,10 @@ def test_for_an_exact_time_reversal_the_calibrated_axis_is_the_forward_reference
 def test_with_a_calibration_no_warm_up_is_needed():
     person, _ = _walker()
     cal = calibrate(*_cal_recording(person))
-    s = simulate(np.random.default_rng(22), SESSION, placement="chest", rate_hz=50.0,
-                 person=person, mounting="aligned")
-
-    def backward_share(p: DirectionPipeline) -> float:
-        for i in range(0, len(s.t), 25):
-            p.feed(SampleBatch(s.t[i:i + 25], s.acc[i:i + 25]))
-        res = p.finish()
-        lab = np.array(s.labels)
-        back = np.zeros(len(lab), bool)
-        for seg in res.segments:
-            if seg.direction == "backward":
-                back |= (s.t >= seg.start_s) & (s.t < seg.end_s)
-        return float(back[lab == "backward"].mean())
-
     with_cal = DirectionPipeline(calibration=cal)
     assert with_cal.state.calibrated is False and with_cal.reference.ready
-    share_cal = backward_share(with_cal)
-    share_plain = backward_share(DirectionPipeline())
+    share_cal = _backward_share(with_cal, person)
+    share_plain = _backward_share(DirectionPipeline(), person)
     # without a warm-up the plain detector learns the backward opening as "forward"
     assert share_cal > 0.7 and share_cal > share_plain + 0.3
 
@@ -117,18 +118,7 @@ def test_a_slow_gentle_walker_is_calibrated_when_the_directions_are_clearly_apar
     t, acc, labels = _cal_recording(person)
     cal = calibrate(t, acc, labels)
     assert cal.separation["gap"] > cal_mod.GENTLE_MIN_GAP
-    s = simulate(np.random.default_rng(22), SESSION, placement="chest", rate_hz=50.0,
-                 person=person, mounting="aligned")
-    p = DirectionPipeline(calibration=cal)
-    for i in range(0, len(s.t), 25):
-        p.feed(SampleBatch(s.t[i:i + 25], s.acc[i:i + 25]))
-    res = p.finish()
-    lab = np.array(s.labels)
-    back = np.zeros(len(lab), bool)
-    for seg in res.segments:
-        if seg.direction == "backward":
-            back |= (s.t >= seg.start_s) & (s.t < seg.end_s)
-    assert back[lab == "backward"].mean() > 0.7       # the session opens backward: no warm-up
+    assert _backward_share(DirectionPipeline(calibration=cal), person) > 0.7   # opens backward
     # held to the steady walker's thresholds alone, it is refused
     monkeypatch.setattr(cal_mod, "GENTLE_PERIODICITY", cal_mod.MIN_PERIODICITY)
     monkeypatch.setattr(cal_mod, "GENTLE_RMS_G", cal_mod.MIN_RMS_G)
