@@ -131,7 +131,7 @@ def _stats(name: str, t: np.ndarray, acc: np.ndarray) -> tuple[DirectionStats, n
     # what the samples hold: a 5 s recording at 50 Hz is 250 samples, 4.98 s first to last
     seconds = float(t[-1] - t[0]) * len(t) / (len(t) - 1) if len(t) > 1 else 0.0
     if round(seconds, 2) < MIN_SECONDS:          # (to the report's precision: 4.999 is 5 s)
-        raise CoachError(f"calibration: {seconds:.1f} s of {name} walking; record at least "
+        raise CoachError(f"calibration: {seconds:.2f} s of {name} walking; record at least "
                          f"{MIN_SECONDS:g} s (about 8 steps) of each direction")
     raw = _direction_windows(t, acc)
     # steady walking: clearly periodic and clearly moving (stricter than the detector's own
