@@ -95,6 +95,19 @@ def test_repeated_timestamps_dropped_and_counted_with_one_warning(tmp_path, walk
     assert len(err) == 1 and "dropped 3 rows that repeat the previous timestamp" in err[0]
 
 
+@pytest.mark.parametrize("k", [0, 1])
+def test_a_repeat_in_the_first_rows_is_a_repeat_and_loses_no_sample(tmp_path, walk, capsys, k):
+    """Row k repeated: the check for a stray leading sample had taken the repeat for a break
+    in the clock and dropped the rows before it as 'far outside the clock' (row 1: a real
+    sample lost too)."""
+    t, a = walk
+    tt, aa = np.insert(t, k + 1, t[k]), np.insert(a, k + 1, a[k], axis=0)
+    rec = read_csv(write(tmp_path / f"rep{k}.csv", tt, aa))
+    assert len(rec.t) == len(t) and np.allclose(rec.t, t - t[0], atol=1e-3)
+    err = capsys.readouterr().err
+    assert "dropped 1 row that repeats the previous timestamp" in err and "outside" not in err
+
+
 def test_a_file_of_one_repeated_timestamp_says_so_when_refused(tmp_path):
     p = tmp_path / "one.csv"
     p.write_text("t,ax,ay,az\n1.0,0,0,1\n1.0,0,0,1\n1.0,0,0,1\n")

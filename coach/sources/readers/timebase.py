@@ -135,10 +135,11 @@ class TimeBase:
             self.tol = max(GAP_TOL_S, 8 * float(np.median(d)) * self.scale)
         tol = self.tol / self.scale
         skip = 0
-        # a leading sample that its followers do not continue is an outlier
+        # a leading sample that its followers do not continue is an outlier (a repeated
+        # timestamp continues it: the repeat is dropped as a repeat, not the samples before it)
         for i in range(min(LOOKAHEAD, max(0, len(t) - 3))):
             d = np.diff(t[i:i + 4])
-            if ((d > 0) & (d <= tol)).all():
+            if ((d >= 0) & (d <= tol)).all() and (d > 0).any():
                 skip = i
                 break
         self.raw0 = float(t[skip])
