@@ -12,6 +12,7 @@ which the model never saw).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ from shared import retro_score as _scorer
 
 from coach.detect.pipeline import DirectionPipeline
 from coach.signal.calibration import calibrate
-from coach.simulate.gait import Bout, Person, Realism, random_program, simulate
+from coach.simulate.gait import Bout, Person, Realism, _mounting, random_program, simulate
 from coach.sources.base import SampleBatch
 
 retro_score = _scorer()
@@ -63,6 +64,9 @@ def main() -> None:
     ap.add_argument("--realism", choices=["mocap", "random"], default="mocap")
     ap.add_argument("--styles", help="draw people of these gait styles only (comma-separated, "
                                      "e.g. elderly,tired,sad,slow,dragging)")
+    ap.add_argument("--pace", type=float, default=1.0,
+                    help="the sessions' pace (cadence and energy) against the calibration's "
+                         "(1: the same walk; 0.85: another day, slower)")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     places = ["chest", "waist", "pocket"]
@@ -75,26 +79,43 @@ def main() -> None:
         bouts = [Bout("forward", 20.0), Bout("still", 2.0), Bout("backward", 20.0),
                  Bout("still", CAL_S - 42.0)]
         bouts += random_program(rng, 2.0, short=True)
-        s = simulate(rng, bouts, placement=places[k % 3], rate_hz=float(rng.choice([50, 52, 100])),
-                     person=person, mounting="upright", realism=real)
-        c = s.t < CAL_S
+        rate = float(rng.choice([50, 52, 100]))
+        if a.pace == 1.0:
+            s = simulate(rng, bouts, placement=places[k % 3], rate_hz=rate, person=person,
+                         mounting="upright", realism=real)
+            c = s.t < CAL_S
+            cal_t, cal_acc, cal_labels = s.t[c], s.acc[c], [lab for lab, m in zip(s.labels, c) if m]
+            t, acc = s.t[~c] - CAL_S, s.acc[~c]
+            truth = {"label_rate_hz": s.rate_hz,
+                     "labels": [lab for lab, m in zip(s.labels, c) if not m],
+                     "steps": [{"t": x["t"] - CAL_S, "direction": x["direction"]}
+                               for x in s.steps if x["t"] >= CAL_S],
+                     "changes": [{"t": x["t"] - CAL_S, "to": x["to"]}
+                                 for x in s.changes if x["t"] >= CAL_S + 1]}
+        else:
+            # the calibration, then the sessions at another pace, the sensor worn the same way
+            mount = _mounting(rng, "upright", places[k % 3])
+            sc = simulate(rng, bouts[:4], placement=places[k % 3], rate_hz=rate, person=person,
+                          mounting=mount, realism=real)
+            cal_t, cal_acc, cal_labels = sc.t, sc.acc, sc.labels
+            other = copy.deepcopy(person)
+            other.step_hz *= a.pace
+            other.speed_scale *= a.pace
+            ss = simulate(rng, bouts[4:], placement=places[k % 3], rate_hz=rate, person=other,
+                          mounting=mount, realism=real)
+            t, acc, truth = ss.t, ss.acc, ss.truth()
         try:
-            cal = calibrate(s.t[c], s.acc[c], [lab for lab, m in zip(s.labels, c) if m])
+            cal = calibrate(cal_t, cal_acc, cal_labels)
         except Exception as e:  # noqa: BLE001 - a refused calibration is counted, not fatal
             refused += 1
             print(f"person {k}: calibration refused: {e}", file=sys.stderr)
             cal = None
-        t, acc = s.t[~c] - CAL_S, s.acc[~c]
-        truth = {"label_rate_hz": s.rate_hz,
-                 "labels": [lab for lab, m in zip(s.labels, c) if not m],
-                 "steps": [{"t": x["t"] - CAL_S, "direction": x["direction"]} for x in s.steps if x["t"] >= CAL_S],
-                 "changes": [{"t": x["t"] - CAL_S, "to": x["to"]} for x in s.changes if x["t"] >= CAL_S + 1]}
-        plain.append(retro_score.score_session(f"p{k}_{s.placement}", analyze(t, acc), truth))
+        plain.append(retro_score.score_session(f"p{k}_{places[k % 3]}", analyze(t, acc), truth))
         if cal is not None:
-            calibrated.append(retro_score.score_session(f"p{k}_{s.placement}", analyze(t, acc, cal), truth))
+            calibrated.append(retro_score.score_session(f"p{k}_{places[k % 3]}", analyze(t, acc, cal), truth))
             # the same sessions without calibration, for a like-for-like comparison
     same = [r for r in plain if any(r["name"] == c["name"] for c in calibrated)]
-    print(json.dumps({"people": a.people, "deviation": a.deviation, "realism": a.realism,
+    print(json.dumps({"people": a.people, "deviation": a.deviation, "realism": a.realism, "pace": a.pace,
                       "styles": a.styles or "all",
                       "calibrations_refused": refused,
                       "without_calibration": summary(same), "with_calibration": summary(calibrated)},

@@ -126,6 +126,47 @@ def test_a_slow_gentle_walker_is_calibrated_when_the_directions_are_clearly_apar
         calibrate(t, acc, labels)
 
 
+def test_a_calibration_reads_another_days_pace(monkeypatch):
+    """Calibrated at one pace, walking at 0.85 of it (cadence and energy): the model reads a
+    window's cadence and energy against the reference's, and against the calibration's pace
+    most of this walk had come out 'other'. The pace is now learnt from the session's walking;
+    the direction axis stays the calibration's."""
+    import copy
+
+    from coach.signal.features import Reference
+
+    rng = np.random.default_rng(702)
+    person = Person.random(rng)
+    c = simulate(rng, [Bout("forward", 20), Bout("still", 2), Bout("backward", 20)],
+                 placement="pocket", rate_hz=50.0, person=person, mounting="aligned")
+    cal = calibrate(c.t, c.acc, c.labels)
+    slower = copy.deepcopy(person)
+    slower.step_hz *= 0.85
+    slower.speed_scale *= 0.85
+    bouts = [Bout("forward", 15), Bout("backward", 15), Bout("still", 3), Bout("forward", 10),
+             Bout("backward", 12), Bout("still", 3), Bout("backward", 10), Bout("forward", 10)]
+    s = simulate(rng, bouts, placement="pocket", rate_hz=50.0, person=slower, mounting="aligned")
+    lab = np.array(s.labels)
+
+    def right_share() -> float:
+        p = DirectionPipeline(calibration=cal)
+        for i in range(0, len(s.t), 500):
+            p.feed(SampleBatch(s.t[i:i + 500], s.acc[i:i + 500]))
+        pred = np.full(len(lab), "", dtype=object)
+        for seg in p.finish().segments:
+            pred[(s.t >= seg.start_s) & (s.t < seg.end_s)] = seg.direction
+        walking = np.isin(lab, ["forward", "backward"])
+        return float((pred[walking] == lab[walking]).mean())
+
+    assert right_share() > 0.9
+    # the calibration's pace held fixed, as before
+    reference = Calibration.reference
+    monkeypatch.setattr(Calibration, "reference",
+                        lambda self: (setattr(r := reference(self), "pace_follow", None), r)[1])
+    assert isinstance(cal.reference(), Reference) and cal.reference().pace_follow is None
+    assert right_share() < 0.8
+
+
 @pytest.mark.parametrize("case,needle", [
     ("forward_only", "no backward walking"),
     ("short", "at least 5 s"),

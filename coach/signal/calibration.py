@@ -83,6 +83,8 @@ class Calibration:
         ref.set_axis(self.forward.odd, self.backward.odd)
         ref.n = ref.warmup_windows
         ref.verdict = "calibrated"
+        ref.pace_follow = (self.backward.step_hz / max(self.forward.step_hz, 0.1),
+                           self.backward.log_rms - self.forward.log_rms)
         return ref
 
     def to_dict(self) -> dict[str, Any]:

@@ -39,6 +39,8 @@ FEATURES_VERSION = 2           # polarisation over whole strides; references and
 SYNC_OFFSETS = 8               # whole-stride segments averaged per window
 CAL_MISMATCH_WINDOWS = 25      # 5 s of walking with gravity far from the calibration's, and
 COS_STEADY = math.cos(math.radians(5))   # ... steady (within 5 deg from one window to the next)
+PACE_ALPHA = 0.05              # per walking window after its first 20: a calibrated reference's
+                               # pace follows the walking in about 4 s
 ADAPT_SIM = 0.5                # similarity above which walking after the warm-up teaches the reference
 SETTLE_HOPS = 5                # gravity compared with the window 1 s earlier ...
 COS_SETTLING = math.cos(math.radians(15))   # ... turned further than this: the sensor is settling
@@ -281,6 +283,9 @@ class Reference:
     verdict: str = ""              # "same" (prior reused), "changed", "new" or "calibrated"
     frozen: bool = False           # a personal calibration: do not adapt
     mismatch: bool = False         # the calibration did not fit how the sensor is worn
+    # a calibration's backward walk against its forward walk (cadence ratio, log-energy
+    # difference): with it, a calibrated reference's pace follows the session's walking
+    pace_follow: tuple[float, float] | None = None
 
     @property
     def ready(self) -> bool:
@@ -305,6 +310,8 @@ class Reference:
         self._unsettled = 0                        # warm-up windows skipped as settling
         self._trend = 0.0
         self.frozen = False
+        self.pace_follow = None
+        self._pace_n = 0
 
     def to_dict(self) -> dict:
         """What is kept per device and placement between sessions."""
@@ -460,6 +467,23 @@ class Reference:
                 elif sim_all > ADAPT_SIM:
                     self.n += 1
                     self._blend_list(self.alpha, z, skews[i], step_hz[i], log_rms[i], g)
+            elif (walk[i] and self.pace_follow is not None
+                  and (self._pace_n < self.warmup_windows or abs(sim_all) > ADAPT_SIM)):
+                # a calibration gives the direction axis; the pace (cadence, energy), which the
+                # model reads against the reference's, is today's: learnt from the session's
+                # first walking as a warm-up would be, then followed (another day's pace, or
+                # another wearer: a calibration at a brisk pace had read walking at 0.85 of it
+                # as other). A backward window counts as the forward pace it implies
+                hz, lr = step_hz[i], log_rms[i]
+                if sim_all < -ADAPT_SIM:
+                    hz, lr = hz / self.pace_follow[0], lr - self.pace_follow[1]
+                if self._pace_n < self.warmup_windows:
+                    self._pace_n += 1
+                    w = 1.0 / self._pace_n
+                else:
+                    w = PACE_ALPHA
+                self.step_hz += w * (hz - self.step_hz)
+                self.log_rms += w * (lr - self.log_rms)
         return out
 
     def set_axis(self, forward_odd: np.ndarray, backward_odd: np.ndarray) -> None:
