@@ -167,6 +167,18 @@ def test_a_calibration_reads_another_days_pace(monkeypatch):
     assert right_share() < 0.8
 
 
+def test_labels_in_any_case_and_stretches_too_short_are_said(tmp_path):
+    person, _ = _walker()
+    t, acc, labels = _cal_recording(person)
+    shouted = [lab.upper() if lab == "forward" else lab.title() for lab in labels]
+    cal = load_calibration(_write(tmp_path / "case.csv", t, acc, shouted))   # FORWARD, Backward
+    assert cal.separation["gap"] > 0.4
+    # a label that flips every second: 20 s labelled forward, but never 5 s in one go
+    flips = ["forward" if int(x) % 2 else "backward" for x in t]
+    with pytest.raises(CoachError, match=r"longest unbroken stretch of \w+ walking is 1\.00 s"):
+        load_calibration(_write(tmp_path / "flips.csv", t, acc, flips))
+
+
 @pytest.mark.parametrize("case,needle", [
     ("forward_only", "no backward walking"),
     ("short", "at least 5 s"),

@@ -183,6 +183,12 @@ def calibrate(t: np.ndarray, acc: np.ndarray, labels: list[str]) -> Calibration:
         ends = np.concatenate([cuts + 1, [len(idx)]])
         k = int(np.argmax([t[idx[e - 1]] - t[idx[s]] for s, e in zip(starts, ends)]))
         sel = idx[starts[k]:ends[k]]
+        if len(starts) > 1 and len(sel) > 1:
+            run_s = float(t[sel[-1]] - t[sel[0]]) * len(sel) / (len(sel) - 1)
+            if round(run_s, 2) < MIN_SECONDS:
+                raise CoachError(f"calibration: the longest unbroken stretch of {name} walking is "
+                                 f"{run_s:.2f} s (of {m.sum()} samples labelled {name}, in "
+                                 f"{len(starts)} stretches); record at least {MIN_SECONDS:g} s in one go")
         parts[name] = _stats(name, t[sel], acc[sel])
     (fs, fodd, fgentle), (bs, bodd, bgentle) = parts["forward"], parts["backward"]
     angle = math.degrees(math.acos(float(np.clip(fs.gravity @ bs.gravity, -1, 1))))

@@ -344,7 +344,7 @@ class RowParser:
                     raise CoachError(f"{self.name}: line {no}: non-numeric value "
                                      f"{x.strip()[:20]!r}") from None
             if labels is not None:
-                labels.append(parts[f.label_col].strip())   # type: ignore[index]
+                labels.append(parts[f.label_col].strip().lower())   # type: ignore[index]
             rows.append(vals)
             lines.append(no)
         ncol = f.ncol - (1 if f.label_col is not None else 0)
