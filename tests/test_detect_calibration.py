@@ -179,6 +179,34 @@ def test_labels_in_any_case_and_stretches_too_short_are_said(tmp_path):
         load_calibration(_write(tmp_path / "flips.csv", t, acc, flips))
 
 
+def test_a_milli_g_calibration_for_a_g_recording_and_whether_it_was_used(tmp_path):
+    """--units is the recording's; a calibration has its own (an mg calibration with a g
+    recording had no way through: --units mg then refused the recording)."""
+    person, _ = _walker()
+    t, acc, labels = _cal_recording(person)
+    cal_mg = _write(tmp_path / "cal_mg.csv", t, acc * 1000, labels)
+    s = simulate(np.random.default_rng(22), SESSION, placement="chest", rate_hz=50.0,
+                 person=person, mounting="aligned")
+    sess = tmp_path / "s.csv"
+    sess.write_text("t,ax,ay,az\n" + "".join(f"{x:.3f},{a[0]:.5f},{a[1]:.5f},{a[2]:.5f}\n"
+                                             for x, a in zip(s.t, s.acc)))
+
+    def analyze(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "coach", "analyze", str(sess), "--json",
+                               "--calibration", str(cal_mg), *extra], capture_output=True, text=True)
+    p = analyze()
+    assert p.returncode == 2 and "--calibration-units mg" in p.stderr
+    p = analyze("--calibration-units", "mg")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["calibration"] == "used"
+    # the sensor turned on its side since the calibration: set aside, and the JSON says so
+    turned = _write(tmp_path / "cal_turned.csv", t, acc[:, [2, 1, 0]] * [1, 1, -1], labels)
+    p = subprocess.run([sys.executable, "-m", "coach", "analyze", str(sess), "--json",
+                        "--calibration", str(turned)], capture_output=True, text=True)
+    assert p.returncode == 0 and json.loads(p.stdout)["calibration"] == "ignored"
+    assert p.stderr.startswith("coach: warning: the calibration does not fit"), p.stderr
+
+
 @pytest.mark.parametrize("case,needle", [
     ("forward_only", "no backward walking"),
     ("short", "at least 5 s"),

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration", type=Path, metavar="CAL.csv",
                    help="your own forward and backward walking with the same sensor worn the same "
                         "way (header t,ax,ay,az,label; at least 5 s of each; see coach calibrate)")
+    p.add_argument("--calibration-units", choices=["auto", "g", "m/s2", "mg"], default="auto",
+                   help="the calibration's acceleration unit, if not g or m/s2 (--units is the "
+                        "recording's)")
     _extend(p, "analyze")
     p.set_defaults(func=cmd_analyze)
 
@@ -78,7 +81,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     source = CsvSource(args.path, units=args.units, allow_rate=args.allow_rate)
     from coach.detect.session import MIN_RECORDING_S, load_calibration
 
-    cal = load_calibration(args.calibration, units=args.units) if args.calibration else None
+    cal = (load_calibration(args.calibration, units=args.calibration_units)
+           if args.calibration else None)
     model = DirectionModel.load(args.model) if args.model else None
     pipeline = DirectionPipeline(source_name=str(args.path), model=model, placement=args.placement,
                                  calibration=cal)
@@ -89,6 +93,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             ob.meta.started_at = start
     result = asyncio.run(run_session(source, pipeline, observers, min_seconds=MIN_RECORDING_S))
     doc = result_document(result, observers)
+    if cal is not None:       # a calibration that does not fit the sensor is set aside: say so
+        doc["calibration"] = "used" if pipeline.calibration is not None else "ignored"
     if args.json:
         sys.stdout.write(json.dumps(doc) + "\n")
     else:

@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"coach: {record.levelname.lower()}: {record.getMessage()}"
+
+
 def main(argv: list[str] | None = None) -> int:
     from coach.detect.model import one_thread
 
@@ -73,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # a warning reads as the command's own ("coach: warning: ..."), as the readers' do;
+        # -v keeps the logger names for debugging
+        for h in logging.getLogger().handlers:
+            if type(h) is logging.StreamHandler:      # ours, not a test harness's capture
+                h.setFormatter(_PlainFormatter())
     from coach import config
 
     config.select(getattr(args, "config", None) or args.global_config)  # --config, for every layer

@@ -70,7 +70,8 @@ def load_calibration(path: str | Path, units: str = "auto") -> Calibration:
     except CoachError as e:
         # (--allow-rate is for the recording analysed: a calibration is held to 25 Hz)
         raise CoachError(str(e).replace("training needs", "a calibration needs").replace(
-            "pass --allow-rate to analyse it anyway", "record the calibration at 25 Hz or more")) from None
+            "pass --allow-rate to analyse it anyway", "record the calibration at 25 Hz or more")
+            .replace("--units", "--calibration-units")) from None
     if rec.labels is None:
         raise CoachError(f"{path}: a calibration needs a 'label' column (forward/backward)")
     try:
