@@ -207,6 +207,17 @@ def test_a_milli_g_calibration_for_a_g_recording_and_whether_it_was_used(tmp_pat
     assert p.stderr.startswith("coach: warning: the calibration does not fit"), p.stderr
 
 
+def test_a_file_far_too_big_for_a_calibration_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    import coach.detect.session as session
+
+    person, _ = _walker()
+    path = _write(tmp_path / "cal.csv", *_cal_recording(person))
+    assert load_calibration(path).separation["gap"] > 0.4
+    monkeypatch.setattr(session, "MAX_CALIBRATION_BYTES", path.stat().st_size - 1)
+    with pytest.raises(CoachError, match="is not a calibration"):
+        load_calibration(path)
+
+
 @pytest.mark.parametrize("case,needle", [
     ("forward_only", "no backward walking"),
     ("short", "at least 5 s"),

@@ -24,6 +24,7 @@ from coach.types import AnalysisResult, Observer, Source
 log = logging.getLogger(__name__)
 
 MIN_RECORDING_S = WIN / FS        # a recording shorter than one detector window is refused
+MAX_CALIBRATION_BYTES = 8 << 20   # 10 min at 200 Hz: far more than a calibration (40 s) holds
 
 
 async def run_session(source: Source, pipeline: DirectionPipeline | None = None,
@@ -65,6 +66,16 @@ def load_calibration(path: str | Path, units: str = "auto") -> Calibration:
     backward, at least 5 s of each, the same sensor worn the same way as the sessions)."""
     from coach.sources.csvfile import read_csv
 
+    try:
+        size = Path(path).stat().st_size if Path(path).is_file() else 0
+    except OSError:
+        size = 0          # the reader says what is wrong with it
+    if size > MAX_CALIBRATION_BYTES:
+        # a calibration is read whole (a recording is streamed): an hour of labelled walking
+        # had taken 0.5 GB to learn from 40 s of it
+        raise CoachError(f"{path}: {size >> 20} MB is not a calibration (about 20 s of walking "
+                         f"each way; at most {MAX_CALIBRATION_BYTES >> 20} MB): cut it to the "
+                         "forward and backward parts")
     try:
         rec = read_csv(path, units=units, need_labels=True)
     except CoachError as e:
