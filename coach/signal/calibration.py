@@ -127,12 +127,20 @@ def _walking(raw: RawFeatures, periodicity: float, rms_g: float) -> np.ndarray:
     return walk
 
 
+def _held_seconds(t: np.ndarray) -> float:
+    """What the samples hold: a 5 s recording at 50 Hz is 250 samples, 4.98 s first to last."""
+    return float(t[-1] - t[0]) * len(t) / (len(t) - 1) if len(t) > 1 else 0.0
+
+
+def _short(seconds: float) -> bool:
+    return round(seconds, 2) < MIN_SECONDS       # (to the report's precision: 4.999 is 5 s)
+
+
 def _stats(name: str, t: np.ndarray, acc: np.ndarray) -> tuple[DirectionStats, np.ndarray, bool]:
     """The direction's statistics, its walking windows' polarisation, and whether it was only
     a gentle walk (which the caller holds to a clearer separation)."""
-    # what the samples hold: a 5 s recording at 50 Hz is 250 samples, 4.98 s first to last
-    seconds = float(t[-1] - t[0]) * len(t) / (len(t) - 1) if len(t) > 1 else 0.0
-    if round(seconds, 2) < MIN_SECONDS:          # (to the report's precision: 4.999 is 5 s)
+    seconds = _held_seconds(t)
+    if _short(seconds):
         raise CoachError(f"calibration: {seconds:.2f} s of {name} walking; record at least "
                          f"{MIN_SECONDS:g} s (about 8 steps) of each direction")
     raw = _direction_windows(t, acc)
@@ -183,12 +191,10 @@ def calibrate(t: np.ndarray, acc: np.ndarray, labels: list[str]) -> Calibration:
         ends = np.concatenate([cuts + 1, [len(idx)]])
         k = int(np.argmax([t[idx[e - 1]] - t[idx[s]] for s, e in zip(starts, ends)]))
         sel = idx[starts[k]:ends[k]]
-        if len(starts) > 1 and len(sel) > 1:
-            run_s = float(t[sel[-1]] - t[sel[0]]) * len(sel) / (len(sel) - 1)
-            if round(run_s, 2) < MIN_SECONDS:
-                raise CoachError(f"calibration: the longest unbroken stretch of {name} walking is "
-                                 f"{run_s:.2f} s (of {m.sum()} samples labelled {name}, in "
-                                 f"{len(starts)} stretches); record at least {MIN_SECONDS:g} s in one go")
+        if len(starts) > 1 and _short(run_s := _held_seconds(t[sel])):
+            raise CoachError(f"calibration: the longest unbroken stretch of {name} walking is "
+                             f"{run_s:.2f} s (of {m.sum()} samples labelled {name}, in "
+                             f"{len(starts)} stretches); record at least {MIN_SECONDS:g} s in one go")
         parts[name] = _stats(name, t[sel], acc[sel])
     (fs, fodd, fgentle), (bs, bodd, bgentle) = parts["forward"], parts["backward"]
     angle = math.degrees(math.acos(float(np.clip(fs.gravity @ bs.gravity, -1, 1))))
