@@ -73,6 +73,8 @@ def walk_csv(path: Path, seconds: float = 20.0, label: str | None = None) -> Pat
     (["report", "--week", "9999-12-31"], "--week 9999-12-31: the year must be from 1990 to 2100"),
     (["demo", "--fast", "--web", "127.0.0.1:"], "no port after '127.0.0.1:'"),
     (["run", "--device", "X", "--phone"], "--device NAME or --phone, not both"),
+    # the simulated sensor's options are checked as a real one's (calibrate had taken any --rate)
+    (["calibrate", "--device", "sim:polar_h10", "--mute", "--rate", "10"], "rate must be one of"),
 ])
 def test_bad_options_are_one_line(capsys, argv, says) -> None:
     assert says in one_error(capsys, argv)

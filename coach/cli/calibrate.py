@@ -128,6 +128,12 @@ def _sim_source(args: argparse.Namespace, plan: CalibrationPlan) -> Any:
     prof = args.device.split(":", 1)[1] or "polar_h10"
     if prof not in MODELS:
         raise CoachError(f"sim:{prof}: no such simulated device (try {', '.join(MODELS)})")
+    from coach.cli.live import _options
+    from coach.sources.profiles import get_profile
+
+    # the options are checked as for a real sensor (`run` and `record` refuse --rate 10 on a
+    # Polar H10 too); the simulated one streams at its own rate
+    get_profile(args.profile or prof, _options(args))
     rate = MODELS[prof].rate_hz
     f, b = plan.phases
     bouts = [Bout("forward", f.end_s + 1.0), Bout("still", b.start_s - f.end_s - 2.5),
