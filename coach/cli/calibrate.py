@@ -165,11 +165,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     t, acc, labels = asyncio.run(record_calibration(source, plan, voice))
     if args.out:
         out = Path(args.out)
-        with out.open("w", newline="") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(["t", "ax", "ay", "az", "label"])
-            for ti, a, lab in zip(t.tolist(), acc.tolist(), labels):
-                w.writerow([f"{ti - float(t[0]):.4f}", f"{a[0]:.5f}", f"{a[1]:.5f}", f"{a[2]:.5f}", lab])
+        try:
+            with out.open("w", newline="") as fh:
+                w = csv.writer(fh, lineterminator="\n")
+                w.writerow(["t", "ax", "ay", "az", "label"])
+                for ti, a, lab in zip(t.tolist(), acc.tolist(), labels):
+                    w.writerow([f"{ti - float(t[0]):.4f}", f"{a[0]:.5f}", f"{a[1]:.5f}", f"{a[2]:.5f}", lab])
+        except OSError as e:      # a full disk says so only as the file is written: name it
+            raise CoachError(f"{out}: cannot write ({e.strerror or e})") from None
     try:
         cal = calibrate(t, acc, labels)
     except CoachError as e:
