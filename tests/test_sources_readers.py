@@ -108,6 +108,19 @@ def test_a_repeat_in_the_first_rows_is_a_repeat_and_loses_no_sample(tmp_path, wa
     assert "dropped 1 row that repeats the previous timestamp" in err and "outside" not in err
 
 
+def test_rows_whose_acceleration_is_not_a_number_are_dropped_and_said(tmp_path, walk, capsys):
+    """They were dropped silently: 2 s of them became a gap with no word."""
+    t, a = walk
+    bad = a.copy()
+    bad[100:200, 0] = np.nan
+    bad[300] = [1e9, 0, 0]
+    rec = read_csv(write(tmp_path / "nan.csv", t, bad))
+    assert len(rec.t) == len(t) - 101
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"coach: warning: {tmp_path / 'nan.csv'}: dropped 101 rows whose acceleration "
+                   "is not a number or beyond any sensor's range"]
+
+
 def test_a_file_of_one_repeated_timestamp_says_so_when_refused(tmp_path):
     p = tmp_path / "one.csv"
     p.write_text("t,ax,ay,az\n1.0,0,0,1\n1.0,0,0,1\n1.0,0,0,1\n")

@@ -92,14 +92,18 @@ class RecordingReader:
             if not np.isfinite(rows.t).all():
                 k = int(np.nonzero(~np.isfinite(rows.t))[0][0])
                 raise CoachError(f"{self.name}: line {int(rows.lines[k])}: time is NaN or infinite")
-            # drop unusable rows; the resampler bridges or marks the hole
-            rows = _only(rows, np.isfinite(rows.acc).all(axis=1))
+            # drop unusable rows (counted, one warning); the resampler bridges or marks the hole
+            ok = np.isfinite(rows.acc).all(axis=1)
+            self.timebase.stats.unusable += int((~ok).sum())
+            rows = _only(rows, ok)
             if len(rows.t) == 0:
                 continue
             if self.units is None:
                 self._choose_units(rows.acc)
             # beyond MAX_G no body-worn sensor reads: a corrupt row, dropped like a NaN
-            rows = _only(rows, np.all(np.abs(rows.acc) <= MAX_G * self.scale, axis=1))
+            ok = np.all(np.abs(rows.acc) <= MAX_G * self.scale, axis=1)
+            self.timebase.stats.unusable += int((~ok).sum())
+            rows = _only(rows, ok)
             if len(rows.t) == 0:
                 continue
             acc = rows.acc if self.units == "g" else rows.acc / self.scale

@@ -40,6 +40,7 @@ EPOCH_LO, EPOCH_HI = 946684800.0, 4102444800.0
 class TimeStats:
     repeats: int = 0
     outliers: int = 0
+    unusable: int = 0          # rows whose acceleration is not a number, or beyond any sensor
     gaps: int = 0
     gap_seconds: float = 0.0
     unit: str = "s"
@@ -54,6 +55,9 @@ class TimeStats:
         if self.outliers:
             parts.append(f"dropped {self.outliers} sample{'s' * (self.outliers != 1)} far outside "
                          "the recording's clock")
+        if self.unusable:
+            parts.append(f"dropped {self.unusable} row{'s' * (self.unusable != 1)} whose "
+                         "acceleration is not a number or beyond any sensor's range")
         return "; ".join(parts) or None
 
 
