@@ -161,9 +161,14 @@ def test_a_calibration_reads_another_days_pace(monkeypatch):
     assert right_share() > 0.9
     # the calibration's pace held fixed, as before
     reference = Calibration.reference
-    monkeypatch.setattr(Calibration, "reference",
-                        lambda self: (setattr(r := reference(self), "pace_follow", None), r)[1])
-    assert isinstance(cal.reference(), Reference) and cal.reference().pace_follow is None
+
+    def fixed_pace(self: Calibration) -> Reference:
+        ref = reference(self)
+        ref.pace_follow = None
+        return ref
+
+    monkeypatch.setattr(Calibration, "reference", fixed_pace)
+    assert cal.reference().pace_follow is None
     assert right_share() < 0.8
 
 
