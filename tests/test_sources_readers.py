@@ -172,6 +172,23 @@ def test_a_gap_is_a_gap_and_does_not_change_the_rate(tmp_path, walk):
     assert analyze(write(tmp_path / "whole.csv", t, a))["gaps"] == []
 
 
+@pytest.mark.parametrize("after,gap", [(5, True), (1, False)])
+def test_a_gap_near_the_end_is_a_gap_and_a_lone_last_sample_an_outlier(tmp_path, walk, after, gap):
+    """A file that ends a few samples after a 10 s gap: those samples were dropped as 'far
+    outside the clock' and the recording cut short at the gap (it takes 16 to prove a gap
+    mid-file). A run at the sensor's step up to the end is a gap; one stray sample is not."""
+    t, a = walk
+    n = 3000
+    tt = np.concatenate([t[:n], t[n:n + after] + 10.0])
+    aa = np.concatenate([a[:n], a[n:n + after]])
+    doc = analyze(write(tmp_path / "end.csv", tt, aa))
+    if gap:
+        assert doc["duration_s"] == pytest.approx(tt[-1] - tt[0], abs=0.01)
+        assert len(doc["gaps"]) == 1 and doc["gaps"][0]["end_s"] == pytest.approx(t[n] + 10 - t[0], abs=0.05)
+    else:
+        assert doc["duration_s"] == pytest.approx(t[n - 1] - t[0], abs=0.01) and doc["gaps"] == []
+
+
 def test_time_going_backwards_is_refused_with_the_line(tmp_path, walk):
     t, a = walk
     tt = t.copy()

@@ -112,7 +112,12 @@ class RecordingReader:
             self._n += len(t)
             if len(t):
                 yield Chunk(t, acc, labels)
-        self.timebase.finish()
+        tail = self.timebase.finish()
+        if tail is not None and len(tail[0]):
+            t, acc, labels = tail
+            self._check_rate(t)
+            self._n += len(t)
+            yield Chunk(t, acc, None if all(lb is None for lb in labels) else labels)
         if not self._saw_rows:
             raise CoachError(f"{self.name}: no data rows after the header")
         if self.units is None:

@@ -10,7 +10,8 @@
 * A forward jump of more than GAP_TOL_S is held back: if the clock comes back within
   LOOKAHEAD samples, the held samples were far outside the stream's clock (dropped, counted,
   the clock never moves); if the new clock goes on, it was a gap (kept: the resampler reports
-  it as a gap, and the detected rate ignores it). A gap longer than MAX_GAP_S is refused.
+  it as a gap, and the detected rate ignores it), as it was if the file ends after EOF_RUN or
+  more samples at its step. A gap longer than MAX_GAP_S is refused.
 * Time that goes backwards and stays there is refused with the line named; a few samples
   behind the clock that it then overtakes are outliers (dropped, counted).
 """
@@ -26,6 +27,7 @@ from coach.errors import CoachError
 
 GAP_TOL_S = 0.5           # a step longer than this is a gap or an outlier, never jitter
 LOOKAHEAD = 16            # samples that decide between a gap and an outlier
+EOF_RUN = 3               # ... or, where the file ends first, that make its last moments a gap
 MAX_GAP_S = 86400.0       # a longer jump is not one recording
 MIN_HZ, MAX_HZ = 1.0, 5000.0    # rates a step may mean when the unit is chosen from it
 PLAUSIBLE_LO, PLAUSIBLE_HI = 20.0, 500.0   # a sensor rate, to pick ms/us/ns over seconds
@@ -277,16 +279,23 @@ class TimeBase:
         raise CoachError(f"{self.name}: time goes backwards at line {p.line[0]} "
                          f"(t={self.last_raw:g} then {p.raw[0]:g})")
 
-    def finish(self) -> None:
-        """End of file: held samples ahead were outliers; behind, time went backwards unless
-        they were far behind."""
+    def finish(self) -> tuple[np.ndarray, np.ndarray, list] | None:
+        """End of file: held samples behind mean time went backwards unless they were far
+        behind; held samples ahead were outliers, unless the file ends in a run of them at the
+        sensor's step (a gap, then the last moments of the recording): those are returned."""
         p = self.pending
         if p is None:
-            return
+            return None
         if p.kind == "behind" and self.last is not None and self.last - p.t[0] <= self.tol:
             self._refuse_behind()
+        if p.kind == "ahead" and len(p.t) >= EOF_RUN:
+            kept = self._resolve_run()
+            t = np.array([k[0] for k in kept])
+            a = np.array([np.asarray(k[1]) for k in kept]).reshape(-1, 3)
+            return t, a, [k[2] for k in kept]
         self.stats.outliers += len(p.t)
         self.pending = None
+        return None
 
 
 def epoch_start(seconds: float) -> datetime | None:
