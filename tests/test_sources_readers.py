@@ -172,14 +172,15 @@ def test_a_gap_is_a_gap_and_does_not_change_the_rate(tmp_path, walk):
     assert analyze(write(tmp_path / "whole.csv", t, a))["gaps"] == []
 
 
-@pytest.mark.parametrize("after,gap", [(5, True), (1, False)])
-def test_a_gap_near_the_end_is_a_gap_and_a_lone_last_sample_an_outlier(tmp_path, walk, after, gap):
+@pytest.mark.parametrize("after,gap,jump", [(5, True, 10.0), (1, False, 10.0), (5, False, 2 * 86400.0)])
+def test_a_gap_near_the_end_is_a_gap_and_a_lone_last_sample_an_outlier(tmp_path, walk, after, gap, jump):
     """A file that ends a few samples after a 10 s gap: those samples were dropped as 'far
     outside the clock' and the recording cut short at the gap (it takes 16 to prove a gap
-    mid-file). A run at the sensor's step up to the end is a gap; one stray sample is not."""
+    mid-file). A run at the sensor's step up to the end is a gap; one stray sample is not, nor
+    a run two days ahead (a broken clock: dropped, not the whole file refused)."""
     t, a = walk
     n = 3000
-    tt = np.concatenate([t[:n], t[n:n + after] + 10.0])
+    tt = np.concatenate([t[:n], t[n:n + after] + jump])
     aa = np.concatenate([a[:n], a[n:n + after]])
     doc = analyze(write(tmp_path / "end.csv", tt, aa))
     if gap:

@@ -288,7 +288,8 @@ class TimeBase:
             return None
         if p.kind == "behind" and self.last is not None and self.last - p.t[0] <= self.tol:
             self._refuse_behind()
-        if p.kind == "ahead" and len(p.t) >= EOF_RUN:
+        if (p.kind == "ahead" and len(p.t) >= EOF_RUN and self.last is not None
+                and p.t[0] - self.last <= MAX_GAP_S):      # (a day ahead: a broken clock)
             kept = self._resolve_run()
             t = np.array([k[0] for k in kept])
             a = np.array([np.asarray(k[1]) for k in kept]).reshape(-1, 3)
