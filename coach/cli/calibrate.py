@@ -121,26 +121,19 @@ async def record_calibration(source: Any, plan: CalibrationPlan, voice: Voice
 def _sim_source(args: argparse.Namespace, plan: CalibrationPlan) -> Any:
     """`--device sim:PROFILE`: a simulated walker who does as told (tests, demos): the same
     person as `coach run --device sim:PROFILE` (a calibration is of one wearer's gait)."""
-    from coach.simulate.ble import MODELS, FakeDevice, FakeWorld
-    from coach.simulate.gait import Bout, worn_sensor_session
+    from coach.cli.live import device_options, sim_world
+    from coach.simulate.gait import Bout
     from coach.sources import ble
-
-    prof = args.device.split(":", 1)[1] or "polar_h10"
-    if prof not in MODELS:
-        raise CoachError(f"sim:{prof}: no such simulated device (try {', '.join(MODELS)})")
-    from coach.cli.live import _options
     from coach.sources.profiles import get_profile
 
-    # the options are checked as for a real sensor (`run` and `record` refuse --rate 10 on a
-    # Polar H10 too); the simulated one streams at its own rate
-    get_profile(args.profile or prof, _options(args))
-    rate = MODELS[prof].rate_hz
     f, b = plan.phases
     bouts = [Bout("forward", f.end_s + 1.0), Bout("still", b.start_s - f.end_s - 2.5),
              Bout("backward", b.end_s - b.start_s + 4.0)]
-    sess = worn_sensor_session(bouts, args.placement, rate, seed=args.sim_seed)
-    world = FakeWorld([FakeDevice(prof, sess.acc, rate_hz=rate)])
-    return ble.BleSource(MODELS[prof].name, None, options={}, backend=world.backend(),
+    world, name = sim_world(args.device, None, None, args.placement, bouts=bouts, seed=args.sim_seed)
+    # the options are checked as for a real sensor (`run` and `record` refuse --rate 10 on a
+    # Polar H10 too); the simulated one streams at its own rate
+    get_profile(args.profile or args.device.split(":", 1)[1] or "polar_h10", device_options(args))
+    return ble.BleSource(name, None, options={}, backend=world.backend(),
                          scan_timeout=args.scan_timeout, duration_s=plan.total_s + 2,
                          notify=lambda m: print(f"coach: {m}", file=sys.stderr))
 

@@ -23,7 +23,7 @@ def _err(msg: str) -> None:
 
 
 # --- building sources ---------------------------------------------------------------------
-def _options(args: argparse.Namespace) -> dict[str, Any]:
+def device_options(args: argparse.Namespace) -> dict[str, Any]:
     opts: dict[str, Any] = {}
     for kv in getattr(args, "opt", None) or []:
         k, sep, v = kv.partition("=")
@@ -42,10 +42,12 @@ _RECORD_ACTS = {"forward": ["forward"], "backward": ["backward"], "still": ["sti
                 "other": ["turn", "sidestep", "torso", "gesture"]}
 
 
-def _sim_world(spec: str, minutes: float | None, drop_at: float | None,
-               placement: str = "chest", label: str | None = None) -> Any:
-    """`sim:PROFILE`: a simulated walker inside a simulated sensor (no hardware needed). It
-    walks the demo program, or, recording a label, does only what the label says."""
+def sim_world(spec: str, minutes: float | None, drop_at: float | None,
+              placement: str = "chest", label: str | None = None, bouts: list | None = None,
+              seed: int = 7) -> Any:
+    """`sim:PROFILE`: a simulated walker inside a simulated sensor (no hardware needed) ->
+    (world, device name). It walks the demo program, or, recording a label, does only what the
+    label says, or walks the bouts given (a guided calibration)."""
 
     from coach.simulate.ble import MODELS, FakeDevice, FakeWorld
     from coach.simulate.gait import Bout, demo_program, worn_sensor_session
@@ -54,13 +56,13 @@ def _sim_world(spec: str, minutes: float | None, drop_at: float | None,
     if prof not in MODELS:
         raise CoachError(f"sim:{prof}: no such simulated device (try {', '.join(MODELS)})")
     rate = MODELS[prof].rate_hz
-    if label is None:
-        bouts = demo_program(minutes or 3.0)
-    else:
+    if bouts is None and label is not None:
         acts = _RECORD_ACTS[label]
         each = (minutes or 1.0) * 60 / len(acts)
         bouts = [Bout(a, each) for a in acts]
-    sess = worn_sensor_session(bouts, placement, rate, seed=7)
+    elif bouts is None:
+        bouts = demo_program(minutes or 3.0)
+    sess = worn_sensor_session(bouts, placement, rate, seed=seed)
     drops = [(1000.05 + drop_at, 5.0)] if drop_at else []
     return FakeWorld([FakeDevice(prof, sess.acc, rate_hz=rate, drops=drops)]), MODELS[prof].name
 
@@ -81,11 +83,11 @@ def build_source(args: argparse.Namespace, notify: Any = None) -> Any:
         raise CoachError("say which sensor: --device NAME|ADDRESS (see `coach scan`), or --phone")
     device, backend = args.device, None
     if device.startswith("sim:"):
-        world, device = _sim_world(device, minutes, getattr(args, "sim_drop_at", None),
+        world, device = sim_world(device, minutes, getattr(args, "sim_drop_at", None),
                                    getattr(args, "placement", None) or "chest",
                                    label=getattr(args, "label", None))
         backend = world.backend()
-    opts = _options(args)
+    opts = device_options(args)
     if args.profile is not None:
         from coach.sources.profiles import get_profile
         get_profile(args.profile, opts)   # check the profile and its options before scanning
@@ -169,7 +171,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
         raise CoachError("payload is not hex (expected e.g. 02 00 94 35 77 ...)") from None
     if not payload:
         raise CoachError("empty payload")
-    prof = get_profile(args.profile, _options(args))
+    prof = get_profile(args.profile, device_options(args))
     fr = WitMotion.decode_one(payload) if isinstance(prof, WitMotion) else prof.decode(payload)
     rows = [{"t_s": None if fr.t_sensor is None else round(float(fr.t_sensor[i]), 6),
              "ax": round(float(a[0]), 6), "ay": round(float(a[1]), 6), "az": round(float(a[2]), 6)}
