@@ -8,6 +8,11 @@ an exact time reversal of their forward walk (1 = the training population; 2 = t
 which the model never saw).
 
     python benchmarks/calibration_gain.py [--people 30] [--seed 8100] [--deviation 2] [--styles S,...]
+        [--pace P] [--wearer other]
+
+`--wearer other`: each session is walked by another simulated person than the calibration (the
+same sensor, worn the same way): what someone else's calibration, or one walked in a very
+different gait, does.
 """
 from __future__ import annotations
 
@@ -67,6 +72,8 @@ def main() -> None:
     ap.add_argument("--pace", type=float, default=1.0,
                     help="the sessions' pace (cadence and energy) against the calibration's "
                          "(1: the same walk; 0.85: another day, slower)")
+    ap.add_argument("--wearer", choices=["same", "other"], default="same",
+                    help="who walks the sessions: the calibration's walker, or another person")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     places = ["chest", "waist", "pocket"]
@@ -80,7 +87,7 @@ def main() -> None:
                  Bout("still", CAL_S - 42.0)]
         bouts += random_program(rng, 2.0, short=True)
         rate = float(rng.choice([50, 52, 100]))
-        if a.pace == 1.0:
+        if a.pace == 1.0 and a.wearer == "same":
             s = simulate(rng, bouts, placement=places[k % 3], rate_hz=rate, person=person,
                          mounting="upright", realism=real)
             c = s.t < CAL_S
@@ -93,12 +100,13 @@ def main() -> None:
                      "changes": [{"t": x["t"] - CAL_S, "to": x["to"]}
                                  for x in s.changes if x["t"] >= CAL_S + 1]}
         else:
-            # the calibration, then the sessions at another pace, the sensor worn the same way
+            # the calibration, then the sessions at another pace or by another walker, the
+            # sensor worn the same way
             mount = _mounting(rng, "upright", places[k % 3])
             sc = simulate(rng, bouts[:4], placement=places[k % 3], rate_hz=rate, person=person,
                           mounting=mount, realism=real)
             cal_t, cal_acc, cal_labels = sc.t, sc.acc, sc.labels
-            other = copy.deepcopy(person)
+            other = Person.random(rng) if a.wearer == "other" else copy.deepcopy(person)
             other.step_hz *= a.pace
             other.speed_scale *= a.pace
             ss = simulate(rng, bouts[4:], placement=places[k % 3], rate_hz=rate, person=other,
@@ -116,6 +124,7 @@ def main() -> None:
             # the same sessions without calibration, for a like-for-like comparison
     same = [r for r in plain if any(r["name"] == c["name"] for c in calibrated)]
     print(json.dumps({"people": a.people, "deviation": a.deviation, "realism": a.realism, "pace": a.pace,
+                      "wearer": a.wearer,
                       "styles": a.styles or "all",
                       "calibrations_refused": refused,
                       "without_calibration": summary(same), "with_calibration": summary(calibrated)},

@@ -69,6 +69,15 @@ FLIP_LEAD_S = 1.3                      # a reversal: from the similarity's sign 
 FLIP_RECENT = 0.2                      # ... the latest stride's similarity, past this on the new side
 FLIP_BACK_S = 4.0                      # ... sought this far back
 _SIM_ALL, _SIM_RECENT = REL_NAMES.index("sim_all"), REL_NAMES.index("sim_recent")
+_REF_READY = REL_NAMES.index("ref_ready")
+# a calibration whose forward/backward axis agrees less than this (cosine) with the session's
+# own forward warm-up is set aside. The same walker at the same pace agrees 0.8-1.0 (mostly);
+# another walker anywhere from -0.9 to 0.99, and below 0.7 their calibration cost far more than
+# it gained (benchmarks/calibration_other.txt); 0.8 also set aside a few of the walker's own
+# calibrations that had helped
+CAL_FIT_MIN = 0.7
+_WORN_OTHERWISE = ("the calibration does not fit how this sensor is worn (gravity sits more than "
+                   "50 degrees away): ignored, learning from the warm-up instead")
 _MODEL_CACHE: dict[str, DirectionModel] = {}
 
 
@@ -125,6 +134,10 @@ class DirectionPipeline:
         self.windows = WindowStream()
         self.reference = calibration.reference() if calibration else Reference()
         self.calibration = calibration
+        # with a calibration, a plain reference learns the session's own warm-up alongside: the
+        # first seconds of walking check that the calibration describes this walk
+        self._shadow: Reference | None = Reference() if calibration else None
+        self.calibration_fit: float | None = None
         self.refine_backward = refine_backward and calibration is None
         self._back_sum = np.zeros((K_BANDS, 3))
         self._back_n = 0
@@ -238,6 +251,8 @@ class DirectionPipeline:
     def _windows(self, wins: np.ndarray, tend: np.ndarray) -> list[Event]:
         raw = raw_features(wins)
         rel = self.reference.relative(raw)
+        if self._shadow is not None:
+            self._check_calibration(raw, rel)
         X = np.hstack([raw.even, rel])
         proba = self.model.predict_proba(X)
         # below any sensor's noise (a flat-lined or perfectly still sensor) the features leave
@@ -262,8 +277,7 @@ class DirectionPipeline:
                 self._learn_backward(raw, rel, i)
         self.state.calibrated = self.reference.ready
         if self.reference.mismatch and self.calibration is not None:
-            log.warning("the calibration does not fit how this sensor is worn (gravity sits "
-                        "more than 50 degrees away): ignored, learning from the warm-up instead")
+            log.warning(_WORN_OTHERWISE)
             self.calibration = None
         if self.reference.verdict and not self._told_verdict:
             self._told_verdict = True
@@ -275,6 +289,44 @@ class DirectionPipeline:
         if self.reference.ready:
             self.state.forward_cadence_spm = 60 * self.reference.step_hz
         return out
+
+    def _check_calibration(self, raw: RawFeatures, rel: np.ndarray) -> None:
+        """Does the calibration describe this walk? A plain reference learns the session's
+        warm-up alongside; once it is ready, it is compared with the calibration's axis. Another
+        wearer's calibration, or one walked in another gait, had read whole sessions reversed
+        (backward F1 0.949 without it, 0.837 with it, over 30 simulated people each given
+        someone else's). Where the two disagree (cosine below CAL_FIT_MIN), the warm-up is
+        trusted, as it is without a calibration: so a calibrated session, too, opens with
+        forward walking."""
+        shadow = self._shadow
+        assert shadow is not None
+        if self.reference.mismatch or self.calibration is None:
+            self._shadow = None
+            return
+        # window by window (only during the warm-up): the verdict falls on the same window
+        # however the stream is batched
+        nw = len(raw.step_hz)
+        i = 0
+        while i < nw and not shadow.ready:
+            shadow.relative(raw[i:i + 1])
+            i += 1
+        if not shadow.ready:
+            return
+        self._shadow = None
+        cos, angle = shadow.agreement(self.reference)
+        self.calibration_fit = cos
+        if cos >= CAL_FIT_MIN:
+            return
+        if angle > 50:
+            log.warning(_WORN_OTHERWISE)
+        else:
+            log.warning("the calibration does not match this walk (its first seconds of walking "
+                        "agree %.2f with it; another wearer or another gait?): ignored, learning "
+                        "from the warm-up instead", cos)
+        if i < nw:
+            rel[i:] = shadow.relative(raw[i:])  # from here on, as without the calibration
+        self.reference = shadow
+        self.calibration = None
 
     def _filter_step(self, p: list[float], t_lab: float, t_now: float) -> list[Event]:
         if self._fresh_lab is None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -71,6 +71,10 @@ class RawFeatures:
     moving: np.ndarray        # (nw,) bool: moving as gait does (periodic or not yet)
     gait: np.ndarray          # (nw,) bool: periodic and moving (walking or running): count steps
     walk: np.ndarray          # (nw,) bool: a walking-like window (may teach the reference)
+
+    def __getitem__(self, sl: slice) -> "RawFeatures":
+        """The windows sl of these (a reference that must decide at one window, not per batch)."""
+        return RawFeatures(*(getattr(self, f.name)[sl] for f in fields(self)))
 
 
 def _autocorr(x: np.ndarray) -> np.ndarray:
