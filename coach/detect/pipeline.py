@@ -123,7 +123,7 @@ class DirectionPipeline:
         """device_key: remember the forward reference for this device and placement across
         sessions (live sensors); None for recordings, which stand on their own.
         calibration: the wearer's own forward and backward walking (coach calibrate); the
-        warm-up is then not needed to learn the reference.
+        warm-up only checks that it fits this walk (_check_calibration).
         refine_backward: a coached session's first backward bout (its confident, walking
         windows) teaches the wearer's own backward walk, as a calibration would, where it agrees
         that backward is roughly forward reversed."""
