@@ -333,6 +333,7 @@ def test_coach_calibrate_guides_stores_and_run_uses_it(tmp_path, monkeypatch):
                        capture_output=True, text=True, env=full, timeout=300)
     assert p.returncode == 0, p.stderr
     assert "using your calibration" in p.stderr
+    assert "does not match this walk" not in p.stderr      # the warm-up agrees: kept
     # the simulated sensor's wearer calibrated is the wearer coached, the sensor worn alike:
     # the run's opening 30 s are forward (a calibration by another simulated person, the
     # sensor turned another way, had read every direction reversed)
