@@ -337,6 +337,7 @@ def test_coach_calibrate_guides_stores_and_run_uses_it(tmp_path, monkeypatch):
     # the simulated sensor's wearer calibrated is the wearer coached, the sensor worn alike:
     # the run's opening 30 s are forward (a calibration by another simulated person, the
     # sensor turned another way, had read every direction reversed)
+    assert json.loads(p.stdout)["calibration"] == "used"
     segs = json.loads(p.stdout)["segments"]
     fwd = sum(min(sg["end_s"], 30) - sg["start_s"] for sg in segs
               if sg["direction"] == "forward" and sg["start_s"] < 30)
