@@ -127,6 +127,9 @@ class AnalysisResult:
     events: list[Event]
     tallies: Tallies
     steps: list[tuple[float, str]] = field(default_factory=list)  # (t_s, direction) per contact
+    # with a personal calibration: "used", or "ignored" (set aside: the sensor sits otherwise,
+    # or the session's warm-up does not match it); None without one (and absent from the JSON)
+    calibration: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The stable `coach analyze --json` contract."""
@@ -154,6 +157,7 @@ class AnalysisResult:
                 "forward_seconds": round(self.tallies.forward_seconds, 2),
                 "direction_changes": self.tallies.direction_changes,
             },
+            **({"calibration": self.calibration} if self.calibration else {}),
         }
 
 

@@ -93,8 +93,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             ob.meta.started_at = start
     result = asyncio.run(run_session(source, pipeline, observers, min_seconds=MIN_RECORDING_S))
     doc = result_document(result, observers)
-    if cal is not None:       # a calibration that does not fit the sensor is set aside: say so
-        doc["calibration"] = "used" if pipeline.calibration is not None else "ignored"
     if args.json:
         sys.stdout.write(json.dumps(doc) + "\n")
     else:

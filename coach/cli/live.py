@@ -273,8 +273,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         out = result_document(result, observers)
         out["link"] = stats.to_dict() if stats else {}
-        if cal is not None:   # set aside if the sensor sits otherwise or the warm-up disagrees
-            out["calibration"] = "used" if pipeline.calibration is not None else "ignored"
         print(json.dumps(out))
     else:
         tl = result.tallies

@@ -134,6 +134,7 @@ class DirectionPipeline:
         self.windows = WindowStream()
         self.reference = calibration.reference() if calibration else Reference()
         self.calibration = calibration
+        self._calibration_given = calibration is not None
         # with a calibration, a plain reference learns the session's own warm-up alongside: the
         # first seconds of walking check that the calibration describes this walk
         self._shadow: Reference | None = Reference() if calibration else None
@@ -637,4 +638,6 @@ class DirectionPipeline:
             # is still what the file holds, though it is all gaps to the detector
             rate = (self._n_raw - 1) / (end - t_first)
         return AnalysisResult(self.source_name, dur, rate, merged, list(self.events),
-                              self.state.tallies, list(self.steps))
+                              self.state.tallies, list(self.steps),
+                              calibration=(None if not self._calibration_given else
+                                           "used" if self.calibration is not None else "ignored"))
