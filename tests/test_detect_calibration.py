@@ -92,10 +92,10 @@ def test_with_a_calibration_the_reference_is_ready_from_the_first_window():
     assert share_cal > 0.8
 
 
-def _right_share(p: DirectionPipeline, s) -> float:
+def _right_share(p: DirectionPipeline, s, batch: int = 25) -> float:
     """Share of s's walking whose direction p's segments give right."""
-    for i in range(0, len(s.t), 25):
-        p.feed(SampleBatch(s.t[i:i + 25], s.acc[i:i + 25]))
+    for i in range(0, len(s.t), batch):
+        p.feed(SampleBatch(s.t[i:i + batch], s.acc[i:i + batch]))
     lab = np.array(s.labels)
     pred = np.full(len(lab), "", dtype=object)
     for seg in p.finish().segments:
@@ -115,12 +115,16 @@ def test_someone_elses_calibration_is_set_aside_after_the_warm_up(caplog, monkey
     cal = calibrate(*_cal_recording(owner))
     s = simulate(np.random.default_rng(22), OPENS_FORWARD, placement="chest", rate_hz=50.0,
                  person=other, mounting="aligned")
-    p = DirectionPipeline(calibration=cal)
+    p = DirectionPipeline(calibration=cal, refine_backward=True)
     with caplog.at_level("WARNING"):
-        right = _right_share(p, s)
+        right = _right_share(p, s, 25)
     assert "calibration does not match this walk" in caplog.text and p.calibration is None
-    assert p.calibration_fit < pipeline.CAL_FIT_MIN
+    assert p.calibration_fit is not None and p.calibration_fit < pipeline.CAL_FIT_MIN
     assert right > 0.85
+    assert p.refined     # a coached session set aside its calibration: the first backward bout teaches
+    # the verdict falls on the same window however the stream is batched
+    big = DirectionPipeline(calibration=cal, refine_backward=True)
+    assert _right_share(big, s, 5000) == right and big.calibration_fit == p.calibration_fit
     monkeypatch.setattr(pipeline, "CAL_FIT_MIN", -2.0)       # the calibration kept, as before
     kept = DirectionPipeline(calibration=cal)
     assert _right_share(kept, s) < 0.5 and kept.calibration is not None
@@ -370,3 +374,39 @@ def test_a_brisk_walkers_calibration_keeps_their_cadence():
     for seed in (25, 29, 37):        # recordings whose forward part came out at half cadence
         cal = calibrate(*_cal_recording(person, seed))
         assert abs(cal.forward.step_hz / person.step_hz - 1) < 0.15, (seed, cal.forward.step_hz)
+
+
+@pytest.mark.parametrize("placement", ["chest", "pocket"])
+def test_a_brisk_walkers_own_calibration_passes_the_warm_up_check(monkeypatch, placement):
+    """The simulated sensors' one wearer walks at 2.34 steps/s: the warm-up's windows read now at
+    the cadence, now at half of it, and the detector's reference learns from the half ones (its
+    walking flag stops at 2.4). Compared with that, their own calibration agreed -0.02 and was
+    set aside in every `coach run --device sim:...`. The warm-up's steady walking at the
+    calibration's cadence is compared instead."""
+    import coach.detect.pipeline as pipeline
+    from coach.simulate.gait import demo_program, worn_sensor_session
+
+    c = worn_sensor_session(CAL_BOUTS, placement, 50.0, seed=11)
+    cal = calibrate(c.t, c.acc, c.labels)
+    s = worn_sensor_session(demo_program(1.0), placement, 50.0, seed=7)
+    p = DirectionPipeline(calibration=cal)
+    _right_share(p, s)
+    assert p.calibration is not None and p.calibration_fit is not None and p.calibration_fit > 0.9
+    # compared with the detector's own warm-up reference, as before: set aside
+    monkeypatch.setattr(pipeline, "steady_odd", lambda raw, near_hz=None: None)
+    q = DirectionPipeline(calibration=cal)
+    _right_share(q, s)
+    assert q.calibration is None and q.calibration_fit is not None and q.calibration_fit < 0.1
+
+
+def test_a_calibrated_session_that_opens_backward_is_told_to_start_forward(caplog):
+    person, _ = _walker()
+    cal = calibrate(*_cal_recording(person))
+    opens_back = [Bout("backward", 15), Bout("still", 2), Bout("forward", 15)]
+    s = simulate(np.random.default_rng(22), opens_back, placement="chest", rate_hz=50.0,
+                 person=person, mounting="aligned")
+    p = DirectionPipeline(calibration=cal)
+    with caplog.at_level("WARNING"):
+        _right_share(p, s)
+    assert p.calibration is None and p.calibration_fit is not None and p.calibration_fit < -0.7
+    assert "as backward" in caplog.text and "start forward" in caplog.text

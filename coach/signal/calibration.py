@@ -115,12 +115,32 @@ def _direction_windows(t: np.ndarray, acc: np.ndarray) -> RawFeatures | None:
     return raw_features(np.concatenate(outs))
 
 
-def _walking(raw: RawFeatures, periodicity: float, rms_g: float) -> np.ndarray:
-    """Windows of steady walking at one bout's cadence."""
+def steady_odd(raw: RawFeatures, near_hz: float | None = None) -> np.ndarray | None:
+    """The mean polarisation of raw's steady walking at one cadence, chosen as a calibration
+    chooses its own (steady, else gentle walking; one bout's cadence), or None with fewer than
+    MIN_WALK_WINDOWS such windows: what a session's warm-up is compared with a calibration by.
+    near_hz: prefer the windows read at this cadence (the calibration's), if there are enough.
+    Why: the detector's own reference learns from any walking, and a brisk walker's windows read
+    now at the cadence, now at half of it (a polarisation spanning two strides, of another
+    period): compared unlike with like, a brisk walker's own calibration was set aside."""
+    for periodicity, rms_g in ((MIN_PERIODICITY, MIN_RMS_G), (GENTLE_PERIODICITY, GENTLE_RMS_G)):
+        walk = _walking(raw, periodicity, rms_g, near_hz)
+        if walk.sum() >= MIN_WALK_WINDOWS:
+            return raw.odd[walk].mean(axis=0)
+    return None
+
+
+def _walking(raw: RawFeatures, periodicity: float, rms_g: float,
+             near_hz: float | None = None) -> np.ndarray:
+    """Windows of steady walking at one bout's cadence (near_hz's, if enough are)."""
     # (a brisk walker at 2.4-2.5 steps/s had kept only the windows read at half cadence,
     # whose polarisation spans two strides: a forward of another period than the walking)
     walk = (raw.gait & (raw.even[:, EVEN_NAMES.index("periodicity")] > periodicity)
             & (raw.even[:, 0] > np.log(rms_g)) & (raw.step_hz < MAX_STEP_HZ))
+    if near_hz:
+        near = walk & (np.abs(np.log(raw.step_hz / near_hz)) < np.log(CADENCE_TOL))
+        if near.sum() >= MIN_WALK_WINDOWS:
+            return near
     if walk.any():
         med = float(np.median(raw.step_hz[walk]))
         walk &= np.abs(np.log(raw.step_hz / med)) < np.log(CADENCE_TOL)
@@ -219,4 +239,4 @@ def calibrate(t: np.ndarray, acc: np.ndarray, labels: list[str]) -> Calibration:
     return Calibration(fs, bs, sep)
 
 
-__all__ = ["Calibration", "DirectionStats", "calibrate"]
+__all__ = ["Calibration", "DirectionStats", "calibrate", "steady_odd"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -75,6 +75,11 @@ class RawFeatures:
     def __getitem__(self, sl: slice) -> "RawFeatures":
         """The windows sl of these (a reference that must decide at one window, not per batch)."""
         return RawFeatures(*(getattr(self, f.name)[sl] for f in fields(self)))
+
+    @staticmethod
+    def concat(parts: "Sequence[RawFeatures]") -> "RawFeatures":
+        return RawFeatures(*(np.concatenate([getattr(r, f.name) for r in parts])
+                             for f in fields(RawFeatures)))
 
 
 def _autocorr(x: np.ndarray) -> np.ndarray:
