@@ -88,7 +88,8 @@ def test_with_a_calibration_the_reference_is_ready_from_the_first_window():
     with_cal = DirectionPipeline(calibration=cal)
     assert with_cal.state.calibrated is False and with_cal.reference.ready
     share_cal = _backward_share(with_cal, person, OPENS_FORWARD)
-    assert with_cal.calibration is not None and with_cal.calibration_fit > 0.9
+    assert with_cal.calibration is not None and with_cal.calibration_fit is not None
+    assert with_cal.calibration_fit > 0.9
     assert share_cal > 0.8
 
 
@@ -119,7 +120,7 @@ def test_someone_elses_calibration_is_set_aside_after_the_warm_up(caplog, monkey
     with caplog.at_level("WARNING"):
         right = _right_share(p, s)
     assert "calibration does not match this walk" in caplog.text and p.calibration is None
-    assert p.calibration_fit < pipeline.CAL_FIT_MIN
+    assert p.calibration_fit is not None and p.calibration_fit < pipeline.CAL_FIT_MIN
     assert right > 0.85
     monkeypatch.setattr(pipeline, "CAL_FIT_MIN", -2.0)       # the calibration kept, as before
     kept = DirectionPipeline(calibration=cal)
