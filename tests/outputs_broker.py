@@ -97,7 +97,8 @@ class Collector:
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
         if username:
             c.username_pw_set(username, password)
-        c.reconnect_delay_set(0.05, 0.2)
+        # paho annotates the delays as int, but they are seconds compared with time.monotonic()
+        c.reconnect_delay_set(0.05, 0.2)  # type: ignore[arg-type]
 
         def on_connect(client, userdata, flags, rc, props=None):
             for t in topics:

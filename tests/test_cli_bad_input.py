@@ -28,6 +28,7 @@ def _home(tmp_path, monkeypatch):
 
 def one_error(capsys, argv: list[str]) -> str:
     """Run the CLI; it must fail with exit 2 and exactly one line on stderr."""
+    rc: int | str | None
     try:
         rc = main(argv)
     except SystemExit as e:      # the option parser's own errors
@@ -172,6 +173,7 @@ def test_benchmarks_say_what_is_missing(tmp_path, monkeypatch) -> None:
     """One line naming the missing file, not an import traceback (a checkout without ../shared)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("bench_shared", REPO / "benchmarks" / "shared.py")
+    assert spec is not None and spec.loader is not None
     shared = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(shared)
     monkeypatch.setattr(sys, "argv", ["eval_inproc.py"])

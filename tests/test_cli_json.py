@@ -2,6 +2,7 @@
 stdout with a non-zero exit), -v before or after the sub-command, `coach train` progress."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ REPORTING = ["analyze", "history", "report", "export", "replay", "scan", "run", 
 
 def test_every_reporting_command_takes_json() -> None:
     sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert isinstance(sub, argparse._SubParsersAction)
     for name in REPORTING:
         opts = {o for a in sub.choices[name]._actions for o in a.option_strings}
         assert "--json" in opts, name

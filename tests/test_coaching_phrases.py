@@ -12,6 +12,7 @@ import pytest
 
 from coach.coaching import phrases as say
 from coach.coaching.engine import Coach, CoachObserver
+from coach.coaching.prompts import Prompt
 from coach.coaching.speech import TextSpeaker, render_wav
 from coach.detect.types import Event, LiveState
 
@@ -43,10 +44,10 @@ def test_no_promise_the_coach_cannot_keep() -> None:
 
 
 def test_sensor_drop_and_return_are_spoken() -> None:
-    spoken: list = []
+    spoken: list[str] = []
 
     class Speaker(TextSpeaker):
-        async def say(self, prompt):  # type: ignore[override]
+        async def say(self, prompt: Prompt) -> None:
             spoken.append(prompt.text)
 
     async def run() -> CoachObserver:

@@ -30,7 +30,9 @@ def test_classic_timeline() -> None:
     assert all(iv.duration_s == 60 for iv in bwd) and all(iv.duration_s == 180 for iv in fwd)
     assert len(bwd) == 6 and p.backward_target_s == 360
     assert p.intervals[-1].label == "cool-down" and p.intervals[-1].direction == "forward"
-    assert p.current(301).label == "backward 1" and p.next(301).label == "forward 1"
+    cur, nxt = p.current(301), p.next(301)
+    assert cur is not None and nxt is not None
+    assert cur.label == "backward 1" and nxt.label == "forward 1"
 
 
 def test_programs_from_config(tmp_path: Path) -> None:
@@ -227,9 +229,9 @@ def test_summary_for_the_store() -> None:
     for b, s, e in simulate([Seg("forward", 20), Seg("backward", 30), Seg("forward", 10)]):
         c.update(s, e, b)
     c.finish()
-    s = c.summary()
-    assert s["completed"] and s["stumbles"] == 0 and s["falls"] == 0 and s["cadence_held"]
-    assert 25 < s["retro_seconds"] < 35 and s["program"] == "free"
+    summary = c.summary()
+    assert summary["completed"] and summary["stumbles"] == 0 and summary["falls"] == 0 and summary["cadence_held"]
+    assert 25 < summary["retro_seconds"] < 35 and summary["program"] == "free"
     assert c.prompts[-1].text.startswith("Session done: ")
     assert c.finish() == []     # once
 

@@ -92,7 +92,8 @@ def test_min_priority_holds_back() -> None:
     q = PromptQueue()
     q.push(_pend(0, "interval", "One minute backward", P_INTERVAL))
     assert q.pop(0.0, None, min_priority=P_FALL) is None
-    assert q.pop(0.1, None).text == "One minute backward"
+    p = q.pop(0.1, None)
+    assert p is not None and p.text == "One minute backward"
 
 
 @settings(max_examples=150, deadline=None)

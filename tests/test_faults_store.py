@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from coach.cli import main
+from coach.detect.types import AnalysisResult
 from coach.errors import CoachError
 from coach.outputs.store import SessionStore
 from tests.outputs_broker import FakePipeline, FakeSource
@@ -41,7 +42,7 @@ def hold_lock(db: Path, seconds: float) -> subprocess.Popen[str]:
     return p
 
 
-async def _run(obs, duration_s: float = 24.0, on_batch=None) -> object:
+async def _run(obs, duration_s: float = 24.0, on_batch=None) -> AnalysisResult:
     p = FakePipeline()
     i = 0
     async for b in FakeSource(duration_s=duration_s).stream():
@@ -128,6 +129,7 @@ def test_full_database_keeps_records_until_there_is_room(tmp_path: Path) -> None
     r = asyncio.run(_run(obs, duration_s=800, on_batch=on_batch))
     assert obs.failed_commits > 0 and "full" in (obs.error or "full")
     assert room[0] and obs.pending == 0
+    assert obs.session_id is not None
     s = SessionStore(db).session(obs.session_id)
     assert len(s["steps"]) == len(r.steps) and s["retro_steps"] == r.tallies.retro_steps
 

@@ -25,6 +25,12 @@ def _result(duration_s: float = 24.0):
     return p.finish()
 
 
+def _text(el: ET.Element | None) -> str:
+    """The text of an element the export must have written."""
+    assert el is not None and el.text is not None
+    return el.text
+
+
 @pytest.fixture()
 def db(tmp_path: Path) -> tuple[Path, list, list[int]]:
     path = tmp_path / "s.db"
@@ -117,9 +123,9 @@ def test_tcx_reads_back(db, tmp_path: Path) -> None:
     assert len(acts) == 1
     laps = acts[0].findall("t:Lap", ns)
     assert len(laps) == len([sg for sg in results[1].segments if sg.end_s - sg.start_s >= 3]) >= 2
-    total = sum(float(lp.find("t:TotalTimeSeconds", ns).text) for lp in laps)
+    total = sum(float(_text(lp.find("t:TotalTimeSeconds", ns))) for lp in laps)
     assert total == pytest.approx(results[1].duration_s, abs=0.05)
-    steps = sum(int(lp.find("t:Extensions/x:LX/x:Steps", ns).text) for lp in laps)
+    steps = sum(int(_text(lp.find("t:Extensions/x:LX/x:Steps", ns))) for lp in laps)
     assert steps == results[1].tallies.retro_steps + results[1].tallies.forward_steps
 
 
@@ -219,7 +225,7 @@ def test_tcx_structure_and_heart_rate(tmp_path: Path) -> None:
                     assert tt == sorted(tt, key=tp_order.index) and tt[0] == "Time"
     root = ET.fromstring(to_tcx(s))
     check(root)
-    hrs = [int(v.text) for v in root.iterfind(".//t:Trackpoint/t:HeartRateBpm/t:Value", ns)]
+    hrs = [int(_text(v)) for v in root.iterfind(".//t:Trackpoint/t:HeartRateBpm/t:Value", ns)]
     assert hrs[:3] == [90, 91, 92]
     # a session too short for a once-a-second point in a lap: the lap has no Track at all
     s2 = dict(s, duration_s=0.5, segments=[{"start_s": 0.2, "end_s": 0.5, "direction": "forward", "steps": 0}],
@@ -240,6 +246,7 @@ def test_treadmill_program_marks_the_stored_session_indoor(tmp_path: Path) -> No
     coach = SimpleNamespace(coach=SimpleNamespace(program=SimpleNamespace(treadmill=True)))
     connect_sinks([coach, obs])
     asyncio.run(obs.on_end(_result()))
+    assert obs.session_id is not None
     s = store.session(obs.session_id)
     assert s["extra"]["treadmill"] is True and is_treadmill(s)
     store.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,7 +154,7 @@ def test_discovery_and_every_payload_follow_the_schema(broker: Broker) -> None:
 
     # every event published on an event entity's topic has a type that entity lists
     by_topic = {c["state_topic"]: c for c in configs.values() if "event_types" in c}
-    seen = {}
+    seen: dict[str, list[dict[str, Any]]] = {}
     for t, p, _ in col.messages:
         if t in by_topic:
             body = json.loads(p)

@@ -7,6 +7,7 @@ import json
 from datetime import UTC
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from coach.cli import main
@@ -127,7 +128,9 @@ def test_report_renders_alone_in_headless_chromium(tmp_path: Path, which: str,
     alone.mkdir()
     (alone / page.name).write_bytes(page.read_bytes())
     shot = tmp_path / "shot.png"
-    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+    chromium = _chromium()
+    assert chromium is not None
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
                     "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile'}",
                     "--window-size=1100,1400", f"--screenshot={shot}", (alone / page.name).as_uri()],
                    check=True, capture_output=True, timeout=120)
@@ -155,11 +158,14 @@ def test_display_rich_panel_with_extra_renderable() -> None:
     d.set_battery(77)
     asyncio.run(_run([d]))
     from coach.types import SampleBatch
-    asyncio.run(d.on_batch(SampleBatch([30.0], [[0, 0, 1]], meta={"heart_rate": [{"t_s": 30.0, "bpm": 101}]}),
+    assert d.state is not None
+    asyncio.run(d.on_batch(SampleBatch(np.array([30.0]), np.array([[0, 0, 1]]),
+                                       meta={"heart_rate": [{"t_s": 30.0, "bpm": 101}]}),
                            d.state, []))
-    con = Console(file=io.StringIO(), width=80)
+    buf = io.StringIO()
+    con = Console(file=buf, width=80)
     con.print(d.renderable())
-    out = con.file.getvalue()
+    out = buf.getvalue()
     for word in ("Direction", "Retro steps", "Retro minutes", "Forward steps", "Cadence", "battery 77%", "101 bpm",
                  "Program: week 1"):
         assert word in out

@@ -76,6 +76,7 @@ def test_live_observer_writes_as_it_goes(tmp_path: Path) -> None:
                           "end_s": 12, "done_s": 6, "status": "short"})
     r = asyncio.run(_run([obs, Peek()]))
     assert max(Peek.seen) > 20.0          # another connection saw it grow while running
+    assert obs.session_id is not None
     s = store.session(obs.session_id)
     assert s["status"] == "closed" and s["device"] == "sim" and s["placement"] == "ankle"
     assert s["retro_steps"] == r.tallies.retro_steps
@@ -258,6 +259,7 @@ def test_heart_rate_migration_and_storage(tmp_path: Path) -> None:
             await obs.on_batch(b, p.state, p.feed(b))
         await obs.on_end(p.finish())
     asyncio.run(go())
+    assert obs.session_id is not None
     hr = store.session(obs.session_id)["heart_rate"]
     assert hr and all(100 <= h["bpm"] < 120 and h["rr_ms"] == [600.0] for h in hr)
     store.close()

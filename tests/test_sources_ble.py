@@ -3,6 +3,7 @@ duplicates are counted and skipped, and nothing is lost or repeated outside a re
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import numpy as np
 import pytest
@@ -202,6 +203,7 @@ def test_connector_hook_is_used_for_every_connection() -> None:
         return client
 
     backend.establish = establish
+    assert dev.name is not None
     src = BleSource(dev.name, backend=backend, notify=lambda m: None)
 
     async def go() -> int:
@@ -214,6 +216,7 @@ def test_connector_hook_is_used_for_every_connection() -> None:
 def test_request_stop_ends_cleanly_with_the_data_so_far() -> None:
     dev = FakeDevice("polar_h10", walk(50 * 120, 50))
     world = FakeWorld([dev])
+    assert dev.name is not None
     src = BleSource(dev.name, backend=world.backend(), notify=lambda m: None)
 
     async def go() -> float:
@@ -320,10 +323,14 @@ def test_heart_rate_from_the_strap_to_the_fit_and_tcx(tmp_path) -> None:
     sdk = pytest.importorskip("garmin_fit_sdk")
     dev = FakeDevice("polar_h10", walk(50 * 20, 50), hr_packets=[bytes.fromhex("16 48 40 03")])
     world = FakeWorld([dev])
+    assert dev.name is not None
     store = SessionStore(tmp_path / "s.db")
     obs = store.open_session({"kind": "run", "device": dev.name}, commit_interval_s=0.0)
     src = BleSource(dev.name, backend=world.backend(), notify=lambda _m: None)
-    asyncio.run(run_session(src, FakePipeline(), [obs]))
+    # FakePipeline is a duck-typed stand-in for the detector; run_session names the concrete class
+    pipeline: Any = FakePipeline()
+    asyncio.run(run_session(src, pipeline, [obs]))
+    assert obs.session_id is not None
     s = store.session(obs.session_id)
     assert len(s["heart_rate"]) >= 15 and {h["bpm"] for h in s["heart_rate"]} == {72}
     assert s["heart_rate"][0]["rr_ms"] == [812.5]

@@ -7,7 +7,9 @@ session goes on, only the seconds the sensor was away are missing.
 """
 from __future__ import annotations
 
+import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ from coach.cli import main
 from coach.simulate.ble import FakeDevice, FakeWorld
 from coach.sources import ble
 
-_tmp = None
+_tmp: Path | None = None
 
 
 def session_acc(rate: float) -> np.ndarray:
@@ -31,10 +33,12 @@ def session_acc(rate: float) -> np.ndarray:
 def _run_options() -> set[str]:
     from coach.cli import build_parser
     sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    assert isinstance(sub, argparse._SubParsersAction)
     return set(sub.choices["run"]._option_string_actions)
 
 
 def coach_run(monkeypatch, capsys, drops: list) -> dict:
+    assert _tmp is not None
     monkeypatch.setenv("COACH_DB", str(_tmp / "sessions.db"))   # stored sessions stay in tmp
     dev = FakeDevice("polar_h10", session_acc(50.0), rate_hz=50.0, drops=drops)
     world = FakeWorld([dev])

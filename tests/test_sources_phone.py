@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from coach.constants import G
 from coach.errors import CoachError
 from coach.sources.phone import SensorLoggerParser, SensorLoggerSource
+from coach.types import SampleBatch
 
 T0 = 1698501144401773000
 
@@ -53,10 +56,10 @@ async def _post(port: int, body: bytes) -> bytes:
     return resp
 
 
-async def _collecting(src: SensorLoggerSource) -> tuple[list, asyncio.Task]:
+async def _collecting(src: SensorLoggerSource) -> tuple[list[SampleBatch], asyncio.Task[None]]:
     """Start the source; its batches gather in the list until its stream ends (the task)."""
     await src.start()
-    batches: list = []
+    batches: list[SampleBatch] = []
 
     async def consume() -> None:
         async for b in src.stream():
@@ -106,7 +109,8 @@ def test_mqtt_ingest_with_a_client_double() -> None:
 
     class Client:
         def __init__(self, cfg: dict) -> None:
-            self.cfg, self.topics = cfg, []
+            self.cfg = cfg
+            self.topics: list[str] = []
 
         async def __aenter__(self):
             return self
@@ -123,10 +127,14 @@ def test_mqtt_ingest_with_a_client_double() -> None:
                 yield Msg(json.dumps(message(k, 50 * k, 50)).encode())
             await asyncio.sleep(10)
 
-    made: list = []
+    made: list[Client] = []
+
+    def make_client(cfg: dict) -> Client:
+        made.append(Client(cfg))
+        return made[-1]
+
     src = SensorLoggerSource(mqtt_url="mqtt://localhost/sensor-logger", idle_timeout=0.3,
-                             notify=lambda m: None,
-                             mqtt_client=lambda cfg: made.append(Client(cfg)) or made[-1])
+                             notify=lambda m: None, mqtt_client=make_client)
 
     async def go() -> int:
         return sum([len(b) async for b in src.stream()])
@@ -152,20 +160,21 @@ def _head(path: str, extra: str = "", length: int | None = None) -> bytes:
             "Connection: close\r\n\r\n").encode()
 
 
-def _serve(check, **kw) -> SensorLoggerSource:
+def _serve(check: Callable[[SensorLoggerSource], Awaitable[None]],
+           **kw: Any) -> tuple[SensorLoggerSource, list[SampleBatch]]:
+    """Serve with `check` run against the source; the source and the batches it streamed."""
     src = SensorLoggerSource("127.0.0.1", 0, idle_timeout=20, notify=lambda m: None, token="s3cret",
                              print_qr=False, **kw)
 
-    async def go() -> None:
+    async def go() -> list[SampleBatch]:
         batches, task = await _collecting(src)
         await check(src)
         await asyncio.sleep(0.1)
         src.request_stop()
         await task
-        src.batches = batches  # type: ignore[attr-defined]
+        return batches
 
-    asyncio.run(go())
-    return src
+    return src, asyncio.run(go())
 
 
 def test_token_required_401_and_nothing_used() -> None:
@@ -178,8 +187,8 @@ def test_token_required_401_and_nothing_used() -> None:
         resp = await _raw(src.port, _head("/", "Authorization: Bearer s3cret\r\n", len(body)), body)
         assert resp.startswith(b"HTTP/1.1 200")
 
-    src = _serve(check)
-    assert sum(len(b) for b in src.batches) == 50 and src.stats.packets == 1
+    src, batches = _serve(check)
+    assert sum(len(b) for b in batches) == 50 and src.stats.packets == 1
 
 
 def test_body_limit_413_chunked_bodies_read_and_limited() -> None:
@@ -198,8 +207,8 @@ def test_body_limit_413_chunked_bodies_read_and_limited() -> None:
         resp = await _raw(src.port, _head("/?token=s3cret", "Transfer-Encoding: chunked\r\n"), chunked(body))
         assert resp.startswith(b"HTTP/1.1 200"), resp[:40]
 
-    src = _serve(check, max_body=64_000)
-    assert sum(len(b) for b in src.batches) == 50     # the chunked body was used
+    _, batches = _serve(check, max_body=64_000)
+    assert sum(len(b) for b in batches) == 50     # the chunked body was used
 
 
 def test_header_timeout_closes_silent_connections() -> None:
@@ -230,10 +239,10 @@ def test_future_and_absurd_times_are_dropped_and_counted() -> None:
         bad = b'{"payload": [{"name": "totalacceleration", "time": 1e30, "values": {"x": 0, "y": 0, "z": 9.8}}]}'
         assert (await _raw(src.port, _head("/?token=s3cret", length=len(bad)), bad)).startswith(b"HTTP/1.1 200")
 
-    src = _serve(check)
-    t = np.concatenate([b.t for b in src.batches])
+    src, batches = _serve(check)
+    t = np.concatenate([b.t for b in batches])
     assert len(t) == 147 and t[-1] < 1.6 and np.all(np.diff(t) > 0)
-    assert src.batches[-1].meta["dropped_bad_time"] == 3
+    assert batches[-1].meta["dropped_bad_time"] == 3
     assert src.clock.out_of_range == 1 and src.parser.bad_times == 3   # the year-ahead one; 1e30 twice, "nan"
 
 
@@ -323,8 +332,8 @@ def test_a_flood_of_idle_connections_is_capped_and_cleared() -> None:
         resp = await _raw(src.port, _head("/?token=s3cret", length=len(body)), body)
         assert resp.startswith(b"HTTP/1.1 200")
 
-    src = _serve(check, header_timeout_s=0.5)
-    assert sum(len(b) for b in src.batches) == 50
+    _, batches = _serve(check, header_timeout_s=0.5)
+    assert sum(len(b) for b in batches) == 50
 
 
 # --- bad input from the network (found by attacking the phone push): the session goes on, the

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from coach.simulate import ble as fb
 from coach.sources.profiles import PROFILES, DecodeError, get_profile
-from coach.sources.profiles.polar import PolarAccDecoder, parse_cp_response, parse_settings
+from coach.sources.profiles.polar import PolarAccDecoder, PolarVerity, parse_cp_response, parse_settings
 from coach.sources.profiles.witmotion import WitMotion
 
 SETTINGS = settings(max_examples=150, deadline=None,
@@ -50,7 +50,7 @@ def test_polar_control_point_and_settings_never_crash(payload: bytes) -> None:
             assert "\n" not in str(e)
 
 
-acc_arrays = st.integers(2, 60).flatmap(lambda n: st.lists(
+acc_arrays: st.SearchStrategy[np.ndarray] = st.integers(2, 60).flatmap(lambda n: st.lists(
     st.tuples(*[st.floats(-7.9, 7.9, allow_nan=False)] * 3), min_size=n, max_size=n)).map(np.array)
 
 
@@ -67,6 +67,7 @@ def test_encoded_then_truncated(acc: np.ndarray, cut: int) -> None:
     for name, (payload, res) in cases.items():
         p = get_profile(name)
         if name == "polar_verity":
+            assert isinstance(p, PolarVerity)
             p._dec = PolarAccDecoder(rate_hz=52, factor=8 / 32768)
         fr = p.decode(payload)
         assert np.allclose(fr.acc, acc, atol=res * 0.51 + 1e-6), name

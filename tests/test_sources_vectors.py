@@ -18,6 +18,7 @@ from coach.sources.profiles.polar import (
     parse_delta_frames,
     parse_settings,
 )
+from coach.sources.profiles.witmotion import WitMotion
 
 H = bytes.fromhex
 
@@ -54,6 +55,7 @@ def test_polar_raw_type1_vendor_vector() -> None:
     # expected values (mg) from AccDataTest "process acc raw data frame type 1"
     assert np.array_equal(np.rint(fr.acc[0] * 1000), [-9, -1, 999])
     assert np.array_equal(np.rint(fr.acc[1] * 1000), [-8, -2, 997])
+    assert fr.t_sensor is not None
     assert fr.t_sensor[-1] == pytest.approx(2.0)        # timestamp 2000000000 ns = last sample
     assert np.allclose(np.diff(fr.t_sensor), 1 / 52)
 
@@ -121,7 +123,8 @@ def test_movesense_gsp_acc() -> None:
         "<6f", 0.0, 0.0, 9.80665, 4.903325, -9.80665, 0.0)
     p = get_profile("movesense", {"rate": 52})
     fr = p.decode(payload)
-    assert np.allclose(fr.acc, [[0, 0, 1], [0.5, -1, 0]], atol=1e-6)
+    assert np.allclose(fr.acc, [[0.0, 0.0, 1.0], [0.5, -1.0, 0.0]], atol=1e-6)
+    assert fr.t_sensor is not None
     assert np.allclose(fr.t_sensor, [123.456, 123.456 + 1 / 52])
     assert len(p.decode(bytes([1, 99, 0xC8, 0x00]))) == 0           # 200: subscribed
     with pytest.raises(DecodeError, match="status 404"):
@@ -165,6 +168,7 @@ def test_witmotion_frames() -> None:
     p.reset()
     assert len(p.decode(b"\x00\x11" + WIT[:7])) == 0
     assert np.array_equal(p.decode(WIT[7:] + WIT).acc, [[1, -1, 0.5], [1, -1, 0.5]])
+    assert isinstance(p, WitMotion)
     with pytest.raises(DecodeError, match="55 61"):
         p.decode_one(H("55 51") + WIT[2:])
 
@@ -176,7 +180,8 @@ def test_generic_default_is_diy_layout(tmp_path, monkeypatch) -> None:
     payload = struct.pack("<HI", 7, 5000) + struct.pack("<6h", 0, 0, 1000, 500, -250, 1000)
     fr = p.decode(payload)
     assert fr.seq == 7 and fr.seq_modulo == 65536
-    assert np.allclose(fr.acc, [[0, 0, 1], [0.5, -0.25, 1]])
+    assert np.allclose(fr.acc, [[0.0, 0.0, 1.0], [0.5, -0.25, 1.0]])
+    assert fr.t_sensor is not None
     assert np.allclose(fr.t_sensor, [5.0, 5.0 + 1 / 52])
 
 

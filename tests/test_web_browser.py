@@ -7,6 +7,7 @@ screenshot.
 """
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
@@ -304,12 +305,22 @@ def test_speech_priorities_staleness_and_catching_up_after_a_drop(browser) -> No
         page.evaluate("window.__finish()")
         # a Wi-Fi drop: the page is offline while the session goes on
         ctx.set_offline(True)
+
+        def drop_stream(q: asyncio.Queue[str | None]) -> None:
+            web.clients.discard(q)
+            q.put_nowait(None)
+
         for q in list(web.clients):                                   # and its stream is gone
-            srv.call(lambda q=q: web.clients.discard(q) or q.put_nowait(None))
+            srv.call(drop_stream, q)
         srv.call(state, 40.0, "backward", 33)
         old = {"seq": web.seq + 1, "t_s": 30, "kind": "cue", "text": "Forward", "priority": 2,
                "stale_s": 5.0, "wall_ms": int(time.time() * 1000) - 60_000}
-        srv.call(lambda: (setattr(web, "seq", web.seq + 1), web.prompts.append(old)))
+
+        def add_old() -> None:
+            web.seq += 1
+            web.prompts.append(old)
+
+        srv.call(add_old)
         srv.call(web.publish_prompt, {"t_s": 40, "kind": "interval", "text": "One minute backward"})
         time.sleep(1.0)
         ctx.set_offline(False)
