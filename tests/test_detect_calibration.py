@@ -126,6 +126,11 @@ def test_someone_elses_calibration_is_set_aside_after_the_warm_up(caplog, monkey
     # the verdict falls on the same window however the stream is batched
     big = DirectionPipeline(calibration=cal, refine_backward=True)
     assert _right_share(big, s, 5000) == right and big.calibration_fit == p.calibration_fit
+    # ignored means ignored from the start: the session reads as if none had been given (its
+    # first seconds had kept the calibration's reading: forward walking called backward)
+    plain = DirectionPipeline(refine_backward=True)
+    assert _right_share(plain, s, 300) == right
+    assert p.finish().to_json()["segments"] == plain.finish().to_json()["segments"]
     monkeypatch.setattr(pipeline, "CAL_FIT_MIN", -2.0)       # the calibration kept, as before
     kept = DirectionPipeline(calibration=cal)
     assert _right_share(kept, s) < 0.5 and kept.calibration is not None

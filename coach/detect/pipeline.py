@@ -77,6 +77,7 @@ _REF_READY = REL_NAMES.index("ref_ready")
 # calibrations that had helped
 CAL_FIT_MIN = 0.7
 WARMUP_KEEP = 300                      # windows (60 s) of the warm-up kept for that check
+REPLAY_MAX_S = 180.0                   # input kept to be read again without the calibration
 _WORN_OTHERWISE = ("the calibration does not fit how this sensor is worn (gravity sits more than "
                    "50 degrees away): ignored, learning from the warm-up instead")
 _MODEL_CACHE: dict[str, DirectionModel] = {}
@@ -140,6 +141,9 @@ class DirectionPipeline:
         # first seconds of walking check that the calibration describes this walk
         self._shadow: Reference | None = Reference() if calibration else None
         self._warmup: deque[RawFeatures] = deque(maxlen=WARMUP_KEEP)
+        # the input until the calibration is checked: read again without it if it is set aside
+        self._input: list[SampleBatch] | None = [] if calibration else None
+        self._set_aside = False
         self.calibration_fit: float | None = None
         self._refine_asked = refine_backward     # (taken up if the calibration is set aside)
         self.refine_backward = refine_backward and calibration is None
@@ -202,6 +206,11 @@ class DirectionPipeline:
             batch = SampleBatch(batch.t[keep], batch.acc[keep], batch.gap_before, batch.meta)
         if len(batch) == 0:
             return []
+        if self._input is not None:
+            self._input.append(batch)
+            if batch.t[-1] - batch.t[0] > REPLAY_MAX_S or (
+                    self._t_first is not None and batch.t[-1] - self._t_first > REPLAY_MAX_S):
+                self._input = None     # the check is long overdue: too much to read again
         new: list[Event] = []
         if self._t_first is None:
             self._t_first = float(batch.t[0])
@@ -226,7 +235,25 @@ class DirectionPipeline:
                 new += self._windows(wins, tend)
         self.state.t_s = self._t_last
         self._update_tallies()
+        if self._shadow is None:
+            if self._set_aside and self._input is not None:
+                return self._read_again_without_calibration(float(batch.t[0]))
+            self._input = None
         return new
+
+    def _read_again_without_calibration(self, t_batch: float) -> list[Event]:
+        """A calibration set aside is ignored from the start: the session so far is read again
+        as if none had been given (its first seconds had kept the calibration's reading, and a
+        forward opening read with someone else's came out backward), live and from a file alike.
+        Returns this batch's events as read again (what came before was already told)."""
+        inputs, fit = self._input or [], self.calibration_fit
+        again = DirectionPipeline(self.source_name, self.model, self.placement, self.device_key,
+                                  refine_backward=self._refine_asked)
+        for b in inputs:
+            again.feed(b)
+        self.__dict__.update(again.__dict__)
+        self._calibration_given, self.calibration_fit = True, fit
+        return [e for e in self.events if e.t_s >= t_batch]
 
     def _gap(self, t_resume: float, dur: float) -> list[Event]:
         """A sensor drop: nothing is known inside it, so it is still time with no steps."""
@@ -315,12 +342,13 @@ class DirectionPipeline:
         calibration, or one walked in a very different gait, had read whole sessions reversed
         (backward F1 0.797-0.810 with it against 0.916-0.940 without, over 3 x 30 simulated
         people each given someone else's). Where the two disagree (cosine below CAL_FIT_MIN),
-        the warm-up is trusted, as without a calibration: so a calibrated session, too, opens
-        with forward walking."""
+        the warm-up is trusted, as without a calibration (and feed() reads the session so far
+        again without it): so a calibrated session, too, opens with forward walking."""
         shadow = self._shadow
         assert shadow is not None
         if self.reference.mismatch or self.calibration is None:
-            self._shadow = None       # the sensor sits otherwise: already set aside
+            self._shadow = None       # the sensor sits otherwise: set aside from the start too
+            self._set_aside = self.calibration is not None
             return
         shadow.relative(one)
         self._warmup.append(one)
@@ -353,6 +381,7 @@ class DirectionPipeline:
         self.reference = shadow
         self.calibration = None
         self.refine_backward = self._refine_asked
+        self._set_aside = True
 
     def _filter_step(self, p: list[float], t_lab: float, t_now: float) -> list[Event]:
         if self._fresh_lab is None:
