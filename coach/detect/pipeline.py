@@ -69,7 +69,6 @@ FLIP_LEAD_S = 1.3                      # a reversal: from the similarity's sign 
 FLIP_RECENT = 0.2                      # ... the latest stride's similarity, past this on the new side
 FLIP_BACK_S = 4.0                      # ... sought this far back
 _SIM_ALL, _SIM_RECENT = REL_NAMES.index("sim_all"), REL_NAMES.index("sim_recent")
-_REF_READY = REL_NAMES.index("ref_ready")
 # a calibration whose forward/backward axis agrees less than this (cosine) with the session's
 # own forward warm-up is set aside. The same walker at the same pace agrees 0.8-1.0 (mostly);
 # another walker anywhere from -0.9 to 0.99, and below 0.7 their calibration cost far more than
@@ -349,6 +348,7 @@ class DirectionPipeline:
         if self.reference.mismatch or self.calibration is None:
             self._shadow = None       # the sensor sits otherwise: set aside from the start too
             self._set_aside = self.calibration is not None
+            self._warmup.clear()
             return
         shadow.relative(one)
         self._warmup.append(one)
@@ -359,8 +359,8 @@ class DirectionPipeline:
         self._warmup.clear()
         cos, angle = shadow.agreement(self.reference)
         if odd is not None:
-            a = np.asarray(self.reference.odd).reshape(-1)
-            cos = float(odd.reshape(-1) @ a / (np.linalg.norm(odd) * np.linalg.norm(a) + 1e-12))
+            a = self.reference.odd
+            cos = float((odd * a).sum() / (np.linalg.norm(odd) * np.linalg.norm(a) + 1e-12))
         self.calibration_fit = cos
         log.debug("calibration check after %d warm-up windows: agreement %.3f (%s), gravity %.0f deg",
                   shadow.n, cos, "steady walking" if odd is not None else "the warm-up's reference",
