@@ -33,19 +33,21 @@ def _cal_recording(person: Person, seed: int = 21):
     return s.t, s.acc, s.labels
 
 
+def _predicted(p: DirectionPipeline, s, batch: int = 25) -> np.ndarray:
+    """What p's segments call each of the session s's samples, fed in batches of `batch`."""
+    for i in range(0, len(s.t), batch):
+        p.feed(SampleBatch(s.t[i:i + batch], s.acc[i:i + batch]))
+    pred = np.full(len(s.t), "", dtype=object)
+    for seg in p.finish().segments:
+        pred[(s.t >= seg.start_s) & (s.t < seg.end_s)] = seg.direction
+    return pred
+
+
 def _backward_share(p: DirectionPipeline, person: Person, bouts: list[Bout]) -> float:
     """Share of the session's backward walking that p's segments call backward."""
     s = simulate(np.random.default_rng(22), bouts, placement="chest", rate_hz=50.0,
                  person=person, mounting="aligned")
-    for i in range(0, len(s.t), 25):
-        p.feed(SampleBatch(s.t[i:i + 25], s.acc[i:i + 25]))
-    res = p.finish()
-    lab = np.array(s.labels)
-    back = np.zeros(len(lab), bool)
-    for seg in res.segments:
-        if seg.direction == "backward":
-            back |= (s.t >= seg.start_s) & (s.t < seg.end_s)
-    return float(back[lab == "backward"].mean())
+    return float((_predicted(p, s)[np.array(s.labels) == "backward"] == "backward").mean())
 
 
 def _write(path: Path, t, acc, labels) -> Path:
@@ -95,14 +97,9 @@ def test_with_a_calibration_the_reference_is_ready_from_the_first_window():
 
 def _right_share(p: DirectionPipeline, s, batch: int = 25) -> float:
     """Share of s's walking whose direction p's segments give right."""
-    for i in range(0, len(s.t), batch):
-        p.feed(SampleBatch(s.t[i:i + batch], s.acc[i:i + batch]))
     lab = np.array(s.labels)
-    pred = np.full(len(lab), "", dtype=object)
-    for seg in p.finish().segments:
-        pred[(s.t >= seg.start_s) & (s.t < seg.end_s)] = seg.direction
     walking = np.isin(lab, ["forward", "backward"])
-    return float((pred[walking] == lab[walking]).mean())
+    return float((_predicted(p, s, batch)[walking] == lab[walking]).mean())
 
 
 def test_someone_elses_calibration_is_set_aside_after_the_warm_up(caplog, monkeypatch):
@@ -194,17 +191,9 @@ def test_a_calibration_reads_another_days_pace(monkeypatch):
     bouts = [Bout("forward", 15), Bout("backward", 15), Bout("still", 3), Bout("forward", 10),
              Bout("backward", 12), Bout("still", 3), Bout("backward", 10), Bout("forward", 10)]
     s = simulate(rng, bouts, placement="pocket", rate_hz=50.0, person=slower, mounting="aligned")
-    lab = np.array(s.labels)
 
     def right_share() -> float:
-        p = DirectionPipeline(calibration=cal)
-        for i in range(0, len(s.t), 500):
-            p.feed(SampleBatch(s.t[i:i + 500], s.acc[i:i + 500]))
-        pred = np.full(len(lab), "", dtype=object)
-        for seg in p.finish().segments:
-            pred[(s.t >= seg.start_s) & (s.t < seg.end_s)] = seg.direction
-        walking = np.isin(lab, ["forward", "backward"])
-        return float((pred[walking] == lab[walking]).mean())
+        return _right_share(DirectionPipeline(calibration=cal), s, 500)
 
     assert right_share() > 0.9
     # the calibration's pace held fixed, as before

@@ -142,7 +142,6 @@ class DirectionPipeline:
         self._warmup: deque[RawFeatures] = deque(maxlen=WARMUP_KEEP)
         # the input until the calibration is checked: read again without it if it is set aside
         self._input: list[SampleBatch] | None = [] if calibration else None
-        self._set_aside = False
         self.calibration_fit: float | None = None
         self._refine_asked = refine_backward     # (taken up if the calibration is set aside)
         self.refine_backward = refine_backward and calibration is None
@@ -235,7 +234,7 @@ class DirectionPipeline:
         self.state.t_s = self._t_last
         self._update_tallies()
         if self._shadow is None:
-            if self._set_aside and self._input is not None:
+            if self._input is not None and self._calibration_given and self.calibration is None:
                 return self._read_again_without_calibration(float(batch.t[0]))
             self._input = None
         return new
@@ -347,7 +346,6 @@ class DirectionPipeline:
         assert shadow is not None
         if self.reference.mismatch or self.calibration is None:
             self._shadow = None       # the sensor sits otherwise: set aside from the start too
-            self._set_aside = self.calibration is not None
             self._warmup.clear()
             return
         shadow.relative(one)
@@ -381,7 +379,6 @@ class DirectionPipeline:
         self.reference = shadow
         self.calibration = None
         self.refine_backward = self._refine_asked
-        self._set_aside = True
 
     def _filter_step(self, p: list[float], t_lab: float, t_now: float) -> list[Event]:
         if self._fresh_lab is None:
