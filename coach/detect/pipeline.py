@@ -24,12 +24,14 @@ from coach.signal.features import (
     HOP,
     K_BANDS,
     LABEL_POS,
+    LONG_WIN,
     REL_NAMES,
     WIN,
     RawFeatures,
     Reference,
     WindowStream,
     raw_features,
+    slow_cadence,
 )
 from coach.signal.resample import FS, GAP_S, Resampler, increasing
 from coach.sources.base import SampleBatch
@@ -56,6 +58,7 @@ MOTION_LAG_S = 0.2                     # from the last quiet hop to the change (
                                        # starts out of a stop came out 0.2 s early without it)
 REVERSAL_DWELL_S = MIN_CHANGE_S        # no reversal of walking within this long of a change
 ONSET_WINDOWS = 25                     # how far back (windows, 0.2 s each) an onset is sought
+SLOW_PERIODIC = 0.4                    # the 4 s autocorrelation that makes a slow walker's window gait
 CADENCE_MEDIAN = 15                    # windows whose median cadence the step count integrates
 FB_DIRECT = 0.1                        # a reversal mostly passes through a stop or a turn:
                                        # forward<->backward directly is this much rarer
@@ -132,7 +135,7 @@ class DirectionPipeline:
         self.placement = placement
         self.model = model or _default_model()
         self.resampler = Resampler()
-        self.windows = WindowStream()
+        self.windows = WindowStream(context=LONG_WIN)
         self.reference = calibration.reference() if calibration else Reference()
         self.calibration = calibration
         self._calibration_given = calibration is not None
@@ -228,9 +231,9 @@ class DirectionPipeline:
                 new += self._gap(chunk.resume_t, chunk.gap_before)
             if len(chunk.t) == 0:
                 continue
-            wins, tend = self.windows.push(chunk.t, chunk.acc)
-            if len(wins):
-                new += self._windows(wins, tend)
+            ctx, tend, full = self.windows.push_context(chunk.t, chunk.acc)
+            if len(ctx):
+                new += self._windows(ctx, tend, full)
         self.state.t_s = self._t_last
         self._update_tallies()
         if self._shadow is None:
@@ -277,7 +280,10 @@ class DirectionPipeline:
         log.info("sensor gap of %.1f s at %.1f s", dur, t_gap0)
         return [ev]
 
-    def _windows(self, wins: np.ndarray, tend: np.ndarray) -> list[Event]:
+    def _windows(self, ctx: np.ndarray, tend: np.ndarray, full: np.ndarray) -> list[Event]:
+        """ctx: the windows with the LONG_WIN samples that end with them; full: which of them
+        had that much stream behind them (the first 4 s of a stream or after a drop do not)."""
+        wins = ctx[:, -WIN:]
         raw = raw_features(wins)
         rel = self._relative(raw)
         X = np.hstack([raw.even, rel])
@@ -290,7 +296,7 @@ class DirectionPipeline:
         # each window's newest hop, about the window's own mean: the motion's energy, hop by hop
         tail = wins[:, -HOP:, :] - wins.mean(axis=1)[:, None, :]
         blk = np.sqrt((tail ** 2).sum(axis=2).mean(axis=1)).tolist()
-        gait, step_hz = raw.gait.tolist(), raw.cadence_hz.tolist()
+        gait, slow_gait, step_hz = self._counting(ctx, full, raw)
         moving = raw.moving.tolist()
         sim_all, sim_recent = rel[:, _SIM_ALL].tolist(), rel[:, _SIM_RECENT].tolist()
         out: list[Event] = []
@@ -299,7 +305,9 @@ class DirectionPipeline:
             self._blocks.append((tends[i], blk[i]))
             self._sims.append((tends[i], sim_all[i], sim_recent[i]))
             out += self._filter_step(proba[i], t_lab, tends[i])
-            out += self._count_steps(gait[i], step_hz[i], t_lab, moving[i], tends[i])
+            walking = self._cur in ("forward", "backward")
+            out += self._count_steps(gait[i] or (slow_gait[i] and walking), step_hz[i], t_lab,
+                                     moving[i], tends[i])
             if self.refine_backward and not self.refined:
                 self._learn_backward(raw, rel, i)
         self.state.calibrated = self.reference.ready
@@ -316,6 +324,22 @@ class DirectionPipeline:
         if self.reference.ready:
             self.state.forward_cadence_spm = 60 * self.reference.step_hz
         return out
+
+    @staticmethod
+    def _counting(ctx: np.ndarray, full: np.ndarray, raw: RawFeatures
+                  ) -> tuple[list[bool], list[bool], list[float]]:
+        """Which windows count steps, at what cadence: the 2 s window's reading, mended for slow
+        walkers from the 4 s that end with it (slow_cadence) -> (gait, slow gait, cadence). A
+        slow walker's 2 s window is often not periodic enough to be gait; where the 4 s are
+        (slow gait), it counts while the state is walking (the model's features and the
+        reference are left as they were)."""
+        hz = raw.cadence_hz.copy()
+        slow_gait = np.zeros(len(hz), dtype=bool)
+        look = raw.moving & full
+        if look.any():
+            hz[look], periodic = slow_cadence(ctx[look], hz[look])
+            slow_gait[look] = periodic > SLOW_PERIODIC
+        return raw.gait.tolist(), slow_gait.tolist(), hz.tolist()
 
     def _relative(self, raw: RawFeatures) -> np.ndarray:
         """The reference-relative features; while a calibration is still to be checked, window

@@ -46,6 +46,19 @@ SETTLE_HOPS = 5                # gravity compared with the window 1 s earlier ..
 COS_SETTLING = math.cos(math.radians(15))   # ... turned further than this: the sensor is settling
 SETTLE_MAX_WINDOWS = 50        # after 10 s of settling walking the warm-up learns anyway
 THREE_STEPS_TOL = 0.1          # |stride lag - 3 step lags| within this share of the stride lag
+STEP_MAX_S = 0.8               # the 2 s window's step search: 75-214 steps/min
+STRIDE_MAX_S = 1.9             # ... and its stride search
+LONG_WIN = 200                 # 4 s: the windows that mend a slow walker's count (slow_cadence)
+SLOW_STEP_MAX_S = 1.25         # ... searching steps up to this long (48 steps/min)
+SLOW_STRIDE_MAX_S = 2.6        # ... and strides up to this long
+SLOW_SHARE = 0.75              # ... taken only where it reads under this share of the 2 s reading,
+SLOW_MAX_HZ = 1.3              # ... under this cadence,
+SLOW_NOT_STEP = 0.0            # ... the vertical's autocorrelation at the 2 s reading's step is
+                               #     below this
+SLOW_STEP = 0.15               # ... the whole vector's at its own step above this (a step)
+SLOW_NOT_STRIDE = 0.6          # ... but below this (no stride)
+SLOW_STRIDE = 0.0              # ... and at its own stride above this
+SLOW_AGREE = 0.15              # the 2 s and the 4 s readings agree within this share
 TREND_ALPHA = 0.1              # per hop: the trend of the similarity spans about 2 s more
 
 EVEN_NAMES = [
@@ -144,7 +157,7 @@ def _stride_polarisation(lin: np.ndarray, step_hz: np.ndarray) -> tuple[np.ndarr
 
 
 def _step_lag(lag_s: np.ndarray, lag_st: np.ndarray, val_st: np.ndarray,
-              ac_half: np.ndarray) -> np.ndarray:
+              ac_half: np.ndarray, fs: float = FS) -> np.ndarray:
     """The step period (samples) from the vertical's step lag and the whole vector's stride lag.
 
     A step period is the one whose double is the stride; trust the stride when they disagree,
@@ -153,10 +166,80 @@ def _step_lag(lag_s: np.ndarray, lag_st: np.ndarray, val_st: np.ndarray,
     agree = np.abs(2 * lag_s - lag_st) < 0.2 * lag_st
     same = np.abs(lag_s - lag_st) < 0.2 * lag_st
     step_lag = np.where(agree, 0.5 * (lag_s + lag_st / 2), lag_st / 2)
-    step_lag = np.where(same, np.where((ac_half > 0.3) & (lag_s / 2 >= 0.28 * FS), lag_s / 2, lag_s),
+    step_lag = np.where(same, np.where((ac_half > 0.3) & (lag_s / 2 >= 0.28 * fs), lag_s / 2, lag_s),
                         step_lag)
     step_lag = np.where(val_st < 0.15, lag_s, step_lag)
     return np.maximum(step_lag, 1.0)
+
+
+def _cadence(ac_v: np.ndarray, ac_all: np.ndarray, step_max_s: float, stride_max_s: float,
+             fs: float = FS) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(step_hz as the model's features see it, cadence_hz for counting steps, the vertical's
+    step peak, the whole vector's stride peak) from the windows' autocorrelations, searching
+    steps of 0.28 s to step_max_s and strides of 0.55 s (running) to stride_max_s."""
+    nw, W = ac_v.shape
+    lag_s, val_s = _peak(ac_v, int(0.28 * fs), int(step_max_s * fs))
+    lag_st, val_st = _peak(ac_all, int(0.55 * fs), int(stride_max_s * fs))
+    rows = np.arange(nw)
+    half = np.clip(np.rint(lag_s / 2).astype(int), 1, W - 1)
+    ac_half = ac_v[rows, half]
+    step_hz = fs / _step_lag(lag_s, lag_st, val_st, ac_half, fs)
+    # the steps' own count and the display: a lag of two strides correlates as well as one (the
+    # unbiased scaling favours long lags), and a very regular walker's cadence was read as half
+    # for seconds at a time. Where half the found stride correlates nearly as well and is two
+    # of the vertical's steps, that half is the stride. (Not in the model's features: models
+    # trained with it did worse on held-out people.)
+    half_st = lag_st / 2
+    ac_hst = ac_all[rows, np.clip(np.rint(half_st).astype(int), 1, W - 1)]
+    halve = ((half_st >= 0.55 * fs) & (ac_hst > 0.8 * np.minimum(val_st, 1.0))
+             & (np.abs(half_st - 2 * lag_s) < 0.2 * half_st))
+    cadence_hz = np.where(halve, fs / _step_lag(lag_s, np.where(halve, half_st, lag_st),
+                                                np.where(halve, ac_hst, val_st), ac_half, fs), step_hz)
+    # with left and right steps alike (a phone held in the hand), three steps correlate as well
+    # as two, and the unbiased scaling favours the longer lag: a "stride" of three of the
+    # vertical's steps is no stride, and the steps were counted at two thirds of their rate
+    three = (np.abs(lag_st - 3 * lag_s) < THREE_STEPS_TOL * lag_st) & (lag_s >= 0.4 * fs) & ~halve
+    cadence_hz = np.where(three, fs / lag_s, cadence_hz)
+    return step_hz, cadence_hz, val_s, val_st
+
+
+def slow_cadence(ctx: np.ndarray, cadence_hz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(counting cadence, periodicity over the 4 s where that is a slow walker's) of windows
+    ctx (nw, LONG_WIN, 3) whose last WIN samples read cadence_hz: the count mended for slow
+    walkers (the model's features are not touched).
+
+    A 2 s window holds no stride slower than 1.05 steps/s: its search took the step for the
+    stride and counted double (a walker at 1.0 steps/s read now 1.2, now 2.1 steps/s), and
+    many of its windows were not periodic enough to count at all. Over the 4 s that end with
+    the window the same search reaches strides of 2.6 s, but there it took a brisk walker's
+    stride for a step, and where the vertical does not bounce once a step (a thigh's pocket)
+    found lags that are neither. So the longer reading is taken only where it is slower and
+    a slow walker's signs all hold: the vertical does not repeat at the 2 s reading's step (no
+    step), the whole vector repeats a little at the longer reading's step (a step, not a
+    stride) and does not turn against itself at its stride. Measured with
+    benchmarks/slow_steps.py and on the held-out sets (models/README.md)."""
+    nw, n, _ = ctx.shape
+    # at 25 Hz (pairs averaged): a slow gait's lags lose nothing, and it costs a quarter
+    ctx = ctx[:, n % 2:].reshape(nw, n // 2, 2, 3).mean(axis=2)
+    fs, L = FS / 2, n // 2
+    g = ctx.mean(axis=1)
+    gu = g / np.maximum(np.linalg.norm(g, axis=1), 1e-6)[:, None]
+    lin = ctx - g[:, None, :]
+    v = np.einsum("nwc,nc->nw", lin, gu)
+    ac_v = _autocorr(v[:, :, None])
+    ac_all = _autocorr(lin)
+    _, slow, val_s, val_st = _cadence(ac_v, ac_all, SLOW_STEP_MAX_S, SLOW_STRIDE_MAX_S, fs)
+    rows = np.arange(nw)
+    at_short = ac_v[rows, np.clip(np.rint(fs / cadence_hz).astype(int), 1, L - 1)]
+    at_long = ac_all[rows, np.clip(np.rint(fs / slow).astype(int), 1, L - 1)]
+    stride = ac_all[rows, np.clip(np.rint(2 * fs / slow).astype(int), 1, L - 1)]
+    use = ((slow < SLOW_SHARE * cadence_hz) & (slow < SLOW_MAX_HZ)
+           & (at_short < SLOW_NOT_STEP) & (SLOW_STEP < at_long) & (at_long < SLOW_NOT_STRIDE)
+           & (stride > SLOW_STRIDE))
+    # a slow walker's periodicity over the 4 s, where it is read at that slow cadence
+    agree = use | (np.abs(slow - cadence_hz) < SLOW_AGREE * cadence_hz)
+    return (np.where(use, slow, cadence_hz),
+            np.where(agree & (slow < SLOW_MAX_HZ), np.maximum(val_s, val_st), 0.0))
 
 
 def raw_features(win: np.ndarray) -> RawFeatures:
@@ -184,28 +267,7 @@ def raw_features(win: np.ndarray) -> RawFeatures:
     # periodicity and cadence from the autocorrelation of the vertical and the whole vector
     ac_v = _autocorr(v[:, :, None])
     ac_all = _autocorr(lin)
-    lag_s, val_s = _peak(ac_v, int(0.28 * FS), int(0.8 * FS))       # step: 75-214 spm
-    lag_st, val_st = _peak(ac_all, int(0.55 * FS), int(1.9 * FS))   # stride (running from 0.55 s)
-    rows = np.arange(nw)
-    half = np.clip(np.rint(lag_s / 2).astype(int), 1, W - 1)
-    ac_half = ac_v[rows, half]
-    step_hz = FS / _step_lag(lag_s, lag_st, val_st, ac_half)
-    # the steps' own count and the display: a lag of two strides correlates as well as one (the
-    # unbiased scaling favours long lags), and a very regular walker's cadence was read as half
-    # for seconds at a time. Where half the found stride correlates nearly as well and is two
-    # of the vertical's steps, that half is the stride. (Not in the model's features: models
-    # trained with it did worse on held-out people.)
-    half_st = lag_st / 2
-    ac_hst = ac_all[rows, np.clip(np.rint(half_st).astype(int), 1, W - 1)]
-    halve = ((half_st >= 0.55 * FS) & (ac_hst > 0.8 * np.minimum(val_st, 1.0))
-             & (np.abs(half_st - 2 * lag_s) < 0.2 * half_st))
-    cadence_hz = np.where(halve, FS / _step_lag(lag_s, np.where(halve, half_st, lag_st),
-                                                np.where(halve, ac_hst, val_st), ac_half), step_hz)
-    # with left and right steps alike (a phone held in the hand), three steps correlate as well
-    # as two, and the unbiased scaling favours the longer lag: a "stride" of three of the
-    # vertical's steps is no stride, and the steps were counted at two thirds of their rate
-    three = (np.abs(lag_st - 3 * lag_s) < THREE_STEPS_TOL * lag_st) & (lag_s >= 0.4 * FS) & ~halve
-    cadence_hz = np.where(three, FS / lag_s, cadence_hz)
+    step_hz, cadence_hz, val_s, val_st = _cadence(ac_v, ac_all, STEP_MAX_S, STRIDE_MAX_S)
     periodicity = np.maximum(val_st, val_s)
 
     # jerk: impact sharpness and time asymmetry
@@ -550,9 +612,13 @@ def recording_windows(t: np.ndarray, acc: np.ndarray, chunk: int | None = 4096
 
 
 class WindowStream:
-    """Cuts the 50 Hz stream into overlapping windows (WIN long, ending every HOP samples)."""
+    """Cuts the 50 Hz stream into overlapping windows (WIN long, ending every HOP samples).
 
-    def __init__(self) -> None:
+    context: samples each window carries (its last WIN are the window), for slow_cadence;
+    push_context gives them with which of them had that much stream behind them."""
+
+    def __init__(self, context: int = WIN) -> None:
+        self.context = max(context, WIN)
         self.reset()
 
     def reset(self) -> None:
@@ -563,18 +629,27 @@ class WindowStream:
 
     def push(self, t: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return (windows (nw, WIN, 3), end times (nw,)) completed by these samples."""
+        ctx, tend, _ = self.push_context(t, acc)
+        return ctx[:, -WIN:], tend
+
+    def push_context(self, t: np.ndarray, acc: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(windows with their context (nw, context, 3), end times (nw,), full (nw,): had the
+        stream, since its start or last reset, that much before the window's end)."""
+        C = self.context
         self.buf_t = np.concatenate([self.buf_t, t])
         self.buf = np.concatenate([self.buf, acc])
         total = self.start + len(self.buf)
         if total < self.next_end:
-            return np.zeros((0, WIN, 3)), np.zeros(0)
+            return np.zeros((0, C, 3)), np.zeros(0), np.zeros(0, dtype=bool)
         ends = np.arange(self.next_end, total + 1, HOP) - self.start
         self.next_end += HOP * len(ends)
-        idx = ends[:, None] - WIN + np.arange(WIN)[None, :]
+        full = ends + self.start >= C
+        idx = np.maximum(ends[:, None] - C + np.arange(C)[None, :], 0)
         wins = self.buf[idx]
         tend = self.buf_t[ends - 1]
-        drop = max(0, (self.next_end - WIN) - self.start)
+        drop = max(0, (self.next_end - C) - self.start)
         if drop:
             self.buf, self.buf_t = self.buf[drop:], self.buf_t[drop:]
             self.start += drop
-        return wins, tend
+        return wins, tend, full
