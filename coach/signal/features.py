@@ -219,7 +219,8 @@ def slow_cadence(ctx: np.ndarray, cadence_hz: np.ndarray) -> tuple[np.ndarray, n
     stride) and does not turn against itself at its stride. Measured with
     benchmarks/slow_steps.py and on the held-out sets (models/README.md)."""
     nw, n, _ = ctx.shape
-    # at 25 Hz (pairs averaged): a slow gait's lags lose nothing, and it costs a quarter
+    # at 25 Hz (pairs averaged): a slow gait's lags lose nothing, and the autocorrelations
+    # cost a quarter
     ctx = ctx[:, n % 2:].reshape(nw, n // 2, 2, 3).mean(axis=2)
     fs, L = FS / 2, n // 2
     g = ctx.mean(axis=1)
