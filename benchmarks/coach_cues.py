@@ -18,6 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shared import folder
+
 
 def bouts(labels: list[str], hz: float) -> list[tuple[float, float]]:
     out, i = [], 0
@@ -34,7 +37,9 @@ def bouts(labels: list[str], hz: float) -> list[tuple[float, float]]:
 
 
 def main() -> None:
-    data = Path(sys.argv[1])
+    if len(sys.argv) < 2:
+        sys.exit("usage: coach_cues.py DIR  (DIR: a folder of sessions)")
+    data = folder(Path(sys.argv[1]))
     names = json.loads((data / "index.json").read_text())
     coach = str(Path(sys.executable).with_name("coach"))
     n_ch = ch_ok = b4 = b4_ok = b9 = b9_ok = 0

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calibration_gain import _summary
+from calibration_gain import summary
 from make_sessions import mocap_like
 from shared import retro_score as _scorer
 
@@ -60,7 +60,7 @@ def score(model, rows: list[dict]) -> dict:
         for i in range(0, len(r["t"]), 1000):
             p.feed(SampleBatch(r["t"][i:i + 1000], r["acc"][i:i + 1000]))
         out.append(retro_score.score_session(r["name"], p.finish().to_json(), r["truth"]))
-    return _summary(out)
+    return summary(out)
 
 
 def main() -> None:

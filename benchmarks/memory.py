@@ -31,7 +31,7 @@ def write_walk(path: Path, hours: float, rate: float, compress: bool, seed: int 
     n_block = int(block_s * rate)
     total = int(hours * 3600 * rate)
     opener = gzip.open if compress else open
-    with opener(path, "wt") as f:                # type: ignore[operator]
+    with opener(path, "wt") as f:
         f.write("t,ax,ay,az\n")
         k = 0
         while k < total:
