@@ -46,6 +46,7 @@ SETTLE_HOPS = 5                # gravity compared with the window 1 s earlier ..
 COS_SETTLING = math.cos(math.radians(15))   # ... turned further than this: the sensor is settling
 SETTLE_MAX_WINDOWS = 50        # after 10 s of settling walking the warm-up learns anyway
 THREE_STEPS_TOL = 0.1          # |stride lag - 3 step lags| within this share of the stride lag
+WALK_MAX_HZ = 2.4              # faster than this is running, not walking
 STEP_MAX_S = 0.8               # the 2 s window's step search: 75-214 steps/min
 STRIDE_MAX_S = 1.9             # ... and its stride search
 LONG_WIN = 200                 # 4 s: the windows that mend a slow walker's count (slow_cadence)
@@ -234,7 +235,8 @@ def slow_cadence(ctx: np.ndarray, cadence_hz: np.ndarray) -> tuple[np.ndarray, n
     at_short = ac_v[rows, np.clip(np.rint(fs / cadence_hz).astype(int), 1, L - 1)]
     at_long = ac_all[rows, np.clip(np.rint(fs / slow).astype(int), 1, L - 1)]
     stride = ac_all[rows, np.clip(np.rint(2 * fs / slow).astype(int), 1, L - 1)]
-    use = ((slow < SLOW_SHARE * cadence_hz) & (slow < SLOW_MAX_HZ)
+    # (a runner's 2 s reading is left alone: over 4 s a running stride was taken for a step)
+    use = ((slow < SLOW_SHARE * cadence_hz) & (slow < SLOW_MAX_HZ) & (cadence_hz < WALK_MAX_HZ)
            & (at_short < SLOW_NOT_STEP) & (SLOW_STEP < at_long) & (at_long < SLOW_NOT_STRIDE)
            & (stride > SLOW_STRIDE))
     # a slow walker's periodicity over the 4 s, where it is read at that slow cadence
@@ -302,7 +304,7 @@ def raw_features(win: np.ndarray) -> RawFeatures:
     ], axis=1)
     moving = (rms > 0.03) & (rms_v > 0.015)
     gait = moving & (periodicity > 0.3)
-    walk = gait & (rms < 1.6) & (step_hz < 2.4)
+    walk = gait & (rms < 1.6) & (step_hz < WALK_MAX_HZ)
     return RawFeatures(even=even, odd=odd, recent=recent, skew=skews, gravity=gu, step_hz=step_hz,
                        cadence_hz=cadence_hz, moving=moving, gait=gait, walk=walk)
 
