@@ -224,10 +224,7 @@ def slow_cadence(ctx: np.ndarray, cadence_hz: np.ndarray) -> tuple[np.ndarray, n
     # cost a quarter
     ctx = ctx[:, n % 2:].reshape(nw, n // 2, 2, 3).mean(axis=2)
     fs, L = FS / 2, n // 2
-    g = ctx.mean(axis=1)
-    gu = g / np.maximum(np.linalg.norm(g, axis=1), 1e-6)[:, None]
-    lin = ctx - g[:, None, :]
-    v = np.einsum("nwc,nc->nw", lin, gu)
+    _, _, lin, v = _split_gravity(ctx)
     ac_v = _autocorr(v[:, :, None])
     ac_all = _autocorr(lin)
     _, slow, val_s, val_st = _cadence(ac_v, ac_all, SLOW_STEP_MAX_S, SLOW_STRIDE_MAX_S, fs)
@@ -245,14 +242,20 @@ def slow_cadence(ctx: np.ndarray, cadence_hz: np.ndarray) -> tuple[np.ndarray, n
             np.where(agree & (slow < SLOW_MAX_HZ), np.maximum(val_s, val_st), 0.0))
 
 
-def raw_features(win: np.ndarray) -> RawFeatures:
-    """Features of windows win (nw, WIN, 3) in g."""
-    nw, W, _ = win.shape
-    g = win.mean(axis=1)                                  # (nw,3)
+def _split_gravity(win: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(gravity's norm (nw,), its direction (nw, 3), the motion about it (nw, W, 3), the
+    motion's vertical (nw, W)) of windows win (nw, W, 3): gravity is each window's mean."""
+    g = win.mean(axis=1)
     gn = np.linalg.norm(g, axis=1)
     gu = g / np.maximum(gn, 1e-6)[:, None]
     lin = win - g[:, None, :]
-    v = np.einsum("nwc,nc->nw", lin, gu)
+    return gn, gu, lin, np.einsum("nwc,nc->nw", lin, gu)
+
+
+def raw_features(win: np.ndarray) -> RawFeatures:
+    """Features of windows win (nw, WIN, 3) in g."""
+    nw, W, _ = win.shape
+    gn, gu, lin, v = _split_gravity(win)
     h = lin - v[:, :, None] * gu[:, None, :]
     rms = np.sqrt((lin ** 2).sum(axis=2).mean(axis=1)) + 1e-6
     rms_v = np.sqrt((v ** 2).mean(axis=1)) + 1e-6

@@ -84,6 +84,18 @@ class RecordingReader:
         return self.timebase.stats
 
     # ------------------------------------------------------------------------------
+    def _drop_unusable(self, rows: Rows, ok: np.ndarray) -> Rows:
+        """rows without those not ok, counted for the one warning line."""
+        self.timebase.stats.unusable += int((~ok).sum())
+        return _only(rows, ok)
+
+    def _kept(self, t: np.ndarray, acc: np.ndarray, labels: list | None) -> Iterator[Chunk]:
+        """The samples the time base kept: the rate checked, counted, passed on if any."""
+        self._check_rate(t)
+        self._n += len(t)
+        if len(t):
+            yield Chunk(t, acc, labels)
+
     def _read(self) -> Iterator[Chunk]:
         for rows in self._rows:
             if len(rows.t) == 0:
@@ -93,31 +105,21 @@ class RecordingReader:
                 k = int(np.nonzero(~np.isfinite(rows.t))[0][0])
                 raise CoachError(f"{self.name}: line {int(rows.lines[k])}: time is NaN or infinite")
             # drop unusable rows (counted, one warning); the resampler bridges or marks the hole
-            ok = np.isfinite(rows.acc).all(axis=1)
-            self.timebase.stats.unusable += int((~ok).sum())
-            rows = _only(rows, ok)
+            rows = self._drop_unusable(rows, np.isfinite(rows.acc).all(axis=1))
             if len(rows.t) == 0:
                 continue
             if self.units is None:
                 self._choose_units(rows.acc)
             # beyond MAX_G no body-worn sensor reads: a corrupt row, dropped like a NaN
-            ok = np.all(np.abs(rows.acc) <= MAX_G * self.scale, axis=1)
-            self.timebase.stats.unusable += int((~ok).sum())
-            rows = _only(rows, ok)
+            rows = self._drop_unusable(rows, np.all(np.abs(rows.acc) <= MAX_G * self.scale, axis=1))
             if len(rows.t) == 0:
                 continue
             acc = rows.acc if self.units == "g" else rows.acc / self.scale
-            t, acc, labels = self.timebase.push(rows.t, acc, rows.labels, rows.lines)
-            self._check_rate(t)
-            self._n += len(t)
-            if len(t):
-                yield Chunk(t, acc, labels)
+            yield from self._kept(*self.timebase.push(rows.t, acc, rows.labels, rows.lines))
         tail = self.timebase.finish()
-        if tail is not None and len(tail[0]):
+        if tail is not None:
             t, acc, labels = tail
-            self._check_rate(t)
-            self._n += len(t)
-            yield Chunk(t, acc, None if all(lb is None for lb in labels) else labels)
+            yield from self._kept(t, acc, None if all(lb is None for lb in labels) else labels)
         if not self._saw_rows:
             raise CoachError(f"{self.name}: no data rows after the header")
         if self.units is None:
