@@ -367,6 +367,25 @@ def test_a_bouts_first_steps_before_its_windows_turn_periodic_are_counted():
     assert abs(len(times) - 2.0 * 7.0) <= 1, len(times)             # not 2 x 5.6
 
 
+def test_one_window_not_periodic_while_a_bout_proves_itself_keeps_its_first_steps():
+    # as above, but one window at 11.8 is not periodic enough (as in a short simulated
+    # motion-capture bout): the bout's first 1.4 s had been dropped with it
+    hop = HOP / FS
+    p = DirectionPipeline()
+    p._cur, p._cur_since = "forward", 10.0
+    start = [(10.0 + k * hop, False, True) for k in range(7)]
+    walk = [(11.4 + k * hop, k != 2, True) for k in range(29)]     # to 17.0
+    _count(p, start + walk)
+    assert min(t for t, _ in p.steps) < 10.6
+    assert abs(len(p.steps) - 2.0 * 7.0) <= 1, len(p.steps)
+    # a longer moment (0.8 s) is no bridge: fidgeting with periodic blips proves no bout
+    q = DirectionPipeline()
+    q._cur, q._cur_since = "forward", 10.0
+    blips = [(11.4 + k * hop, k < 3 or k >= 7, True) for k in range(9)]
+    _count(q, start + blips + [(13.2, False, False)])
+    assert len(q.steps) == round(2.0 * 5 * hop)
+
+
 def test_motion_that_never_becomes_walking_counts_no_back_filled_steps():
     hop = HOP / FS
     p = DirectionPipeline()

@@ -66,6 +66,7 @@ QUIET_LOG_RMS = float(np.log(0.0015))  # window rms (g) under 1.5 mg: quantisati
 QUIET_P = [0.001, 0.001, 0.997, 0.001]  # ... is standing
 BACKFILL_MAX_S = 1.5                   # how far back a new bout's first steps are counted
 BACKFILL_PROOF = 5                     # ... once this many periodic windows in a row prove it a bout
+BRIDGE_MAX_S = 0.5                     # ... a moment not periodic shorter than this does not break the row
 STOP_DROP = 3.0                        # hops this much quieter (rms) than the walking: stopped
 STOP_BACK_S = 0.1                      # ... from this long before a step's label time on
 FLIP_LEAD_S = 1.3                      # a reversal: from the similarity's sign flip back to the change
@@ -177,7 +178,7 @@ class DirectionPipeline:
         self.steps: list[tuple[float, str]] = []
         self._step_phase = 0.5
         self._moving_since: float | None = None  # first label time of moving, not yet periodic windows
-        self._backfill: tuple[float, float, float] | None = None  # (from, to, phase) not yet counted
+        self._backfill: list[tuple[float, float, float]] = []  # (from, to, phase) not yet counted
         self._gait_run = 0
         self._t_first: float | None = None
         self._t_last = 0.0
@@ -272,7 +273,7 @@ class DirectionPipeline:
         self._alpha = [0.7 * x + 0.3 / len(CLASSES) for x in self._alpha]
         self._step_phase = 0.5
         self._moving_since = None
-        self._backfill = None
+        self._backfill = []
         self._resume_t = self._fresh_t = t_resume
         self._fresh_lab = None
         ev = Event(t_resume, "gap", {"duration_s": dur, "direction": "still"})
@@ -566,13 +567,17 @@ class DirectionPipeline:
         if not gait:
             self._step_phase = 0.5   # a new bout's first step comes half a period in
             self._resume_t = None
-            self._backfill = None
-            self._gait_run = 0
             self.state.cadence_spm = 0.0
+            if moving and self._moving_since is None:
+                self._moving_since = t_lab
+            if not moving or not self._backfill or t_lab - (self._moving_since or t_lab) > BRIDGE_MAX_S:
+                # a stop, or no bout's first steps waiting to be proved: start afresh. (A
+                # moment not periodic enough while a new bout proves itself is bridged: its
+                # first steps had been dropped by one such window)
+                self._backfill = []
+                self._gait_run = 0
             if not moving:
                 self._moving_since = None
-            elif self._moving_since is None:
-                self._moving_since = t_lab
             return []
         # a single window's cadence can be off by a harmonic: show and integrate the recent median
         self._cad_hist = (self._cad_hist + [step_hz])[-CADENCE_MEDIAN:]
@@ -584,20 +589,19 @@ class DirectionPipeline:
         if self._moving_since is not None:
             # a bout's first steps are moving but not yet periodic: a window becomes periodic
             # only once most of it is walking. Once the bout proves to be one, count them too
-            self._backfill = (max(self._moving_since, t_lab - BACKFILL_MAX_S), t_lab - HOP_S,
-                              self._step_phase)
+            self._backfill.append((max(self._moving_since, t_lab - BACKFILL_MAX_S), t_lab - HOP_S,
+                                   self._step_phase))
             self._moving_since = None
-        if (self._backfill is not None and self._gait_run >= BACKFILL_PROOF
-                and self._cur in ("forward", "backward")):
+        if self._backfill and self._gait_run >= BACKFILL_PROOF and self._cur in ("forward", "backward"):
             # only into walking: from where the walking segment was dated to begin
-            t0, t1, ph = self._backfill
-            self._backfill = None
-            t0 = max(t0, self._cur_since)
-            ts = t0 + (1.0 - ph) / f
-            while ts < t1:
-                bisect.insort(self.steps, (ts, d))    # steps stay in time order
-                out.append(Event(ts, "step", {"direction": d}))
-                ts += 1.0 / f
+            for t0, t1, ph in self._backfill:
+                t0 = max(t0, self._cur_since)
+                ts = t0 + (1.0 - ph) / f
+                while ts < t1:
+                    bisect.insort(self.steps, (ts, d))    # steps stay in time order
+                    out.append(Event(ts, "step", {"direction": d}))
+                    ts += 1.0 / f
+            self._backfill = []
         self._step_phase += f * HOP_S
         if self._resume_t is not None:
             # walking through a sensor drop: the first window after it had to fill (2 s), and
