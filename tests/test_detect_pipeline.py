@@ -401,16 +401,28 @@ def test_motion_that_never_becomes_walking_counts_no_back_filled_steps():
     assert min(t for t, _ in q.steps) >= 11.0
 
 
-def _finished(segs: list[tuple[float, float, str]], changes: list[tuple[float, str, float]]) -> dict:
+def _finished(segs: list[tuple[float, float, str]], changes: list[tuple[float, str, float]],
+              steps: tuple[float, ...] = ()) -> dict:
     from coach.detect.types import Event, Segment
 
     p = DirectionPipeline()
+    p.steps = [(t, "other") for t in steps]
     p._t_first, p._t_last = 0.0, 30.0
     p.segments = [Segment(a, b, d) for a, b, d in segs[:-1]]
     p._cur_since, p._cur = segs[-1][0], segs[-1][2]
     p.events = [Event(t, "direction_change", {"direction": d, "since_s": since}) for t, d, since in changes]
     p.state.tallies.direction_changes = len(changes)
     return p.finish().to_json()
+
+
+def test_the_file_answer_counts_no_steps_in_a_stretch_read_as_still_for_seconds():
+    # a walker swaying at a 4 s stop, a phone handled before the walk: periodic enough to count,
+    # but standing; a moment read as still between two bouts keeps its step
+    out = _finished([(0, 4, "still"), (4, 10, "forward"), (10, 14, "still"), (14, 20, "forward"),
+                     (20, 21, "still"), (21, 30, "forward")], [],
+                    steps=(1.0, 2.5, 5.0, 6.0, 11.0, 12.5, 13.9, 15.0, 20.5, 22.0))
+    assert [s["steps"] for s in out["segments"]] == [0, 2, 0, 1, 1, 1]
+    assert out["summary"]["forward_steps"] == 4
 
 
 def test_a_backward_flicker_shorter_than_a_change_is_not_reported_in_the_file_answer():

@@ -64,6 +64,7 @@ FB_DIRECT = 0.1                        # a reversal mostly passes through a stop
                                        # forward<->backward directly is this much rarer
 QUIET_LOG_RMS = float(np.log(0.0015))  # window rms (g) under 1.5 mg: quantisation, not motion
 QUIET_P = [0.001, 0.001, 0.997, 0.001]  # ... is standing
+STILL_NO_STEPS_S = 3.0                 # the file's answer counts no step in still segments this long
 BACKFILL_MAX_S = 1.5                   # how far back a new bout's first steps are counted
 BACKFILL_PROOF = 5                     # ... once this many periodic windows in a row prove it a bout
 BRIDGE_MAX_S = 0.5                     # ... a moment not periodic shorter than this does not break the row
@@ -698,8 +699,16 @@ class DirectionPipeline:
             segs = [Segment(t0, end, "still")]
         merged = self._without_flickers(_runs(segs))
         bounds = np.array([s.start_s for s in merged[1:]])
-        for ts, _ in self.steps:
-            merged[int(np.searchsorted(bounds, ts, side="right"))].steps += 1
+        # standing is standing: what the count found in a stretch read as still for a while was
+        # no walking (a phone being handled or put away, a walker swaying at a stop)
+        kept = []
+        for step in self.steps:
+            seg = merged[int(np.searchsorted(bounds, step[0], side="right"))]
+            if seg.direction == "still" and seg.end_s - seg.start_s >= STILL_NO_STEPS_S:
+                continue
+            seg.steps += 1
+            kept.append(step)
+        self.steps = kept
         self.segments = merged
         self._cur_since = end
         if self.device_key and self.reference.ready and not self.calibration:
