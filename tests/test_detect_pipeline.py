@@ -650,3 +650,23 @@ def test_times_that_repeat_or_are_not_numbers_give_the_clean_answer(session, res
     tt, aa = t[idx].copy(), acc[idx].copy()
     tt[5] = np.nan                                   # a repeat's time lost
     assert run(tt, aa, batch=36) == result
+
+
+def _filtered(p: DirectionPipeline, probs: list[float], n: int, t: float) -> float:
+    for _ in range(n):
+        t += HOP / FS
+        p._filter_step(probs, t - 0.6, t)
+    return t
+
+
+def test_walking_is_taken_up_sooner_than_it_is_left():
+    # out of a stop, the filter follows two windows that favour walking (it had waited for a
+    # third: 0.37 s median on simulated sessions on top of the windows' own verdict) ...
+    p = DirectionPipeline()
+    t = _filtered(p, [0.02, 0.02, 0.94, 0.02], 30, 0.0)
+    t = _filtered(p, [0.1, 0.6, 0.2, 0.1], 2, t)
+    assert p._cur == "backward"
+    # ... but walking is not left on two windows that favour standing
+    t = _filtered(p, [0.05, 0.9, 0.03, 0.02], 20, t)
+    _filtered(p, [0.1, 0.2, 0.6, 0.1], 2, t)
+    assert p._cur == "backward"

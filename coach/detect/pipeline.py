@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 
 HOP_S = HOP / FS
 LAG_S = (1 - LABEL_POS) * WIN / FS     # a window's decision speaks for this long before its end
-STAY = 0.93                            # HMM: probability to stay in a state from one hop to the next
+STAY = 0.93                            # HMM: probability to stay in a walking state from one hop to the next
+STAY_IDLE = 0.8                        # ... in still or other: walking is taken up sooner (the filter
+                                       # had added 0.37 s, median, to the windows' own verdict out of a stop)
 SWITCH_P = 0.6                         # hysteresis: posterior needed to change the reported state
                                        # (into backward too: a backward flicker shorter than a
                                        # change lasts is left out of the file's answer, finish())
@@ -90,9 +92,10 @@ _MODEL_CACHE: dict[str, DirectionModel] = {}
 def transition_matrix() -> np.ndarray:
     """HMM transitions per hop over CLASSES (forward, backward, still, other)."""
     k = len(CLASSES)
-    T = np.full((k, k), (1 - STAY) / (k - 1))
-    np.fill_diagonal(T, STAY)
     f, b, still, other = (CLASSES.index(c) for c in ("forward", "backward", "still", "other"))
+    stay = np.array([STAY_IDLE if i in (still, other) else STAY for i in range(k)])
+    T = np.repeat(((1 - stay) / (k - 1))[:, None], k, axis=1)
+    np.fill_diagonal(T, stay)
     for i, j in ((f, b), (b, f)):
         moved = T[i, j] * (1 - FB_DIRECT)
         T[i, j] -= moved
