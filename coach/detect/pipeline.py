@@ -704,14 +704,11 @@ class DirectionPipeline:
         bounds = np.array([s.start_s for s in merged[1:]])
         # standing is standing: what the count found in a stretch read as still for a while was
         # no walking (a phone being handled or put away, a walker swaying at a stop)
-        kept = []
-        for step in self.steps:
-            seg = merged[int(np.searchsorted(bounds, step[0], side="right"))]
-            if seg.direction == "still" and seg.end_s - seg.start_s >= STILL_NO_STEPS_S:
-                continue
-            seg.steps += 1
-            kept.append(step)
-        self.steps = kept
+        seg_of = np.searchsorted(bounds, [t for t, _ in self.steps], side="right").tolist()
+        standing = [s.direction == "still" and s.end_s - s.start_s >= STILL_NO_STEPS_S for s in merged]
+        self.steps = [st for st, k in zip(self.steps, seg_of) if not standing[k]]
+        for k in seg_of:
+            merged[k].steps += 0 if standing[k] else 1
         self.segments = merged
         self._cur_since = end
         if self.device_key and self.reference.ready and not self.calibration:
