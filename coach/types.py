@@ -110,12 +110,23 @@ class LiveState:
     motion_g: float = 0.0           # RMS movement in the last second
 
 
+STANDING_S = 3.0    # a still segment this long holds no steps (Segment.counts_step)
+
+
 @dataclass(slots=True)
 class Segment:
     start_s: float
     end_s: float
     direction: str
     steps: int = 0
+
+    def counts_step(self, t_s: float) -> bool:
+        """Whether a step at t_s (inside this segment) is a step of the answer. A stretch read
+        as still for STANDING_S or more holds none (a walker swaying at a stop, a phone handled
+        before or after the walk: periodic enough to count, but standing); a step at its very
+        start is the walking's last one."""
+        return not (self.direction == "still" and self.end_s - self.start_s >= STANDING_S - 1e-6
+                    and t_s > self.start_s + 1e-6)
 
 
 @dataclass

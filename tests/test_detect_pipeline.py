@@ -423,6 +423,12 @@ def test_the_file_answer_counts_no_steps_in_a_stretch_read_as_still_for_seconds(
                     steps=(1.0, 2.5, 5.0, 6.0, 11.0, 12.5, 13.9, 15.0, 20.5, 22.0))
     assert [s["steps"] for s in out["segments"]] == [0, 2, 0, 1, 1, 1]
     assert out["summary"]["forward_steps"] == 4
+    # 3 s is 3 s, whatever the float rounding of its ends; a step at its very start is the
+    # walking's last one (ties go to the segment that starts there)
+    start, end = 14.985 - 2.9999999999999982, 14.985
+    out = _finished([(0, start, "forward"), (start, end, "still"), (end, 30, "forward")],
+                    [], steps=(9.0, start, 13.0, 14.0, 20.0))
+    assert [s["steps"] for s in out["segments"]] == [1, 1, 1]
 
 
 def test_a_backward_flicker_shorter_than_a_change_is_not_reported_in_the_file_answer():

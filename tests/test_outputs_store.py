@@ -263,3 +263,31 @@ def test_heart_rate_migration_and_storage(tmp_path: Path) -> None:
     hr = store.session(obs.session_id)["heart_rate"]
     assert hr and all(100 <= h["bpm"] < 120 and h["rr_ms"] == [600.0] for h in hr)
     store.close()
+
+
+def test_a_recovered_session_counts_steps_as_the_detector_does(tmp_path: Path) -> None:
+    # killed during a walk with a 6 s stop whose sway the live count took for steps: the
+    # recovered segments, like a finished session's, hold none in that stop (Segment.counts_step)
+    from coach.detect.types import Event, LiveState
+
+    db = tmp_path / "s.db"
+    store = SessionStore(db)
+    obs = store.open_session({"kind": "walk", "device": "dev1"}, commit_interval_s=0.0)
+    state = LiveState()
+    events = [Event(2.0, "state", {"direction": "forward", "since_s": 0.0}),
+              Event(11.0, "state", {"direction": "still", "since_s": 10.0}),
+              Event(17.0, "state", {"direction": "backward", "since_s": 16.0})]
+    events += [Event(t, "step", {"direction": "forward"}) for t in (1.0, 3.0, 5.0, 10.0)]
+    events += [Event(t, "step", {"direction": "other"}) for t in (12.0, 13.0, 14.5)]
+    events += [Event(t, "step", {"direction": "backward"}) for t in (17.0, 18.0)]
+    state.t_s = 19.0
+    asyncio.run(obs.on_batch(None, state, sorted(events, key=lambda e: e.t_s)))
+    sid = obs.session_id
+    assert sid is not None
+    store.conn.execute("UPDATE sessions SET pid=? WHERE id=?", (2 ** 22 + 12345, sid))
+    store.conn.commit()
+    store.close()
+    again = SessionStore(db)
+    assert again.recovered == [sid]
+    segs = again.session(sid)["segments"]
+    assert [(s["direction"], s["steps"]) for s in segs] == [("forward", 3), ("still", 1), ("backward", 2)]

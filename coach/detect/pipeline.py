@@ -66,7 +66,6 @@ FB_DIRECT = 0.1                        # a reversal mostly passes through a stop
                                        # forward<->backward directly is this much rarer
 QUIET_LOG_RMS = float(np.log(0.0015))  # window rms (g) under 1.5 mg: quantisation, not motion
 QUIET_P = [0.001, 0.001, 0.997, 0.001]  # ... is standing
-STILL_NO_STEPS_S = 3.0                 # the file's answer counts no step in still segments this long
 BACKFILL_MAX_S = 1.5                   # how far back a new bout's first steps are counted
 BACKFILL_PROOF = 5                     # ... once this many periodic windows in a row prove it a bout
 BRIDGE_MAX_S = 0.5                     # ... a moment not periodic shorter than this does not break the row
@@ -703,12 +702,12 @@ class DirectionPipeline:
         merged = self._without_flickers(_runs(segs))
         bounds = np.array([s.start_s for s in merged[1:]])
         # standing is standing: what the count found in a stretch read as still for a while was
-        # no walking (a phone being handled or put away, a walker swaying at a stop)
+        # no walking (Segment.counts_step)
         seg_of = np.searchsorted(bounds, [t for t, _ in self.steps], side="right").tolist()
-        standing = [s.direction == "still" and s.end_s - s.start_s >= STILL_NO_STEPS_S for s in merged]
-        self.steps = [st for st, k in zip(self.steps, seg_of) if not standing[k]]
-        for k in seg_of:
-            merged[k].steps += 0 if standing[k] else 1
+        keep = [merged[k].counts_step(st[0]) for st, k in zip(self.steps, seg_of)]
+        self.steps = [st for st, ok in zip(self.steps, keep) if ok]
+        for k, ok in zip(seg_of, keep):
+            merged[k].steps += int(ok)
         self.segments = merged
         self._cur_since = end
         if self.device_key and self.reference.ready and not self.calibration:

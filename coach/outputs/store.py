@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from coach.detect.types import AnalysisResult, Event, LiveState
+from coach.detect.types import AnalysisResult, Event, LiveState, Segment
 from coach.errors import CoachError
 from coach.outputs.config import default_db_path, load_section
 
@@ -474,7 +474,9 @@ class SessionStore:
         for i, (start, d) in enumerate(bounds):
             stop = bounds[i + 1][0] if i + 1 < len(bounds) else end
             if stop > start:
-                n = sum(1 for s in steps if start <= s["t_s"] < stop)
+                # as the detector's own answer counts them (a long still stretch holds none)
+                seg = Segment(start, stop, d)
+                n = sum(1 for s in steps if start <= s["t_s"] < stop and seg.counts_step(s["t_s"]))
                 segs.append((sid, start, stop, d, n))
         with self.transaction():
             self.conn.execute("DELETE FROM segments WHERE session_id=?", (sid,))
