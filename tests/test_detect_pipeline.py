@@ -415,6 +415,18 @@ def _finished(segs: list[tuple[float, float, str]], changes: list[tuple[float, s
     return p.finish().to_json()
 
 
+def test_a_still_sensor_tapped_in_a_walking_rhythm_is_not_walking():
+    """A sensor at rest that is tapped (0.02 g, twice a second) and sways a little: periodic as
+    gait, but under 15 mg rms, less than any walking window moves. It had read as a minute of
+    forward walking."""
+    t = np.arange(0, 60, 0.01)
+    acc = np.tile([0.0, 0.0, 1.0], (len(t), 1)) + np.random.default_rng(0).normal(0, 0.003, (len(t), 3))
+    acc[:, 2] += 0.02 * np.exp(-((t % 0.55) / 0.03) ** 2)
+    acc[:, 0] += 0.01 * np.sin(2 * np.pi * t / 1.1)
+    out = run(t, acc)
+    assert out["summary"]["forward_seconds"] == 0 and out["summary"]["retro_seconds"] == 0
+
+
 def test_the_file_answer_counts_no_steps_in_a_stretch_read_as_still_for_seconds():
     # a walker swaying at a 4 s stop, a phone handled before the walk: periodic enough to count,
     # but standing; a moment read as still between two bouts keeps its step

@@ -66,6 +66,8 @@ FB_DIRECT = 0.1                        # a reversal mostly passes through a stop
                                        # forward<->backward directly is this much rarer
 QUIET_LOG_RMS = float(np.log(0.0015))  # window rms (g) under 1.5 mg: quantisation, not motion
 QUIET_P = [0.001, 0.001, 0.997, 0.001]  # ... is standing
+IDLE_LOG_RMS = float(np.log(0.015))    # window rms (g) under 15 mg: too little motion to walk
+STILL_WALK_SHARE = 0.02                # ... such a window keeps this share of its walking
 BACKFILL_MAX_S = 1.5                   # how far back a new bout's first steps are counted
 BACKFILL_PROOF = 5                     # ... once this many periodic windows in a row prove it a bout
 BRIDGE_MAX_S = 0.5                     # ... a moment not periodic shorter than this does not break the row
@@ -295,6 +297,14 @@ class DirectionPipeline:
         # below any sensor's noise (a flat-lined or perfectly still sensor) the features leave
         # everything the model was trained on: such a window is standing, whatever it says
         proba[raw.even[:, 0] < QUIET_LOG_RMS] = QUIET_P
+        # too little motion for any gait (under 15 mg rms: no walking window of the real phones
+        # or the held-out simulated sets, slow pocket walkers included, moves that little): not
+        # walking, however periodic (a sensor on a desk that is tapped, a stander's sway)
+        idle = raw.even[:, 0] < IDLE_LOG_RMS
+        if idle.any():
+            walk_p = proba[idle, 0] + proba[idle, 1]
+            proba[idle, 2] += (1 - STILL_WALK_SHARE) * walk_p
+            proba[idle, :2] *= STILL_WALK_SHARE
         proba = proba.tolist()
         tends = tend.tolist()
         # each window's newest hop, about the window's own mean: the motion's energy, hop by hop
