@@ -289,3 +289,30 @@ def test_a_journal_already_committed_is_not_written_twice(tmp_path: Path) -> Non
     assert store.replayed == [obs.session_id]
     assert len(store.sessions()) == 1 and store.sessions()[0]["extra"] == {}
     assert store.session(obs.session_id)["retro_steps"] == r.tallies.retro_steps
+
+
+def test_a_session_killed_under_a_lock_is_written_and_recovered_by_one_start(tmp_path: Path) -> None:
+    """Killed while the database was locked: its journal is written back, and the session its
+    dead writer left open is closed by that same start (it had stayed open until a second)."""
+    db = tmp_path / "s.db"
+    SessionStore(db).close()
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    obs = SessionStore(db).open_session({"kind": "walk", "device": "d1"}, commit_interval_s=0.0)
+    p = FakePipeline()
+
+    async def part() -> None:
+        async for b in FakeSource(duration_s=12.0).stream():
+            await obs.on_batch(b, p.state, p.feed(b))
+    asyncio.run(part())                                    # ... and no on_end: killed
+    assert obs.journal is not None and obs.journal.exists()
+    lines = obs.journal.read_text().splitlines()
+    obs.journal.unlink()
+    head = json.loads(lines[0])
+    head["pid"] = 999_999_999                              # as if its writer had died
+    (tmp_path / "s.db.pending-dead.jsonl").write_text("\n".join([json.dumps(head), *lines[1:]]) + "\n")
+    other.execute("ROLLBACK")
+    store = SessionStore(db)
+    assert len(store.replayed) == 1 and store.recovered == store.replayed
+    s = store.session(store.replayed[0])
+    assert s["status"] == "recovered" and s["retro_steps"] == p.state.tallies.retro_steps

@@ -408,6 +408,11 @@ class SessionStore:
                 meta = SessionMeta.coerce(head.get("meta") or {})
                 sid = self._insert_session(meta, parse_iso(head["started_at"]),
                                            str(head.get("status", "open")))
+                if not head.get("ended") and head.get("pid"):
+                    # its writer's, not this process's: a session its dead writer left open is
+                    # then recovered by this same start (recover_interrupted), not the next one
+                    self.conn.execute("UPDATE sessions SET pid=?, host=? WHERE id=?",
+                                      (int(head["pid"]), str(head.get("host", "")), sid))
             for sql, params in ops:
                 self.conn.execute(sql, [sid if p == SID else p for p in params])
             if token:
