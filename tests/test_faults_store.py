@@ -316,3 +316,21 @@ def test_a_session_killed_under_a_lock_is_written_and_recovered_by_one_start(tmp
     assert len(store.replayed) == 1 and store.recovered == store.replayed
     s = store.session(store.replayed[0])
     assert s["status"] == "recovered" and s["retro_steps"] == p.state.tallies.retro_steps
+
+
+def test_a_store_another_program_holds_exclusively_is_said_locked_not_damaged(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    # a new database another program opened first and holds (no WAL: it is not ours yet)
+    hold = HOLD.replace('c.execute("PRAGMA journal_mode=WAL")\n', "").replace("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
+    assert "WAL" not in hold and "EXCLUSIVE" in hold
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(db), "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(CoachError) as err:
+            SessionStore(db)
+        assert "locked" in str(err.value) and "damaged" not in str(err.value)
+        assert "move it aside" not in str(err.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert SessionStore(db).sessions() == []          # nothing was harmed

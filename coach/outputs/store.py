@@ -243,7 +243,9 @@ class SessionStore:
             else:
                 self._migrate()
         except sqlite3.DatabaseError as e:
-            raise CoachError(f"cannot open session store {self.path}: {e}") from e
+            held = " (another program holds it; nothing was written: try again when it is done)" \
+                if "locked" in str(e) or "busy" in str(e) else ""
+            raise CoachError(f"cannot open session store {self.path}: {e}{held}") from e
         except OSError as e:
             raise CoachError(f"cannot open session store {self.path}: {e.strerror}") from e
         self.replayed: list[int] = []
@@ -263,6 +265,10 @@ class SessionStore:
         """Refuse a damaged database before anything is written to it."""
         try:
             rows = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)").fetchall()]
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise         # held by another program, not damaged: said as such by the caller
+            rows = [str(e)]
         except sqlite3.DatabaseError as e:
             rows = [str(e)]
         if rows != ["ok"]:
