@@ -476,6 +476,28 @@ def test_a_backward_flicker_shorter_than_a_change_is_not_reported_in_the_file_an
     assert [(e["t_s"], e["direction"]) for e in out["events"]] == [(12.0, "backward"), (26.0, "forward")]
 
 
+def test_a_told_change_whose_first_moments_were_a_flicker_is_kept_where_its_state_begins():
+    # out of a stop, backward was told at 23.58 s (dated 22.08); other took its first 0.9 s
+    # back (a flicker), then backward held from 23.78 s for 10 s. No second event was told (the
+    # walking direction never changed): dropping the first left a 10 s bout unreported
+    segs = [(0, 20, "forward"), (20, 22.08, "still"), (22.08, 22.98, "backward"), (22.98, 23.78, "other"),
+            (23.78, 28, "backward"), (28, 30, "forward")]
+    out = _finished(segs, [(23.58, "backward", 22.08), (29.0, "forward", 28.0)])
+    assert [(s["start_s"], s["direction"]) for s in out["segments"]] == [
+        (0.0, "forward"), (20.0, "still"), (22.08, "other"), (23.78, "backward"), (28.0, "forward")]
+    assert [(e["t_s"], e["direction"]) for e in out["events"]] == [(23.58, "backward"), (29.0, "forward")]
+    assert out["summary"]["direction_changes"] == 2
+    # ... but not a backward state that begins long after the telling (that is another state)
+    late = [(0, 20, "forward"), (20, 22.08, "still"), (22.08, 22.98, "backward"), (22.98, 25.0, "other"),
+            (25.0, 28, "backward"), (28, 30, "forward")]
+    out = _finished(late, [(23.58, "backward", 22.08), (29.0, "forward", 28.0)])
+    assert [e["direction"] for e in out["events"]] == []
+    # ... nor across walking the other way
+    across = [(0, 20, "forward"), (20, 22.08, "still"), (22.08, 22.98, "backward"), (22.98, 23.0, "other"),
+              (23.0, 24.1, "forward"), (24.1, 28, "backward"), (28, 30, "forward")]
+    out = _finished(across, [(23.58, "backward", 22.08), (29.0, "forward", 28.0)])
+    assert out["events"] == []
+
 def test_walking_out_of_a_stop_is_dated_where_the_motion_starts():
     # the windows' evidence put these starts half a second early; the motion's energy, hop by
     # hop, puts them where the walking began

@@ -53,6 +53,7 @@ REFINE_WINDOWS = 25                    # clear backward windows (5 s) that refin
 REFINE_CONF = 0.9                      # ... reported with at least this confidence
 REFINE_AGREE = 0.3                     # ... whose mean points at least this much against forward
 REVERSE_P = 0.85                       # posterior needed to reverse walking directly
+REDATE_S = 1.0                         # a told change whose state begins this soon after (flicker)
 MIN_CHANGE_S = 1.0                     # a change of direction lasts at least this long
 BLOCKS = 40                            # hops (8 s) of motion energy kept to date walking's starts
 ENERGY_RISE = 4.0                      # walking's energy over standing's: a clear start
@@ -668,8 +669,10 @@ class DirectionPipeline:
         than a change lasts (MIN_CHANGE_S) was a flicker, mostly as walking starts out of a
         stop, a turn or a run, or a moment of forward inside a backward bout: it takes the
         direction of what follows it. A change whose state the final segments do not hold
-        where it began is not reported, nor the change back. Live listeners heard both when
-        they happened."""
+        where it began is not reported, nor the change back, unless that state begins within
+        REDATE_S of the change's telling across still or other only (its first moments went
+        with a flicker): then it is kept, dated where its state begins. Live listeners heard
+        both when they happened."""
         out = list(segs)
         while len(out) > 1:
             short = [i for i, s in enumerate(out)
@@ -688,14 +691,37 @@ class DirectionPipeline:
             if e.type == "direction_change":
                 d = e.data["direction"]
                 since = float(e.data.get("since_s", e.t_s))
-                held = out[int(np.searchsorted(starts, since + 1e-6, side="right"))].direction
-                if held != d or d == (last or "forward"):
+                k = int(np.searchsorted(starts, since + 1e-6, side="right"))
+                if out[k].direction != d:
+                    k = self._told_then_held(out, k, d, e.t_s)
+                    if k is None:
+                        continue
+                    # its first moments went with a flicker (still or other, merged into
+                    # what followed), and the state it told of begins right after: the
+                    # listener heard a true change; it is dated where the answer begins it
+                    e = Event(e.t_s, e.type, {**e.data, "since_s": out[k].start_s})
+                if d == (last or "forward"):
                     continue
                 last = d
             kept.append(e)
         self.events = kept
         self.state.tallies.direction_changes = sum(e.type == "direction_change" for e in kept)
         return out
+
+    @staticmethod
+    def _told_then_held(out: list[Segment], k: int, d: str, t_told: float) -> int | None:
+        """The segment of direction d that follows segment k across still or other only and
+        begins no later than REDATE_S after the change was told (t_told), or None."""
+        if out[k].direction in ("forward", "backward"):
+            return None          # it began inside walking the other way: that held
+        for j in range(k + 1, len(out)):
+            if out[j].start_s > t_told + REDATE_S:
+                return None
+            if out[j].direction == d:
+                return j
+            if out[j].direction in ("forward", "backward"):
+                return None
+        return None
 
     def finish(self) -> AnalysisResult:
         """Close the stream: the last segment runs to the end of the data."""
