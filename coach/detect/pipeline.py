@@ -693,13 +693,13 @@ class DirectionPipeline:
                 since = float(e.data.get("since_s", e.t_s))
                 k = int(np.searchsorted(starts, since + 1e-6, side="right"))
                 if out[k].direction != d:
-                    k = self._told_then_held(out, k, d, e.t_s)
-                    if k is None:
+                    held = self._told_then_held(out, k, d, e.t_s)
+                    if held is None:
                         continue
                     # its first moments went with a flicker (still or other, merged into
                     # what followed), and the state it told of begins right after: the
                     # listener heard a true change; it is dated where the answer begins it
-                    e = Event(e.t_s, e.type, {**e.data, "since_s": out[k].start_s})
+                    e = Event(e.t_s, e.type, {**e.data, "since_s": out[held].start_s})
                 if d == (last or "forward"):
                     continue
                 last = d
