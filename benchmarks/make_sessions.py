@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.simulate.gait import Realism, random_program, simulate
+from coach.simulate.gait import Person, Realism, random_program, simulate
 
 
 def mocap_like(rng: np.random.Generator) -> Realism:
@@ -33,6 +33,9 @@ def main() -> None:
                     help="none: the plain render; random: training augmentations; mocap: smooth, band-limited")
     ap.add_argument("--short", action="store_true", help="bouts of a few seconds (stitched clips)")
     ap.add_argument("--rates", default="50,60,100")
+    ap.add_argument("--weak-backward", action="store_true",
+                    help="backward walks of 0.3-1.0 the forward walk's amplitude and 0.6-1.1 its "
+                         "cadence (the training population: 0.45-1.0 and 0.7-1.1)")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -43,8 +46,12 @@ def main() -> None:
         fwd_only = rng.random() < a.forward_only
         rate = float(rng.choice([float(x) for x in a.rates.split(",")]))
         real = {"none": None, "random": Realism.random(rng), "mocap": mocap_like(rng)}[a.realism]
-        s = simulate(rng, random_program(rng, a.minutes, forward_only=fwd_only, short=a.short),
-                     placement=place, rate_hz=rate, mounting="upright", realism=real)
+        program = random_program(rng, a.minutes, forward_only=fwd_only, short=a.short)
+        # (simulate draws its walker first: drawn here, the stream is the same)
+        person = (Person.random(rng, back_amp=(0.3, 1.0), back_cadence=(0.6, 1.1))
+                  if a.weak_backward else None)
+        s = simulate(rng, program, placement=place, rate_hz=rate, mounting="upright",
+                     realism=real, person=person)
         name = f"s{k:02d}_{place}_{int(rate)}hz_{'forward' if fwd_only else 'interval'}"
         names.append(name)
         with open(a.out / f"{name}.csv", "w") as f:

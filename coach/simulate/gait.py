@@ -85,10 +85,13 @@ class Person:
 
     @staticmethod
     def random(rng: np.random.Generator, wide: bool = True,
-               styles: list[str] | None = None) -> "Person":
+               styles: list[str] | None = None, back_amp: tuple[float, float] = (0.45, 1.0),
+               back_cadence: tuple[float, float] = (0.7, 1.1)) -> "Person":
         """A random walker. wide=True draws from the broad population the model is trained on
         (cadence 0.8-2.4 steps/s, long strides, lean, bounce, sway, asymmetry, limp);
-        styles: draw only from these (leave-one-style-out validation)."""
+        styles: draw only from these (leave-one-style-out validation); back_amp, back_cadence:
+        the range of the backward walk's amplitude and cadence against the forward walk's (a
+        wider range draws the same people, scaled)."""
         pool = ["normal", "normal", "slow", "elderly", "tired", "brisk", "shuffle", "exaggerated"]
         if wide:
             pool += ["long", "bouncy", "stooped", "swagger", "limp", "sad", "proud", "dragging",
@@ -151,8 +154,8 @@ class Person:
             sc[np.abs(v) >= 0.5 * np.abs(v).max()] *= 0.35
             dev[k] = (rng.normal(0, 1, v.shape) + 1j * rng.normal(0, 1, v.shape)) * sc * np.abs(v)
         return Person(
-            step_hz=step_hz, speed_scale=amp, back_cadence_ratio=rng.uniform(0.7, 1.1),
-            back_amp_ratio=rng.uniform(0.45, 1.0), impact_g=rng.uniform(0.0, 0.8) * amp,
+            step_hz=step_hz, speed_scale=amp, back_cadence_ratio=rng.uniform(*back_cadence),
+            back_amp_ratio=rng.uniform(*back_amp), impact_g=rng.uniform(0.0, 0.8) * amp,
             back_impact_ratio=rng.uniform(0.2, 0.8), asym=rng.normal(0, asym_sd),
             harm=harm, back_harm_dev=dev, lean_deg=rng.uniform(lean_lo, lean_hi),
             back_lean_deg=rng.uniform(lean_lo - 6, lean_hi - 2), hip_amp_deg=rng.uniform(0.6, 1.3),
