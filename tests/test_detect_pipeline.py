@@ -401,18 +401,24 @@ def test_motion_that_never_becomes_walking_counts_no_back_filled_steps():
     assert min(t for t, _ in q.steps) >= 11.0
 
 
-def _finished(segs: list[tuple[float, float, str]], changes: list[tuple[float, str, float]],
-              steps: tuple[float, ...] = ()) -> dict:
+def _pipeline(segs: list[tuple[float, float, str]], changes: list[tuple[float, str, float]],
+              steps: tuple[float, ...] = (), t_last: float = 30.0) -> DirectionPipeline:
+    """A pipeline about to finish, with these segments (the last one open) and changes told."""
     from coach.detect.types import Event, Segment
 
     p = DirectionPipeline()
     p.steps = [(t, "other") for t in steps]
-    p._t_first, p._t_last = 0.0, 30.0
+    p._t_first, p._t_last = 0.0, t_last
     p.segments = [Segment(a, b, d) for a, b, d in segs[:-1]]
     p._cur_since, p._cur = segs[-1][0], segs[-1][2]
     p.events = [Event(t, "direction_change", {"direction": d, "since_s": since}) for t, d, since in changes]
     p.state.tallies.direction_changes = len(changes)
-    return p.finish().to_json()
+    return p
+
+
+def _finished(segs: list[tuple[float, float, str]], changes: list[tuple[float, str, float]],
+              steps: tuple[float, ...] = ()) -> dict:
+    return _pipeline(segs, changes, steps).finish().to_json()
 
 
 def test_a_still_sensor_tapped_in_a_walking_rhythm_is_not_walking():
@@ -485,18 +491,45 @@ def test_a_told_change_whose_first_moments_were_a_flicker_is_kept_where_its_stat
     out = _finished(segs, [(23.58, "backward", 22.08), (29.0, "forward", 28.0)])
     assert [(s["start_s"], s["direction"]) for s in out["segments"]] == [
         (0.0, "forward"), (20.0, "still"), (22.08, "other"), (23.78, "backward"), (28.0, "forward")]
-    assert [(e["t_s"], e["direction"]) for e in out["events"]] == [(23.58, "backward"), (29.0, "forward")]
+    # (told no earlier than its state begins: an onset never comes after its telling)
+    assert [(e["t_s"], e["direction"]) for e in out["events"]] == [(23.78, "backward"), (29.0, "forward")]
     assert out["summary"]["direction_changes"] == 2
+    # a state that begins exactly REDATE_S after the telling counts, whatever the float rounding
+    for t in (31.02, 31.04, 31.24, 63.04):
+        s, a = round(t + 1, 2), round(t - 1.5, 2)
+        exact = [(0, 20, "forward"), (20, a, "still"), (a, a + 0.9, "backward"), (a + 0.9, s, "other"),
+                 (s, 80, "backward"), (80, 90, "forward")]
+        p = _pipeline(exact, [(t, "backward", a), (81.0, "forward", 80.0)], t_last=90.0)
+        assert [e.data["direction"] for e in p.finish().events] == ["backward", "forward"], t
     # ... but not a backward state that begins long after the telling (that is another state)
     late = [(0, 20, "forward"), (20, 22.08, "still"), (22.08, 22.98, "backward"), (22.98, 25.0, "other"),
             (25.0, 28, "backward"), (28, 30, "forward")]
     out = _finished(late, [(23.58, "backward", 22.08), (29.0, "forward", 28.0)])
-    assert [e["direction"] for e in out["events"]] == []
+    assert [e["direction"] for e in out["events"]] == ["forward"]     # (the change back, held)
     # ... nor across walking the other way
     across = [(0, 20, "forward"), (20, 22.08, "still"), (22.08, 22.98, "backward"), (22.98, 23.0, "other"),
               (23.0, 24.1, "forward"), (24.1, 28, "backward"), (28, 30, "forward")]
     out = _finished(across, [(23.58, "backward", 22.08), (29.0, "forward", 28.0)])
-    assert out["events"] == []
+    assert [e["direction"] for e in out["events"]] == ["forward"]
+
+
+def test_a_change_held_where_it_was_told_is_reported_though_the_change_before_it_was_lost():
+    # backward (its first moments a flicker, kept), then a forward change whose state began
+    # 1.5 s after its telling (lost), then a backward bout told and held exactly: it had been
+    # dropped as "backward twice in a row", leaving a 15 s bout unreported
+    segs = [(0, 10, "forward"), (10, 12, "still"), (12, 12.9, "backward"), (12.9, 13.3, "other"),
+            (13.3, 20, "backward"), (20, 22, "still"), (22, 22.8, "forward"), (22.8, 24.5, "other"),
+            (24.5, 30, "forward"), (30, 45, "backward"), (45, 60, "forward")]
+    p = _pipeline(segs, [(13, "backward", 12), (23, "forward", 22), (31, "backward", 30),
+                         (46, "forward", 45)], t_last=60.0)
+    res = p.finish()
+    told = [(e.t_s, e.data["direction"], e.data["since_s"]) for e in res.events]
+    assert told == [(13.3, "backward", 13.3), (31, "backward", 30), (46, "forward", 45)]
+    assert res.tallies.direction_changes == 3
+    # every reported change sits in a segment of its own direction
+    for e in res.events:
+        assert [s.direction for s in res.segments if s.start_s <= e.data["since_s"] < s.end_s] == [
+            e.data["direction"]]
 
 def test_walking_out_of_a_stop_is_dated_where_the_motion_starts():
     # the windows' evidence put these starts half a second early; the motion's energy, hop by

@@ -668,11 +668,13 @@ class DirectionPipeline:
         """The whole recording's answer. A walking state that later back-dating left shorter
         than a change lasts (MIN_CHANGE_S) was a flicker, mostly as walking starts out of a
         stop, a turn or a run, or a moment of forward inside a backward bout: it takes the
-        direction of what follows it. A change whose state the final segments do not hold
-        where it began is not reported, nor the change back, unless that state begins within
-        REDATE_S of the change's telling across still or other only (its first moments went
-        with a flicker): then it is kept, dated where its state begins. Live listeners heard
-        both when they happened."""
+        direction of what follows it. A change is reported where the final segments hold its
+        state: once per segment, and only where that segment's direction differs from the
+        walking before it (a flicker's change back is not a change). A change whose state
+        does not hold where it began is not reported, unless that state begins within REDATE_S
+        of the change's telling across still or other only (its first moments went with a
+        flicker): then it is kept, dated where its state begins, and told no earlier than
+        that. Live listeners heard every change when it happened."""
         out = list(segs)
         while len(out) > 1:
             short = [i for i, s in enumerate(out)
@@ -685,8 +687,15 @@ class DirectionPipeline:
             out[a:b + 1] = [Segment(out[a].start_s, out[b].end_s, out[j].direction)]
             out = _runs(out)          # neighbours of one direction after the join merge too
         starts = np.array([s.start_s for s in out[1:]])
+        # the walking direction before each segment (the warm-up counts as forward)
+        before: list[str] = []
+        walking = "forward"
+        for s in out:
+            before.append(walking)
+            if s.direction in ("forward", "backward"):
+                walking = s.direction
         kept: list[Event] = []
-        last: str | None = None
+        last_k = -1
         for e in self.events:
             if e.type == "direction_change":
                 d = e.data["direction"]
@@ -699,11 +708,13 @@ class DirectionPipeline:
                     # its first moments went with a flicker (still or other, merged into
                     # what followed), and the state it told of begins right after: the
                     # listener heard a true change; it is dated where the answer begins it
-                    e = Event(e.t_s, e.type, {**e.data, "since_s": out[held].start_s})
-                if d == (last or "forward"):
+                    k = held
+                    e = Event(max(e.t_s, out[k].start_s), e.type, {**e.data, "since_s": out[k].start_s})
+                if k == last_k or before[k] == d:
                     continue
-                last = d
+                last_k = k
             kept.append(e)
+        kept.sort(key=lambda e: e.t_s)      # (a re-dated change is told up to REDATE_S later)
         self.events = kept
         self.state.tallies.direction_changes = sum(e.type == "direction_change" for e in kept)
         return out
@@ -715,7 +726,7 @@ class DirectionPipeline:
         if out[k].direction in ("forward", "backward"):
             return None          # it began inside walking the other way: that held
         for j in range(k + 1, len(out)):
-            if out[j].start_s > t_told + REDATE_S:
+            if out[j].start_s > t_told + REDATE_S + 1e-6:     # (times on a 0.02 s grid)
                 return None
             if out[j].direction == d:
                 return j
