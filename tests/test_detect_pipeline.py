@@ -743,3 +743,34 @@ def test_walking_is_taken_up_sooner_than_it_is_left():
     t = _filtered(p, [0.05, 0.9, 0.03, 0.02], 20, t)
     _filtered(p, [0.1, 0.2, 0.6, 0.1], 2, t)
     assert p._cur == "backward"
+
+
+def test_the_file_answer_agrees_with_itself_on_short_stitched_bouts():
+    """Every reported change sits in a segment of its own direction, is told no earlier than
+    that segment begins, each segment is told at most once, the walking before it was the
+    other direction, and the summary counts the events. Short bouts with stops, turns and
+    other motion make the most flickers (motion-capture-like sessions, three placements)."""
+    from coach.simulate.gait import random_program, simulate
+
+    told = 0
+    for seed in (0, 1, 2, 20, 43, 52):     # 20, 43, 52: a change whose first moments flickered
+        rng = np.random.default_rng(4200 + seed)
+        s = simulate(rng, random_program(rng, 1.5, short=True), placement=("chest", "waist", "pocket")[seed % 3],
+                     rate_hz=50.0, mounting="upright")
+        p = DirectionPipeline()
+        for i in range(0, len(s.t), 500):
+            p.feed(SampleBatch(s.t[i:i + 500], s.acc[i:i + 500]))
+        res = p.finish()
+        changes = [e for e in res.events if e.type == "direction_change"]
+        assert res.tallies.direction_changes == len(changes)
+        held = []
+        for e in changes:
+            k = [i for i, g in enumerate(res.segments) if g.start_s <= e.data["since_s"] < g.end_s]
+            assert len(k) == 1 and res.segments[k[0]].direction == e.data["direction"], (seed, e)
+            assert e.t_s >= e.data["since_s"] - 1e-9
+            before = [g.direction for g in res.segments[:k[0]] if g.direction in ("forward", "backward")]
+            assert (before[-1] if before else "forward") != e.data["direction"], (seed, e)
+            held.append(k[0])
+        assert len(held) == len(set(held)) and held == sorted(held)
+        told += len(changes)
+    assert told >= 10
