@@ -184,6 +184,11 @@ class SessionMeta:
         return m
 
 
+def _held(e: sqlite3.Error) -> bool:
+    """SQLite's error for a database another connection holds (locked or busy), not a damaged one."""
+    return "locked" in str(e) or "busy" in str(e)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -244,7 +249,7 @@ class SessionStore:
                 self._migrate()
         except sqlite3.DatabaseError as e:
             held = " (another program holds it; nothing was written: try again when it is done)" \
-                if "locked" in str(e) or "busy" in str(e) else ""
+                if _held(e) else ""
             raise CoachError(f"cannot open session store {self.path}: {e}{held}") from e
         except OSError as e:
             raise CoachError(f"cannot open session store {self.path}: {e.strerror}") from e
@@ -266,7 +271,7 @@ class SessionStore:
         try:
             rows = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)").fetchall()]
         except sqlite3.OperationalError as e:
-            if "locked" in str(e) or "busy" in str(e):
+            if _held(e):
                 raise         # held by another program, not damaged: said as such by the caller
             rows = [str(e)]
         except sqlite3.DatabaseError as e:
