@@ -21,6 +21,7 @@ from shared import folder
 
 from coach.detect.model import DirectionModel
 from coach.detect.train import stream_features
+from coach.errors import CoachError
 from coach.signal.features import FEATURE_NAMES, LABEL_POS, WIN
 from coach.signal.resample import FS
 from coach.sources.csvfile import read_csv
@@ -35,7 +36,10 @@ def main() -> None:
     ap.add_argument("dirs", nargs="+")
     ap.add_argument("--model", help="model file (default: the shipped one)")
     a = ap.parse_args()
-    model = DirectionModel.load(Path(a.model)) if a.model else DirectionModel.load()
+    try:
+        model = DirectionModel.load(Path(a.model)) if a.model else DirectionModel.load()
+    except CoachError as e:
+        sys.exit(f"{Path(sys.argv[0]).name}: {e}")
     rows: dict[float, list[tuple[float, float, bool]]] = {o: [] for o in OFFSETS}
     n = 0
     for dd in a.dirs:
