@@ -20,13 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared import folder
 
 from coach.detect.model import DirectionModel
+from coach.detect.pipeline import LAG_S
 from coach.detect.train import stream_features
 from coach.errors import CoachError
-from coach.signal.features import FEATURE_NAMES, LABEL_POS, WIN
-from coach.signal.resample import FS
+from coach.signal.features import FEATURE_NAMES
 from coach.sources.csvfile import read_csv
 
-LAG_S = (1 - LABEL_POS) * WIN / FS        # a window's label time -> its end
 OFFSETS = np.round(np.arange(0.0, 3.01, 0.2), 1)
 SIM_RECENT, STEP_HZ = FEATURE_NAMES.index("sim_recent"), FEATURE_NAMES.index("step_hz")
 
