@@ -774,3 +774,22 @@ def test_the_file_answer_agrees_with_itself_on_short_stitched_bouts():
         assert len(held) == len(set(held)) and held == sorted(held)
         told += len(changes)
     assert told >= 10
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_a_refined_backward_reference_gives_the_same_answer_however_the_stream_is_batched(seed):
+    """A coached session's first backward bout refines the reference at some window; the
+    windows after it in the same batch had been read with the old one, so the answer
+    depended on how the stream was batched (5 of 12 such simulated sessions)."""
+    s = simulate(np.random.default_rng(seed), [Bout("forward", 15), Bout("backward", 12),
+                                               Bout("forward", 8), Bout("backward", 10)],
+                 placement="chest", rate_hz=50.0, mounting="aligned")
+    answers = []
+    for batch in (25, 5000):
+        p = DirectionPipeline(refine_backward=True)
+        for i in range(0, len(s.t), batch):
+            p.feed(SampleBatch(s.t[i:i + batch], s.acc[i:i + batch]))
+        r = p.finish()
+        assert p.refined
+        answers.append([(round(x.start_s, 2), x.direction) for x in r.segments])
+    assert answers[0] == answers[1]

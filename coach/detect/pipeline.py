@@ -290,6 +290,14 @@ class DirectionPipeline:
     def _windows(self, ctx: np.ndarray, tend: np.ndarray, full: np.ndarray) -> list[Event]:
         """ctx: the windows with the LONG_WIN samples that end with them; full: which of them
         had that much stream behind them (the first 4 s of a stream or after a drop do not)."""
+        if self.refine_backward and not self.refined and len(ctx) > 1:
+            # the first backward bout may refine the reference at any window, and the windows
+            # after it must be read with the refined one: one window at a time until then, so
+            # the answer does not depend on how the stream is batched
+            out: list[Event] = []
+            for k in range(len(ctx)):
+                out += self._windows(ctx[k:k + 1], tend[k:k + 1], full[k:k + 1])
+            return out
         wins = ctx[:, -WIN:]
         raw = raw_features(wins)
         rel = self._relative(raw)
@@ -314,7 +322,7 @@ class DirectionPipeline:
         gait, slow_gait, step_hz = self._counting(ctx, full, raw)
         moving = raw.moving.tolist()
         sim_all, sim_recent = rel[:, _SIM_ALL].tolist(), rel[:, _SIM_RECENT].tolist()
-        out: list[Event] = []
+        out = []
         for i in range(len(tends)):
             t_lab = tends[i] - LAG_S
             self._blocks.append((tends[i], blk[i]))
