@@ -8,7 +8,12 @@ an exact time reversal of their forward walk (1 = the training population; 2 = t
 which the model never saw).
 
     python benchmarks/calibration_gain.py [--people 30] [--seed 8100] [--deviation 2] [--styles S,...]
-        [--pace P] [--wearer other]
+        [--pace P] [--wearer other] [--fit-min C]
+
+The JSON's `agreement` gives how the warm-up check judged the calibrations: how many it kept and
+set aside, and the cosines it measured (min, 10th, 50th, 90th percentile, max), so that its
+threshold (the pipeline's CAL_FIT_MIN, or `--fit-min C` to try another) can be chosen from
+measurements on both a walker's own and someone else's calibrations.
 
 `--wearer other`: each session is walked by another simulated person than the calibration (the
 same sensor, worn the same way): what someone else's calibration, or one walked in a very
@@ -28,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_sessions import mocap_like
 from shared import retro_score as _scorer
 
+from coach.detect import pipeline as _pipeline
 from coach.detect.pipeline import DirectionPipeline
 from coach.signal.calibration import calibrate
 from coach.simulate.gait import Bout, Person, Realism, _mounting, random_program, simulate
@@ -36,6 +42,7 @@ from coach.sources.base import SampleBatch
 retro_score = _scorer()
 
 CAL_S = 45.0
+FITS: list[float] = []      # the warm-up check's agreement, one per calibrated analysis
 
 
 def analyze(t: np.ndarray, acc: np.ndarray, cal=None) -> dict:
@@ -43,7 +50,19 @@ def analyze(t: np.ndarray, acc: np.ndarray, cal=None) -> dict:
     p = DirectionPipeline(calibration=cal)
     for i in range(0, len(t), 500):
         p.feed(SampleBatch(t[i:i + 500], acc[i:i + 500]))
-    return p.finish().to_json()
+    out = p.finish().to_json()
+    if cal is not None and p.calibration_fit is not None:
+        FITS.append(p.calibration_fit)
+    return out
+
+
+def agreement() -> dict:
+    """How the warm-up check judged the calibrations analysed so far."""
+    f = np.array(FITS)
+    kept = int((f >= _pipeline.CAL_FIT_MIN).sum())
+    q = [round(float(x), 2) for x in np.percentile(f, [0, 10, 50, 90, 100])] if len(f) else []
+    return {"threshold": _pipeline.CAL_FIT_MIN, "checked": len(f), "kept": kept,
+            "set_aside": len(f) - kept, "cosine_min_p10_p50_p90_max": q}
 
 
 def summary(rows: list[dict]) -> dict:
@@ -74,7 +93,11 @@ def main() -> None:
                          "(1: the same walk; 0.85: another day, slower)")
     ap.add_argument("--wearer", choices=["same", "other"], default="same",
                     help="who walks the sessions: the calibration's walker, or another person")
+    ap.add_argument("--fit-min", type=float, default=None,
+                    help="the warm-up check's threshold (default: the pipeline's CAL_FIT_MIN)")
     a = ap.parse_args()
+    if a.fit_min is not None:
+        _pipeline.CAL_FIT_MIN = a.fit_min
     rng = np.random.default_rng(a.seed)
     places = ["chest", "waist", "pocket"]
     plain, calibrated, refused = [], [], 0
@@ -127,7 +150,8 @@ def main() -> None:
                       "wearer": a.wearer,
                       "styles": a.styles or "all",
                       "calibrations_refused": refused,
-                      "without_calibration": summary(same), "with_calibration": summary(calibrated)},
+                      "without_calibration": summary(same), "with_calibration": summary(calibrated),
+                      "agreement": agreement()},
                      indent=1))
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calibration_gain import analyze, retro_score, summary
+from calibration_gain import agreement, analyze, retro_score, summary
 from shared import OXFORD, folder
 
 from coach.errors import CoachError
@@ -61,7 +61,8 @@ def main() -> None:
     for r in refused:
         print("refused:", r, file=sys.stderr)
     print(json.dumps({"calibration_seconds": a.seconds, "calibrations_refused": len(refused),
-                      "without_calibration": summary(plain), "with_calibration": summary(calibrated)},
+                      "without_calibration": summary(plain), "with_calibration": summary(calibrated),
+                      "agreement": agreement()},
                      indent=1))
 
 
