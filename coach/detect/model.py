@@ -22,7 +22,7 @@ from coach.signal.features import FEATURE_NAMES, activity_view
 
 CLASSES = ("forward", "backward", "still", "other")
 ACTIVITIES = ("walk", "still", "other")     # the first stage's classes
-MODEL_VERSION = "4"
+MODEL_VERSION = "5"     # 5: polarisation over the tracked stride (features.CadenceTrack)
 MODEL_FILE = "direction.npz"
 log = logging.getLogger(__name__)
 
