@@ -104,12 +104,13 @@ def _right_share(p: DirectionPipeline, s, batch: int = 25) -> float:
 
 def test_someone_elses_calibration_is_set_aside_after_the_warm_up(caplog, monkeypatch):
     """A calibration describes one walker's gait. Another walker's (or one walked in a very
-    different gait) had read this brisk walker's session mostly reversed: the session's own
-    warm-up now checks it, and where the two disagree the warm-up is trusted."""
+    different gait) had read a session mostly reversed: the session's own warm-up now checks
+    it, and where the two disagree the warm-up is trusted. (Walkers 52/1052 were the pair until
+    the calibration read a brisk walker's cadence right; their pair now costs little kept.)"""
     import coach.detect.pipeline as pipeline
 
-    owner = Person.random(np.random.default_rng(52))
-    other = Person.random(np.random.default_rng(1052))
+    owner = Person.random(np.random.default_rng(64))
+    other = Person.random(np.random.default_rng(1064))
     cal = calibrate(*_cal_recording(owner))
     s = simulate(np.random.default_rng(22), OPENS_FORWARD, placement="chest", rate_hz=50.0,
                  person=other, mounting="aligned")
@@ -371,6 +372,24 @@ def test_a_brisk_walkers_calibration_keeps_their_cadence():
         assert abs(cal.forward.step_hz / person.step_hz - 1) < 0.15, (seed, cal.forward.step_hz)
 
 
+def test_a_bouts_cadence_is_the_walkers_though_half_its_windows_read_half_of_it():
+    """A brisk walker's windows read now at the cadence, now at half of it, about as often: the
+    median fell between the two, near no window, and such a calibration was refused as 'not
+    steady walking' (the simulated sensors' wearer: 3 of 96 calibrations)."""
+    from coach.signal.calibration import _bout_cadence
+    from coach.simulate.gait import worn_sensor_session
+
+    assert _bout_cadence(np.array([1.22] * 28 + [2.44] * 28)) == pytest.approx(2.44)
+    assert _bout_cadence(np.array([1.22] * 36 + [2.44] * 20)) == pytest.approx(2.44)
+    # a few windows at twice a slow walker's cadence do not double it
+    assert _bout_cadence(np.array([0.8] * 30 + [1.6] * 10)) == pytest.approx(0.8)
+    assert _bout_cadence(np.array([1.8] * 40 + [0.9] * 12)) == pytest.approx(1.8)
+    c = worn_sensor_session([Bout("forward", 13), Bout("still", 2), Bout("backward", 16)],
+                            "chest", 50.0, seed=13)
+    cal = calibrate(c.t, c.acc, c.labels)
+    assert 2.1 < cal.forward.step_hz < 2.6 and 2.1 < cal.backward.step_hz < 2.6
+
+
 @pytest.mark.parametrize("placement", ["chest", "pocket"])
 def test_a_brisk_walkers_own_calibration_passes_the_warm_up_check(monkeypatch, placement):
     """The simulated sensors' one wearer walks at 2.34 steps/s: the warm-up's windows read now at
@@ -387,11 +406,13 @@ def test_a_brisk_walkers_own_calibration_passes_the_warm_up_check(monkeypatch, p
     p = DirectionPipeline(calibration=cal)
     _right_share(p, s)
     assert p.calibration is not None and p.calibration_fit is not None and p.calibration_fit > 0.9
-    # compared with the detector's own warm-up reference, as before: set aside
+    # compared with the detector's own warm-up reference, as before: set aside (agreement -0.02
+    # with model 4's features, 0.24-0.36 with model 5's)
     monkeypatch.setattr(pipeline, "steady_odd", lambda raw, near_hz=None: None)
     q = DirectionPipeline(calibration=cal)
     _right_share(q, s)
-    assert q.calibration is None and q.calibration_fit is not None and q.calibration_fit < 0.1
+    assert q.calibration is None and q.calibration_fit is not None
+    assert q.calibration_fit < pipeline.CAL_FIT_MIN
 
 
 def test_a_calibrated_session_that_opens_backward_is_told_to_start_forward(caplog):
