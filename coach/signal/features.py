@@ -34,12 +34,13 @@ HOP = 10                       # 0.2 s
 K_BANDS = 4                    # stride harmonics 1..4
 LABEL_POS = 0.7                # a window speaks for the time 70 % of the way through it
 K_RECENT = 2
-FEATURES_VERSION = 2           # polarisation over whole strides; references and calibrations
+FEATURES_VERSION = 3           # 3: polarisation over the tracked stride too (CadenceTrack); references and calibrations
                                # stored by another version are not comparable with it
 TRACK_N = 15                   # periodic windows (3 s) whose median cadence a stream tracks
 TRACK_MIN = 5                  # ... at least this many before the median is used
 TRACK_FORGET = 5               # windows (1 s) not periodic that forget it
-TRACK_DIFF = 0.1               # a tracked cadence this far off the window's own is tried too
+TRACK_DIFF = 0.1               # a tracked cadence this far off the window's own is tried too,
+TRACK_OCTAVE = 1.15            # ... unless within this ratio of twice or half of it
 SYNC_OFFSETS = 8               # whole-stride segments averaged per window
 CAL_MISMATCH_WINDOWS = 25      # 5 s of walking with gravity far from the calibration's, and
 COS_STEADY = math.cos(math.radians(5))   # ... steady (within 5 deg from one window to the next)
@@ -293,9 +294,14 @@ def _coherent_polarisation(lin: np.ndarray, step_hz: np.ndarray, tracked: np.nda
     """_stride_polarisation over the window's own stride or the tracked one, whichever gives
     the stronger polarisation (the whole window's and the latest stride's chosen apart): over
     a wrong stride the harmonics smear and the polarisation weakens. In steady walking the two
-    agree and nothing changes; across a reversal the tracked stride is the walker's."""
+    agree and nothing changes; across a reversal the tracked stride is the walker's. Not where
+    the two are an octave apart (a window's cadence read over two strides, or one step): that
+    is the cadence estimate's own ambiguity, not a reversal, and a limping walker whose windows
+    read 1.06 and 2.07 steps/s in turn, tracked at 2.05, had their backward walking read as
+    other (17 of 45 steps counted; 25 with the octave kept out, 30 with model 4)."""
     odd, recent = _stride_polarisation(lin, step_hz)
-    alt = np.flatnonzero(np.abs(tracked - step_hz) > TRACK_DIFF * step_hz)
+    octave = np.abs(np.abs(np.log2(tracked / step_hz)) - 1) < np.log2(TRACK_OCTAVE)
+    alt = np.flatnonzero((np.abs(tracked - step_hz) > TRACK_DIFF * step_hz) & ~octave)
     if len(alt):
         o2, r2 = _stride_polarisation(lin[alt], tracked[alt])
         n = len(alt)
