@@ -34,11 +34,13 @@ HOP = 10                       # 0.2 s
 K_BANDS = 4                    # stride harmonics 1..4
 LABEL_POS = 0.7                # a window speaks for the time 70 % of the way through it
 K_RECENT = 2
-FEATURES_VERSION = 3           # 3: polarisation over the tracked stride too (CadenceTrack); references and calibrations
-                               # stored by another version are not comparable with it
+FEATURES_VERSION = 3           # 3: polarisation over the tracked stride too (CadenceTrack);
+                               # references and calibrations stored by another version are not
+                               # comparable with it
 TRACK_N = 15                   # periodic windows (3 s) whose median cadence a stream tracks
 TRACK_MIN = 5                  # ... at least this many before the median is used
 TRACK_FORGET = 5               # windows (1 s) not periodic that forget it
+TRACK_PERIODIC = 0.3           # ... periodic: autocorrelation at the stride above this
 TRACK_DIFF = 0.1               # a tracked cadence this far off the window's own is tried too,
 TRACK_OCTAVE = 1.15            # ... unless within this ratio of twice or half of it
 SYNC_OFFSETS = 8               # whole-stride segments averaged per window
@@ -359,7 +361,7 @@ def raw_features(win: np.ndarray, track: CadenceTrack | None = None) -> RawFeatu
     if track is None:
         odd, recent = _stride_polarisation(lin, step_hz)
     else:
-        odd, recent = _coherent_polarisation(lin, step_hz, track.medians(step_hz, periodicity > 0.3))
+        odd, recent = _coherent_polarisation(lin, step_hz, track.medians(step_hz, periodicity > TRACK_PERIODIC))
     pol_degree = np.linalg.norm(odd, axis=2).sum(axis=1)
 
     rms_tail = np.sqrt((lin[:, -EDGE:] ** 2).sum(axis=2).mean(axis=1)) + 1e-6
