@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from coach.detect.pipeline import DirectionPipeline
 from coach.detect.reference_store import load_reference, store_path
@@ -77,6 +78,52 @@ def test_a_reference_or_calibration_from_other_features_is_ignored_with_a_warnin
         assert rs.load_reference("dev|chest") is None
         assert rs.load_calibration("dev|chest") is None
     assert "earlier version" in caplog.text and "coach calibrate again" in caplog.text
+
+
+@pytest.mark.parametrize("damage", [
+    {"odd": [1e308] * 12},                  # had overflowed and ended the session
+    {"step_hz": -1.2}, {"step_hz": float("nan")}, {"gravity": [0.0, 0.0, 0.0]},
+    {"log_rms": float("inf")}, {"features": 99},
+])
+def test_a_damaged_stored_reference_or_calibration_is_set_aside(tmp_path, monkeypatch, caplog, damage):
+    """A hand-edited or damaged store: values no sensor gives had crashed a session (1e308) or
+    been used as they were (NaN, a negative cadence); now each is set aside with a warning."""
+    from coach.detect import reference_store as rs
+    from coach.signal.calibration import calibrate
+
+    monkeypatch.setattr(rs, "store_path", lambda: tmp_path / "references.json")
+    person = Person.random(np.random.default_rng(11))
+    c = simulate(np.random.default_rng(3), [Bout("forward", 12), Bout("still", 2), Bout("backward", 12)],
+                 placement="chest", rate_hz=50.0, person=person, mounting="aligned")
+    rs.save_calibration("dev|chest", calibrate(c.t, c.acc, c.labels))
+    r = Reference()
+    r._blend_list(1.0, list(np.arange(12.0) / 20), [0.1, -0.2, 0.3], 1.8, -1.5, [0.0, 0.6, 0.8])
+    rs.save_reference("dev|chest", r)
+    assert rs.load_reference("dev|chest") is not None and rs.load_calibration("dev|chest") is not None
+    data = json.loads((tmp_path / "references.json").read_text())
+    data["dev|chest"].update(damage)
+    data["calibrations"]["dev|chest"]["forward"].update(damage)
+    data["calibrations"]["dev|chest"].update({k: v for k, v in damage.items() if k == "features"})
+    (tmp_path / "references.json").write_text(json.dumps(data))
+    with caplog.at_level("WARNING"):
+        assert rs.load_reference("dev|chest") is None
+        assert rs.load_calibration("dev|chest") is None
+    assert "coach calibrate again" in caplog.text
+    if "features" in damage:
+        assert "a newer version" in caplog.text
+
+
+def test_an_unreadable_store_is_said_once_and_deep_nesting_does_not_crash(tmp_path, monkeypatch, caplog):
+    from coach.detect import reference_store as rs
+
+    path = tmp_path / "references.json"
+    monkeypatch.setattr(rs, "store_path", lambda: path)
+    monkeypatch.setattr(rs, "_WARNED", set())
+    path.write_text("[" * 100_000 + "]" * 100_000)          # json.loads: RecursionError
+    with caplog.at_level("WARNING"):
+        for _ in range(3):
+            assert rs.load_reference("dev|chest") is None and rs.load_calibration("dev|chest") is None
+    assert caplog.text.count("ignoring unreadable") == 1 and "coach calibrate again" in caplog.text
 
 
 def test_same_mounting_is_recognised_and_a_turned_sensor_is_learnt_afresh():

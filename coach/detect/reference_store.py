@@ -23,14 +23,20 @@ def store_path() -> Path:
     return data_dir() / "references.json"
 
 
+_WARNED: set[str] = set()      # stores already said to be unreadable (once per run, not per read)
+
+
 def _read(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
         return data if isinstance(data, dict) else {}
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as e:
-        log.warning("ignoring unreadable %s: %s", path, e)
+    except (OSError, ValueError, RecursionError) as e:     # (deep nesting: RecursionError)
+        if str(path) not in _WARNED:
+            _WARNED.add(str(path))
+            log.warning("ignoring unreadable %s (%s): the sensor is learnt afresh; a stored "
+                        "calibration needs coach calibrate again", path, str(e)[:80])
         return {}
 
 

@@ -29,6 +29,7 @@ from coach.signal.features import (
     RawFeatures,
     Reference,
     check_features_version,
+    check_stored_values,
     raw_features,
     recording_windows,
 )
@@ -103,6 +104,9 @@ class Calibration:
             odd = np.asarray(x["odd"], dtype=float)
             if odd.size != K_BANDS * 3 or len(x["skew"]) != 3 or len(x["gravity"]) != 3:
                 raise ValueError("calibration of another shape")
+            check_stored_values([float(v) for v in odd.ravel()], [float(v) for v in x["skew"]],
+                                [float(v) for v in x["gravity"]], float(x["step_hz"]),
+                                float(x["log_rms"]))
             return DirectionStats(odd.reshape(K_BANDS, 3), np.asarray(x["skew"], dtype=float),
                                   np.asarray(x["gravity"], dtype=float), float(x["step_hz"]),
                                   float(x["log_rms"]), int(x["windows"]), float(x["seconds"]))

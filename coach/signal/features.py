@@ -401,8 +401,23 @@ def activity_view(X: np.ndarray) -> np.ndarray:
 
 def check_features_version(d: dict) -> None:
     """ValueError for a stored reference or calibration made with other features."""
-    if d.get("features") != FEATURES_VERSION:
-        raise ValueError("made by an earlier version of retro-coach, whose features differ")
+    v = d.get("features")
+    if v != FEATURES_VERSION:
+        newer = isinstance(v, int) and v > FEATURES_VERSION
+        raise ValueError(f"made by {'a newer' if newer else 'an earlier'} version of retro-coach, "
+                         "whose features differ")
+
+
+def check_stored_values(odd: list[float], skew: list[float], gravity: list[float],
+                        step_hz: float, log_rms: float) -> None:
+    """ValueError for stored walking statistics no sensor gives (a damaged or hand-edited
+    store): 1e308 had overflowed and ended a session, and NaN or a negative cadence had been
+    used as they were."""
+    values = [*odd, *skew, *gravity, step_hz, log_rms]
+    g = math.sqrt(sum(x * x for x in gravity)) if all(map(math.isfinite, gravity)) else 0.0
+    if (not all(math.isfinite(x) and abs(x) < 1e3 for x in values)
+            or not 0.1 < step_hz < 10.0 or not 0.5 < g < 1.5):
+        raise ValueError("holds values no sensor gives")
 
 
 @dataclass
@@ -469,6 +484,7 @@ class Reference:
         odd, skew, grav = (list(map(float, d[k])) for k in ("odd", "skew", "gravity"))
         if len(odd) != K_BANDS * 3 or len(skew) != 3 or len(grav) != 3:
             raise ValueError("reference of another shape")
+        check_stored_values(odd, skew, grav, float(d["step_hz"]), float(d["log_rms"]))
         ref._blend_list(1.0, odd, skew, float(d["step_hz"]), float(d["log_rms"]), grav)
         ref.n = int(d["n"])
         return ref
