@@ -98,6 +98,19 @@ def test_output_places_are_checked_before_the_work(capsys, tmp_path) -> None:
     f = tmp_path / "taken.csv"
     f.write_text("x")
     assert "is a file; reports go in a folder" in one_error(capsys, ["report", "last", "--out", str(f)])
+    assert f"{f} is a file, not a folder" in one_error(
+        capsys, ["calibrate", "--device", "sim:polar_h10", "--mute", "--out", str(f / "c.csv")])
+
+
+def test_a_calibration_store_that_cannot_be_written_is_found_before_the_walk(capsys, tmp_path,
+                                                                            monkeypatch) -> None:
+    """It had been found only after the whole guided walk, and nothing was kept."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    (tmp_path / "retro-coach" / "references.json").mkdir(parents=True)
+    t0 = time.monotonic()
+    err = one_error(capsys, ["calibrate", "--device", "sim:polar_h10", "--mute"])
+    assert "cannot keep calibrations in" in err and "references.json" in err
+    assert time.monotonic() - t0 < 5
     # a folder that cannot be made: the OS's reason and the path, one line
     assert "/proc/nope" in one_error(capsys, ["report", "--week", "2026-12-01", "--out", "/proc/nope"])
 

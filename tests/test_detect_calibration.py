@@ -261,6 +261,11 @@ def test_a_file_far_too_big_for_a_calibration_is_refused_before_it_is_read(tmp_p
     monkeypatch.setattr(session, "MAX_CALIBRATION_BYTES", path.stat().st_size - 1)
     with pytest.raises(CoachError, match="is not a calibration"):
         load_calibration(path)
+    # its size to a tenth of a MB: 9.0 MB had been called "8 MB ... at most 8 MB"
+    path.write_bytes(path.read_bytes() * (9 * 2**20 // path.stat().st_size + 1))
+    monkeypatch.setattr(session, "MAX_CALIBRATION_BYTES", 8 << 20)
+    with pytest.raises(CoachError, match=r"9\.\d MB is not a calibration .*at most 8 MB"):
+        load_calibration(path)
 
 
 @pytest.mark.parametrize("case,needle", [

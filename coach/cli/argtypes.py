@@ -76,5 +76,16 @@ def check_out(path: str | Path, what: str = "--out") -> None:
     if p.is_dir():
         raise CoachError(f"{what} {p} is a folder; give a file name")
     parent = p.parent if str(p.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise CoachError(f"{what} {p}: {parent} is a file, not a folder")
     if not parent.is_dir():
         raise CoachError(f"{what} {p}: the folder {parent} does not exist")
+    # can it be written at all? (an unwritable place had been found only after the walk)
+    existed = p.exists()
+    try:
+        with p.open("a"):
+            pass
+    except OSError as e:
+        raise CoachError(f"{what} {p}: cannot write ({e.strerror or e})") from None
+    if not existed:
+        p.unlink(missing_ok=True)

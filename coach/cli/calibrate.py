@@ -140,7 +140,7 @@ def _sim_source(args: argparse.Namespace, plan: CalibrationPlan) -> Any:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from coach.cli.live import build_source
-    from coach.detect.reference_store import save_calibration
+    from coach.detect.reference_store import check_writable, save_calibration
     from coach.detect.session import load_calibration
     from coach.signal.calibration import calibrate
 
@@ -148,6 +148,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise CoachError("--seconds must be between 5 and 120")
     if args.out:
         argtypes.check_out(args.out)
+    check_writable()
     plan = CalibrationPlan(args.seconds)
     if args.device and args.device.startswith("sim:"):
         source = _sim_source(args, plan)

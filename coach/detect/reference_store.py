@@ -75,6 +75,23 @@ def save_reference(key: str, ref: Reference) -> None:
         log.warning("could not keep the forward reference in %s: %s", path, e)
 
 
+def check_writable() -> None:
+    """CoachError unless the store can be written: checked before a guided calibration, which
+    had walked the wearer through it all and then found nowhere to keep it."""
+    from coach.errors import CoachError
+
+    path = store_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existed = path.exists()
+        with path.open("a"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as e:
+        raise CoachError(f"cannot keep calibrations in {path}: {e.strerror or e}") from None
+
+
 def save_calibration(key: str, cal: Calibration) -> Path:
     """Keep a personal calibration for this device and placement (used by every later run)."""
     path = store_path()

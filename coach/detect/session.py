@@ -73,7 +73,7 @@ def load_calibration(path: str | Path, units: str = "auto") -> Calibration:
     if size > MAX_CALIBRATION_BYTES:
         # a calibration is read whole (a recording is streamed): an hour of labelled walking
         # had taken 0.5 GB to learn from 40 s of it
-        raise CoachError(f"{path}: {size >> 20} MB is not a calibration (about 20 s of walking "
+        raise CoachError(f"{path}: {size / 2**20:.1f} MB is not a calibration (about 20 s of walking "
                          f"each way; at most {MAX_CALIBRATION_BYTES >> 20} MB): cut it to the "
                          "forward and backward parts")
     try:
