@@ -433,3 +433,13 @@ def test_phyphox_separator_variants(tmp_path, walk, variant):
     p.write_text(text)
     a_ref, b = read_csv(src), read_csv(p)
     assert np.allclose(a_ref.t, b.t) and np.allclose(a_ref.acc, b.acc)
+
+
+def test_a_csv_with_every_field_quoted_reads_as_the_plain_one(tmp_path, walk, base):
+    """Its quoted header was taken, then every row refused: non-numeric value '"-0.0001"'."""
+    p = write(tmp_path / "plain.csv", *walk)
+    q = tmp_path / "quoted.csv"
+    q.write_text("\n".join(",".join(f'"{v}"' for v in ln.split(","))
+                           for ln in p.read_text().splitlines()) + "\n")
+    assert q.read_text().startswith('"t","ax","ay","az"\n"')
+    assert figures(analyze(q)) == base[1]

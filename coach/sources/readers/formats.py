@@ -295,6 +295,8 @@ class RowParser:
 
     def parse(self, text: str, line0: int) -> Rows:
         f = self.fmt
+        if '"' in text:        # every field quoted (some loggers do): numbers and labels within
+            text = text.replace('"', "")
         if f.strip_first:
             if self.first_field is None:
                 m = _FIRST.search(text)
