@@ -100,6 +100,9 @@ def test_output_places_are_checked_before_the_work(capsys, tmp_path) -> None:
     assert "is a file; reports go in a folder" in one_error(capsys, ["report", "last", "--out", str(f)])
     assert f"{f} is a file, not a folder" in one_error(
         capsys, ["calibrate", "--device", "sim:polar_h10", "--mute", "--out", str(f / "c.csv")])
+    # an empty --out had been taken as none: the walk done, nothing written, exit 0
+    assert "is a folder" in one_error(capsys, ["calibrate", "--device", "sim:polar_h10", "--mute",
+                                               "--out", ""])
 
 
 def test_a_calibration_store_that_cannot_be_written_is_found_before_the_walk(capsys, tmp_path,

@@ -146,7 +146,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     if not 5.0 <= args.seconds <= 120.0:
         raise CoachError("--seconds must be between 5 and 120")
-    if args.out:
+    if args.out is not None:
         argtypes.check_out(args.out)
     check_writable()
     plan = CalibrationPlan(args.seconds)
@@ -157,7 +157,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     key = f"{source.name}|{args.placement or 'unknown'}"
     voice = Voice(args.mute)
     t, acc, labels = asyncio.run(record_calibration(source, plan, voice))
-    if args.out:
+    if args.out is not None:
         out = Path(args.out)
         try:
             with out.open("w", newline="") as fh:
