@@ -793,3 +793,41 @@ def test_a_refined_backward_reference_gives_the_same_answer_however_the_stream_i
         assert p.refined
         answers.append([(round(x.start_s, 2), x.direction) for x in r.segments])
     assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize("gap_s", [0.0, 1.5])
+def test_the_model_sees_live_what_it_was_trained_on_also_across_a_gap(gap_s):
+    """Training (train.stream_features) and the live pipeline must give the model the same
+    window statistics. The stream's tracked cadence feeds the polarisation (and its degree):
+    the live pipeline restarts it after a gap, and training had carried it across."""
+    from coach.detect.train import stream_features
+    from coach.signal.features import EVEN_NAMES
+
+    person = Person.random(np.random.default_rng(42))       # backward at 0.8 of forward's cadence
+    s = simulate(np.random.default_rng(32), [Bout("forward", 14), Bout("backward", 10),
+                                             Bout("forward", 8)],
+                 placement="chest", rate_hz=50.0, person=person, mounting="upright")
+    keep = ~((s.t > 13.5) & (s.t < 13.5 + gap_s))          # the gap takes the turn with it
+    t, acc = s.t[keep], s.acc[keep]
+    X_train, _ = stream_features(t, acc)
+    p = DirectionPipeline()
+    seen: list[np.ndarray] = []
+    predict = p.model.predict_proba
+
+    def spy(X):
+        seen.append(X.copy())
+        return predict(X)
+
+    p.model.predict_proba = spy  # type: ignore[method-assign]
+    for i in range(0, len(t), 250):
+        p.feed(SampleBatch(t[i:i + 250], acc[i:i + 250]))
+    p.finish()
+    X_live = np.vstack(seen)
+    ne = len(EVEN_NAMES)
+    assert X_live.shape == X_train.shape
+    assert np.allclose(X_live[:, :ne], X_train[:, :ne], atol=1e-9)
+    pol = EVEN_NAMES.index("pol_degree")
+    # the tracked stride is in use: it moves some windows' polarisation across the reversal
+    from coach.signal.features import raw_features, recording_windows
+    plain = np.concatenate([raw_features(w).even[:, pol] for w, _ in recording_windows(t, acc)])
+    assert (~np.isclose(plain, X_train[:, pol])).sum() >= 3

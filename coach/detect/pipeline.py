@@ -280,7 +280,7 @@ class DirectionPipeline:
         self._blocks.clear()
         self._sims.clear()
         self.windows.reset()
-        self._track = CadenceTrack()
+        self._track.reset()
         # most drops are short and the walker goes on as before: keep most of the belief
         self._alpha = [0.7 * x + 0.3 / len(CLASSES) for x in self._alpha]
         self._step_phase = 0.5

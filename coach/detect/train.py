@@ -47,7 +47,7 @@ def stream_features(t: np.ndarray, acc: np.ndarray, chunk: int = 4096) -> tuple[
     """Features of every window of a recording, and each window's label time."""
     ref, track = Reference(), CadenceTrack()
     Xs, ts = [], []
-    for wins, tend in recording_windows(t, acc, chunk):
+    for wins, tend in recording_windows(t, acc, chunk, track):
         raw = raw_features(wins, track)
         Xs.append(np.hstack([raw.even, ref.relative(raw)]))
         ts.append(tend - (1 - LABEL_POS) * WIN / FS)

@@ -114,10 +114,11 @@ class Calibration:
 
 
 def _direction_windows(t: np.ndarray, acc: np.ndarray) -> RawFeatures | None:
-    outs = [wins for wins, _ in recording_windows(t, acc, chunk=None)]
+    track = CadenceTrack()      # read as the live stream reads it (restarted after a gap)
+    outs = [raw_features(wins, track) for wins, _ in recording_windows(t, acc, None, track)]
     if not outs:
         return None
-    return raw_features(np.concatenate(outs), CadenceTrack())
+    return RawFeatures.concat(outs)
 
 
 def steady_odd(raw: RawFeatures, near_hz: float | None = None) -> np.ndarray | None:

@@ -272,6 +272,11 @@ class CadenceTrack:
         self.hist: list[float] = []
         self.idle = 0
 
+    def reset(self) -> None:
+        """After a gap in the stream (as the windows restart): the walking may not go on."""
+        self.hist.clear()
+        self.idle = 0
+
     def medians(self, step_hz: np.ndarray, periodic: np.ndarray) -> np.ndarray:
         """For each window in turn: the median before it (its own cadence while too few)."""
         out = step_hz.copy()
@@ -682,16 +687,21 @@ class Reference:
         return np.array(self._grav)
 
 
-def recording_windows(t: np.ndarray, acc: np.ndarray, chunk: int | None = 4096
+def recording_windows(t: np.ndarray, acc: np.ndarray, chunk: int | None = 4096,
+                      track: "CadenceTrack | None" = None
                       ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(windows, end times) of a whole recording through the live resampler and windowing
-    (a gap restarts the windows); chunk: samples per push (None: all at once)."""
+    (a gap restarts the windows, and the track given: as the live pipeline does, so training
+    and calibration read a recording with gaps as a live stream would); chunk: samples per
+    push (None: all at once)."""
     rs, ws = Resampler(), WindowStream()
     step = chunk or max(len(t), 1)
     for i in range(0, len(t), step):
         for c in rs.push(t[i:i + step], acc[i:i + step]):
             if c.gap_before:
                 ws.reset()
+                if track is not None:
+                    track.reset()
             if len(c.t) == 0:
                 continue
             wins, tend = ws.push(c.t, c.acc)
