@@ -170,8 +170,9 @@ REAL_GROUP0 = 20_000      # groups of windows from labelled real session folders
 REAL_WEIGHT = 5.0         # the direction stage's weight on the session folders' (real) walking: a model that reads
                           # a reversal sooner (features.CadenceTrack) had learnt from the simulator
                           # to trust a short negative similarity, and real phones' forward walking
-                          # came out backward in blips (held out: 1.0 -> 5.0 false alarms per hour;
-                          # weighted 5x: 1.0)
+                          # came out backward in blips (a walker held out, ninth session: 1.0 -> 5.0
+                          # false alarms per hour; weighted 5x: 1.0; model 5 as shipped: 2.0, as
+                          # model 4's)
 
 
 def fit(ds: Dataset, seed: int, real_in_direction: bool = True) -> tuple[object, object]:

@@ -51,7 +51,7 @@ GENTLE_RMS_G = 0.03
 GENTLE_MIN_GAP = 1.0
 GENTLE_MIN_SHARE = 0.9
 MAX_STEP_HZ = 2.8          # a brisk walk (the detector's own walking flag stops at 2.4)
-CADENCE_TOL = 1.3          # a window whose cadence is this far off the bout's median: an octave
+CADENCE_TOL = 1.3          # a window whose cadence is this far off the bout's (_bout_cadence): an octave
                            # slip, whose stride-synchronous polarisation is of another period
 
 
