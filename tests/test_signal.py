@@ -261,6 +261,31 @@ def test_a_tracked_stride_leaves_a_steady_walk_alone():
         assert np.all(cos > 0.5) and np.mean(cos > 0.99) > 0.8, np.sort(cos)[:5]
 
 
+def test_a_tracked_stride_an_octave_off_is_not_tried():
+    """A window read over two strides (or one step) is the cadence estimate's own ambiguity,
+    not a reversal: a limping walker's windows read 1.06 and 2.07 steps/s in turn, the track
+    followed 2.05, and over that 'stride' their backward walking had come out other."""
+    from coach.signal.features import _coherent_polarisation, _split_gravity, _stride_polarisation
+
+    wins, tend = _reversal_windows(0.9)
+    lin = _split_gravity(wins)[2]
+    own = raw_features(wins).step_hz
+    base_o, base_r = _stride_polarisation(lin, own)
+    for k in (2.0, 0.5, 2.2, 0.45):                      # within 15 % of an octave
+        o, r = _coherent_polarisation(lin, own, own * k)
+        assert np.array_equal(o, base_o) and np.array_equal(r, base_r), k
+    o, r = _coherent_polarisation(lin, own, own * 1.4)  # off, but not an octave: tried
+    assert not np.array_equal(o, base_o)
+
+
+def test_a_stream_with_a_gap_restarts_its_cadence_track():
+    track = CadenceTrack()
+    track.medians(np.full(10, 2.0), np.ones(10, bool))
+    assert track.medians(np.array([1.5]), np.array([True]))[0] == 2.0
+    track.reset()
+    assert track.medians(np.array([1.5]), np.array([True]))[0] == 1.5
+
+
 def test_the_cadence_track_takes_a_median_of_periodic_windows_and_forgets_a_stop():
     track = CadenceTrack()
     hz = np.array([2.0, 2.0, 1.9, 2.1, 2.0, 1.2, 1.2, 2.0])
