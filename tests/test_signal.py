@@ -121,18 +121,26 @@ def test_reversing_time_flips_the_polarisation_and_keeps_the_even_features():
     assert np.allclose(a.even[:, edge], b.even[:, edge[::-1]], rtol=1e-6, atol=1e-9)
 
 
-def _walk_windows(stride_hz: float, seconds: float = 12.0) -> np.ndarray:
-    """Every hop's window of a steady walk at a given stride rate: the vertical (z) bounces
-    once a step, the trunk sways sideways (y) once a stride and pitches (x) with both."""
-    t = np.arange(0, seconds, 1 / FS)
-    acc = np.zeros((len(t), 3))
-    for k, (ax, ay, az, ph) in enumerate([(0.08, 0.10, 0.02, 0.0), (0.20, 0.03, 0.25, 0.7),
-                                          (0.05, 0.03, 0.03, 1.9), (0.03, 0.01, 0.06, 0.3)], start=1):
-        w = 2 * np.pi * k * stride_hz * t
+def _gait_acc(tt: np.ndarray, stride_hz: float,
+              harmonics: list[tuple[float, float, float, float]]) -> np.ndarray:
+    """A synthetic gait at the times tt: per stride harmonic (x, y, z amplitude in g, phase),
+    pitching (x), swaying (y) and bouncing (z), with gravity on z."""
+    acc = np.zeros((len(tt), 3))
+    for k, (ax, ay, az, ph) in enumerate(harmonics, start=1):
+        w = 2 * np.pi * k * stride_hz * tt
         acc[:, 0] += ax * np.cos(w + ph)
         acc[:, 1] += ay * np.sin(w + ph + 0.4 * k)
         acc[:, 2] += az * np.sin(w + 2 * ph)
     acc[:, 2] += 1.0
+    return acc
+
+
+def _walk_windows(stride_hz: float, seconds: float = 12.0) -> np.ndarray:
+    """Every hop's window of a steady walk at a given stride rate: the vertical (z) bounces
+    once a step, the trunk sways sideways (y) once a stride and pitches (x) with both."""
+    t = np.arange(0, seconds, 1 / FS)
+    acc = _gait_acc(t, stride_hz, [(0.08, 0.10, 0.02, 0.0), (0.20, 0.03, 0.25, 0.7),
+                                   (0.05, 0.03, 0.03, 1.9), (0.03, 0.01, 0.06, 0.3)])
     return np.stack([acc[i:i + WIN] for i in range(0, len(t) - WIN, HOP)])
 
 
@@ -218,14 +226,8 @@ def _reversal_windows(stride_hz: float, fwd_s: float = 10.0, back_s: float = 6.0
     rng = np.random.default_rng(0)
     t = np.arange(0, fwd_s + back_s, 1 / FS)
     tt = np.where(t < fwd_s, t, 2 * fwd_s - t)
-    acc = np.zeros((len(t), 3))
-    for k, (ax, ay, az, ph) in enumerate([(0.10, 0.04, 0.20, 0.0), (0.08, 0.10, 0.10, 0.7),
-                                          (0.05, 0.03, 0.03, 1.9), (0.03, 0.01, 0.06, 0.3)], start=1):
-        w = 2 * np.pi * k * stride_hz * tt
-        acc[:, 0] += ax * np.cos(w + ph)
-        acc[:, 1] += ay * np.sin(w + ph + 0.4 * k)
-        acc[:, 2] += az * np.sin(w + 2 * ph)
-    acc[:, 2] += 1.0
+    acc = _gait_acc(tt, stride_hz, [(0.10, 0.04, 0.20, 0.0), (0.08, 0.10, 0.10, 0.7),
+                                    (0.05, 0.03, 0.03, 1.9), (0.03, 0.01, 0.06, 0.3)])
     acc += rng.normal(0, 0.01, acc.shape)
     starts = np.arange(0, len(t) - WIN, HOP)
     return np.stack([acc[i:i + WIN] for i in starts]), (starts + WIN) / FS
