@@ -29,6 +29,16 @@ def data_dir() -> Path:
     return Path(base) / APP_NAME
 
 
+def probe_writable(path: Path) -> None:
+    """OSError unless path can be written (created and removed again if it was not there):
+    an output's place is checked before the work that fills it."""
+    existed = path.exists()
+    with path.open("a"):
+        pass
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
 def select(path: str | Path | None) -> None:
     """Use `path` (the command line's --config) for every layer from now on."""
     global _selected

@@ -7,6 +7,7 @@ import argparse
 import math
 from pathlib import Path
 
+from coach.config import probe_writable
 from coach.errors import CoachError
 
 MAX_MINUTES = 24 * 60        # a day: more than any session, and what a simulated one can hold
@@ -81,11 +82,7 @@ def check_out(path: str | Path, what: str = "--out") -> None:
     if not parent.is_dir():
         raise CoachError(f"{what} {p}: the folder {parent} does not exist")
     # can it be written at all? (an unwritable place had been found only after the walk)
-    existed = p.exists()
     try:
-        with p.open("a"):
-            pass
+        probe_writable(p)
     except OSError as e:
         raise CoachError(f"{what} {p}: cannot write ({e.strerror or e})") from None
-    if not existed:
-        p.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from coach.config import data_dir
+from coach.config import data_dir, probe_writable
 from coach.signal.calibration import Calibration
 from coach.signal.features import Reference
 
@@ -83,11 +83,7 @@ def check_writable() -> None:
     path = store_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        existed = path.exists()
-        with path.open("a"):
-            pass
-        if not existed:
-            path.unlink()
+        probe_writable(path)
     except OSError as e:
         raise CoachError(f"cannot keep calibrations in {path}: {e.strerror or e}") from None
 

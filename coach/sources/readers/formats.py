@@ -305,8 +305,6 @@ class RowParser:
             text = _FIRST.sub("", text)
         if f.sep != "," or f.kind != "plain":
             text = _TRAIL.sub("", text) if f.kind != "plain" else text
-            if f.kind == "phyphox":
-                text = text.replace('"', "")
             if f.decimal_comma:
                 text = text.replace(",", ".")
             if f.sep != ",":
