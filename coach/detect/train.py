@@ -185,7 +185,7 @@ def fit(ds: Dataset, seed: int, real_in_direction: bool = True) -> tuple[object,
         walking &= ds.group < REAL_GROUP0
     real = ds.group[walking] >= REAL_GROUP0
     dirn = _fit_one(ds.X[walking], ds.y[walking], seed, rounds=60,
-                    weight=np.where(real, REAL_WEIGHT, 1.0) if REAL_WEIGHT != 1.0 else None)
+                    weight=np.where(real, REAL_WEIGHT, 1.0))
     return act, dirn
 
 

@@ -688,7 +688,7 @@ class Reference:
 
 
 def recording_windows(t: np.ndarray, acc: np.ndarray, chunk: int | None = 4096,
-                      track: "CadenceTrack | None" = None
+                      track: CadenceTrack | None = None
                       ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(windows, end times) of a whole recording through the live resampler and windowing
     (a gap restarts the windows, and the track given: as the live pipeline does, so training
