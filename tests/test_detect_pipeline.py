@@ -159,6 +159,35 @@ def test_reference_learns_forward_from_the_warmup(session):
     assert np.median(sim[(tl > 28) & (tl < 42)]) < -0.3
 
 
+def test_the_reference_does_not_learn_from_motion_far_stronger_than_walking():
+    # a gesture or a vigorous stretch that happens to look like the forward walk (similar
+    # enough to teach the reference) at three times its energy had pulled the reference's
+    # energy up, so the walking after it read weak and went to other (a simulated session:
+    # two backward bouts after such motion read other, and the forward walking after a run
+    # read backward for 8 s)
+    s = simulate(np.random.default_rng(11), [Bout("forward", 30)], placement="waist",
+                 rate_hz=50.0, mounting="upright")
+    r = Resampler().push(s.t, s.acc)[0]
+    wins, _ = WindowStream().push(r.t, r.acc)
+    raw = raw_features(wins)
+    half = len(wins) // 2
+
+    def part(rows: slice, scale: float = 1.0):
+        out = type(raw)(**{f: getattr(raw, f)[rows].copy() for f in raw.__slots__})
+        out.even[:, 0] += np.log(scale)                    # log rms: the same walk, stronger
+        return out
+
+    ref = Reference()
+    ref.relative(part(slice(0, half)))
+    assert ref.ready
+    before, n_before = ref.log_rms, ref.n
+    ref.relative(part(slice(half, None), scale=3.0))
+    assert abs(ref.log_rms - before) < 0.05, (before, ref.log_rms)
+    assert ref.n == n_before
+    ref.relative(part(slice(half, None), scale=1.3))     # a brisker walk is still followed
+    assert ref.n > n_before and ref.log_rms > before + 0.05
+
+
 def test_pipeline_finds_the_backward_bouts(session, result):
     rec, prec = backward_overlap(result, session.labels, session.rate_hz)
     assert rec > 0.8 and prec > 0.8, (rec, prec)

@@ -7,6 +7,7 @@ from scipy.spatial.transform import Rotation
 
 from coach.signal.features import EVEN_NAMES, HOP, WIN, CadenceTrack, WindowStream, raw_features
 from coach.signal.resample import FS, GAP_S, Resampler
+from coach.simulate.gait import Bout, simulate
 
 
 def walking(seconds: float = 6.0, rate: float = FS, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -286,6 +287,24 @@ def test_a_stream_with_a_gap_restarts_its_cadence_track():
     assert track.medians(np.array([1.5]), np.array([True]))[0] == 2.0
     track.reset()
     assert track.medians(np.array([1.5]), np.array([True]))[0] == 1.5
+
+
+def _windows_of(activity: str, seconds: float = 8.0) -> np.ndarray:
+    s = simulate(np.random.default_rng(4), [Bout(activity, seconds)], placement="waist",
+                 rate_hz=50.0, mounting="upright")
+    r = Resampler().push(s.t, s.acc)[0]
+    return WindowStream().push(r.t, r.acc)[0]
+
+
+def test_running_does_not_feed_the_walking_cadence_track():
+    # a run's cadence (or its stride's) is not the walker's: after a run the track would have
+    # tried the run's stride on the walking for up to 15 windows
+    track = CadenceTrack()
+    run = raw_features(_windows_of("run"), track)
+    assert run.gait.mean() > 0.8                           # periodic: it would have fed the track
+    assert not run.walk.any() and track.hist == []
+    walk = raw_features(_windows_of("forward"), track)
+    assert walk.walk.mean() > 0.8 and len(track.hist) > 5
 
 
 def test_the_cadence_track_takes_a_median_of_periodic_windows_and_forgets_a_stop():

@@ -49,6 +49,7 @@ COS_STEADY = math.cos(math.radians(5))   # ... steady (within 5 deg from one win
 PACE_ALPHA = 0.05              # per walking window after its first 20: a calibrated reference's
                                # pace follows the walking in about 4 s
 ADAPT_SIM = 0.5                # similarity above which walking after the warm-up teaches the reference
+ADAPT_ENERGY = 0.6             # ... and only within this log-energy of it
 SETTLE_HOPS = 5                # gravity compared with the window 1 s earlier ...
 COS_SETTLING = math.cos(math.radians(15))   # ... turned further than this: the sensor is settling
 SETTLE_MAX_WINDOWS = 50        # after 10 s of settling walking the warm-up learns anyway
@@ -260,7 +261,8 @@ def _split_gravity(win: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 
 
 class CadenceTrack:
-    """A stream's recent cadence: the median of its last TRACK_N periodic windows' own.
+    """A stream's recent cadence: the median of its last TRACK_N periodic windows' own, at a
+    walking pace (a run's cadence is not the walk's that follows it).
 
     Why: across a reversal a window's own cadence is misread (its second part is its first
     reversed in time, so the stride no longer repeats across it): on the real reversed
@@ -363,10 +365,16 @@ def raw_features(win: np.ndarray, track: CadenceTrack | None = None) -> RawFeatu
 
     # polarisation pseudo-vectors per stride harmonic, over whole strides (see
     # _stride_polarisation): the whole window's, and the latest stride's
+    moving = (rms > 0.03) & (rms_v > 0.015)
+    gait = moving & (periodicity > 0.3)
+    walking_pace = (rms < 1.6) & (step_hz < WALK_MAX_HZ)
+    walk = gait & walking_pace
     if track is None:
         odd, recent = _stride_polarisation(lin, step_hz)
     else:
-        odd, recent = _coherent_polarisation(lin, step_hz, track.medians(step_hz, periodicity > TRACK_PERIODIC))
+        # a run's cadence is not the walk's: the track takes periodic windows at a walking pace
+        tracked = track.medians(step_hz, (periodicity > TRACK_PERIODIC) & walking_pace)
+        odd, recent = _coherent_polarisation(lin, step_hz, tracked)
     pol_degree = np.linalg.norm(odd, axis=2).sum(axis=1)
 
     rms_tail = np.sqrt((lin[:, -EDGE:] ** 2).sum(axis=2).mean(axis=1)) + 1e-6
@@ -376,9 +384,6 @@ def raw_features(win: np.ndarray, track: CadenceTrack | None = None) -> RawFeatu
         val_s, val_st, step_hz, jerk, peak_ratio, gn, pol_degree,
         np.log(rms_tail / rms), np.log(rms_head / rms),
     ], axis=1)
-    moving = (rms > 0.03) & (rms_v > 0.015)
-    gait = moving & (periodicity > 0.3)
-    walk = gait & (rms < 1.6) & (step_hz < WALK_MAX_HZ)
     return RawFeatures(even=even, odd=odd, recent=recent, skew=skews, gravity=gu, step_hz=step_hz,
                        cadence_hz=cadence_hz, moving=moving, gait=gait, walk=walk)
 
@@ -628,7 +633,7 @@ class Reference:
                         self._check_prior()
                     elif self.n >= self.warmup_windows and not self.verdict:
                         self.verdict = "new"
-                elif sim_all > ADAPT_SIM:
+                elif sim_all > ADAPT_SIM and abs(log_rms[i] - self.log_rms) < ADAPT_ENERGY:
                     self.n += 1
                     self._blend_list(self.alpha, z, skews[i], step_hz[i], log_rms[i], g)
             elif (walk[i] and self.pace_follow is not None
@@ -644,8 +649,10 @@ class Reference:
                 if self._pace_n < self.warmup_windows:
                     self._pace_n += 1
                     w = 1.0 / self._pace_n
-                else:
+                elif abs(lr - self.log_rms) < ADAPT_ENERGY:
                     w = PACE_ALPHA
+                else:
+                    w = 0.0          # motion far stronger or weaker than the walk: not its pace
                 self.step_hz += w * (hz - self.step_hz)
                 self.log_rms += w * (lr - self.log_rms)
         return out
