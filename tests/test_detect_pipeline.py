@@ -163,8 +163,8 @@ def test_the_reference_does_not_learn_from_motion_far_stronger_than_walking():
     # a gesture or a vigorous stretch that happens to look like the forward walk (similar
     # enough to teach the reference) at three times its energy had pulled the reference's
     # energy up, so the walking after it read weak and went to other (a simulated session:
-    # two backward bouts after such motion read other, and the forward walking after a run
-    # read backward for 8 s)
+    # two backward bouts after such motion read other, and the forward walking after them
+    # read backward to the end). Weaker walking still teaches it: a walker slows down
     s = simulate(np.random.default_rng(11), [Bout("forward", 30)], placement="waist",
                  rate_hz=50.0, mounting="upright")
     r = Resampler().push(s.t, s.acc)[0]
@@ -186,6 +186,9 @@ def test_the_reference_does_not_learn_from_motion_far_stronger_than_walking():
     assert ref.n == n_before
     ref.relative(part(slice(half, None), scale=1.3))     # a brisker walk is still followed
     assert ref.n > n_before and ref.log_rms > before + 0.05
+    brisk, n_brisk = ref.log_rms, ref.n
+    ref.relative(part(slice(half, None), scale=1 / 3))   # and a far slower one (a tired walker)
+    assert ref.n > n_brisk and ref.log_rms < brisk - 0.3
 
 
 def test_pipeline_finds_the_backward_bouts(session, result):

@@ -49,7 +49,8 @@ COS_STEADY = math.cos(math.radians(5))   # ... steady (within 5 deg from one win
 PACE_ALPHA = 0.05              # per walking window after its first 20: a calibrated reference's
                                # pace follows the walking in about 4 s
 ADAPT_SIM = 0.5                # similarity above which walking after the warm-up teaches the reference
-ADAPT_ENERGY = 0.6             # ... and only within this log-energy of it
+ADAPT_ENERGY = 0.6             # ... and only up to this log-energy above it (far stronger
+                               # motion is not the walk; a walker who slows down is followed)
 SETTLE_HOPS = 5                # gravity compared with the window 1 s earlier ...
 COS_SETTLING = math.cos(math.radians(15))   # ... turned further than this: the sensor is settling
 SETTLE_MAX_WINDOWS = 50        # after 10 s of settling walking the warm-up learns anyway
@@ -633,7 +634,7 @@ class Reference:
                         self._check_prior()
                     elif self.n >= self.warmup_windows and not self.verdict:
                         self.verdict = "new"
-                elif sim_all > ADAPT_SIM and abs(log_rms[i] - self.log_rms) < ADAPT_ENERGY:
+                elif sim_all > ADAPT_SIM and log_rms[i] - self.log_rms < ADAPT_ENERGY:
                     self.n += 1
                     self._blend_list(self.alpha, z, skews[i], step_hz[i], log_rms[i], g)
             elif (walk[i] and self.pace_follow is not None
@@ -649,10 +650,10 @@ class Reference:
                 if self._pace_n < self.warmup_windows:
                     self._pace_n += 1
                     w = 1.0 / self._pace_n
-                elif abs(lr - self.log_rms) < ADAPT_ENERGY:
+                elif lr - self.log_rms < ADAPT_ENERGY:
                     w = PACE_ALPHA
                 else:
-                    w = 0.0          # motion far stronger or weaker than the walk: not its pace
+                    w = 0.0          # motion far stronger than the walk: not its pace
                 self.step_hz += w * (hz - self.step_hz)
                 self.log_rms += w * (lr - self.log_rms)
         return out
