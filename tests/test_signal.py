@@ -316,3 +316,19 @@ def test_the_cadence_track_takes_a_median_of_periodic_windows_and_forgets_a_stop
     # standing for a second (five windows not periodic) forgets it
     out = track.medians(np.array([0.5] * 5 + [1.5]), np.array([False] * 5 + [True]))
     assert out[-1] == 1.5
+
+
+def test_a_bout_walked_at_another_pace_changes_its_cadence_and_energy():
+    # (the simulator's knob for training on walkers whose pace changes within a session)
+    plain = [Bout("forward", 10), Bout("forward", 10)]
+    slow = [Bout("forward", 10), Bout("forward", 10, pace=0.7)]
+    a = simulate(np.random.default_rng(6), plain, placement="waist", rate_hz=50.0, mounting="upright")
+    b = simulate(np.random.default_rng(6), slow, placement="waist", rate_hz=50.0, mounting="upright")
+
+    def steps(s, after: bool) -> int:
+        return sum(1 for x in s.steps if (x["t"] > 11) == after and not 9.5 < x["t"] < 11)
+
+    assert steps(b, False) == steps(a, False)              # the bout before at the walker's pace
+    assert 0.6 < steps(b, True) / steps(a, True) < 0.8
+    late = a.t > 11
+    assert np.std(b.acc[late] - b.acc[late].mean(0)) < 0.7 * np.std(a.acc[late] - a.acc[late].mean(0))

@@ -45,6 +45,7 @@ LABEL_OF = {"forward": "forward", "backward": "backward", "still": "still", "tur
 class Bout:
     activity: str
     duration_s: float
+    pace: float = 1.0     # a walking bout's cadence and stride against the walker's own
 
 
 @dataclass
@@ -293,7 +294,8 @@ def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None 
     drift -= _conv(drift, np.ones(int(FS_SIM * 20)) / (FS_SIM * 20))
     step_hz = np.full(n, person.step_hz) * (1 + np.clip(drift, -0.08, 0.08))
     bout_rate = np.array([rng.uniform(0.93, 1.07) for _ in bouts])[bout_idx]
-    step_hz *= bout_rate
+    pace = np.array([b.pace for b in bouts])[bout_idx]
+    step_hz *= bout_rate * pace
     step_hz[acts == "backward"] *= person.back_cadence_ratio
     step_hz[acts == "run"] = rng.uniform(2.5, 3.2)
     step_hz[acts == "turn"] *= 0.8
@@ -303,7 +305,7 @@ def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None 
 
     gait = np.isin(acts, ["forward", "backward", "run", "turn", "sidestep"])
     env = _smooth_envelope(gait, 0.35)
-    amp = np.ones(n) * person.speed_scale
+    amp = person.speed_scale * pace
     amp[acts == "backward"] *= person.back_amp_ratio
     amp[acts == "turn"] *= 0.35
     amp[acts == "sidestep"] *= 0.6
@@ -340,6 +342,7 @@ def simulate(rng: np.random.Generator, bouts: list[Bout], placement: str | None 
     speed = np.zeros(n)
     speed[acts == "forward"] = 1.2 * person.speed_scale
     speed[acts == "backward"] = -0.6 * person.speed_scale * person.back_amp_ratio
+    speed *= pace
     speed[acts == "run"] = 2.8
     speed = _conv(speed, np.hanning(int(0.8 * FS_SIM)) / np.hanning(int(0.8 * FS_SIM)).sum())
     heading = np.zeros(n)
