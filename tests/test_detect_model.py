@@ -85,3 +85,33 @@ def test_a_damaged_tree_file_is_refused(tmp_path, fitted):
     ens.save(tmp_path / "d.npz")
     with pytest.raises(ValueError, match="out of range"):
         TreeEnsemble.load(tmp_path / "d.npz")
+
+
+def test_training_varies_the_pace_of_walking_bouts_after_the_first_only():
+    from coach.detect.train import PACE_RANGE, _paces_vary
+    from coach.simulate.gait import Bout
+
+    bouts = [Bout("still", 2), Bout("forward", 10), Bout("turn", 3), Bout("backward", 8),
+             Bout("forward", 6), Bout("run", 5)]
+    out = _paces_vary(np.random.default_rng(0), bouts)
+    assert [b.activity for b in out] == [b.activity for b in bouts]
+    assert [b.pace for b in out][:3] == [1.0, 1.0, 1.0] and out[5].pace == 1.0
+    varied = [out[3].pace, out[4].pace]
+    assert all(PACE_RANGE[0] <= p <= PACE_RANGE[1] for p in varied) and varied[0] != varied[1]
+
+
+@pytest.mark.parametrize("version, reads", [("4", False), ("5", True), ("6", True), ("7", False)])
+def test_the_loader_reads_versions_5_and_6_only(tmp_path, version, reads):
+    # version 5 and 6 share their features (6 is trained on more varied walking): a personal
+    # model trained with version 5 (`coach train --recordings`) still loads
+    src = find_default_model()
+    dst = tmp_path / "m.npz"
+    dst.write_bytes(src.read_bytes())
+    card = json.loads(src.with_suffix(".json").read_text())
+    card["model_version"] = version
+    dst.with_suffix(".json").write_text(json.dumps(card))
+    if reads:
+        assert DirectionModel.load(dst).card["model_version"] == version
+    else:
+        with pytest.raises(CoachError, match=f"has version {version}, this coach reads versions 5 and 6"):
+            DirectionModel.load(dst)

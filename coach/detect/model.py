@@ -22,7 +22,8 @@ from coach.signal.features import FEATURE_NAMES, activity_view
 
 CLASSES = ("forward", "backward", "still", "other")
 ACTIVITIES = ("walk", "still", "other")     # the first stage's classes
-MODEL_VERSION = "5"     # 5: polarisation over the tracked stride (features.CadenceTrack)
+MODEL_VERSION = "6"     # 6: trained on walking bouts at varied paces (coach.detect.train._paces_vary)
+READS_VERSIONS = ("5", MODEL_VERSION)   # 5: polarisation over the tracked stride; the same features
 MODEL_FILE = "direction.npz"
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,10 @@ class DirectionModel:
             card = json.loads(card_path.read_text()) if card_path.exists() else {}
         except (OSError, ValueError) as e:
             raise CoachError(f"cannot read model card {card_path}: {e}") from None
-        if card.get("model_version") not in (None, MODEL_VERSION):
+        if card.get("model_version") not in (None, *READS_VERSIONS):
             raise CoachError(f"model {path} has version {card.get('model_version')}, "
-                             f"this coach reads version {MODEL_VERSION}; run `coach train`")
+                             f"this coach reads versions {' and '.join(READS_VERSIONS)}; "
+                             "run `coach train`")
         if card.get("features") not in (None, FEATURE_NAMES):
             raise CoachError(f"model {path} was trained on other features; run `coach train`")
         try:
