@@ -77,7 +77,8 @@ def _paces_vary(rng: np.random.Generator, bouts: list[Bout]) -> list[Bout]:
     walking slower or brisker than the warm-up is still walking, and its direction is read
     from its time-odd features, not from its pace against the warm-up's. Trained at one pace
     per walker, model 5 read forward walking after a slowdown to 0.75 of the warm-up's pace
-    as other or backward (forward accuracy 0.85 against 0.97; benchmarks/pace_change.py)."""
+    as other or backward (forward accuracy 0.85 against 0.98 at its own pace;
+    benchmarks/pace_change.py)."""
     out, seen = [], False
     lo, hi = np.log(PACE_RANGE[0]), np.log(PACE_RANGE[1])
     for b in bouts:
