@@ -21,6 +21,7 @@ from coach.detect.model import CLASSES, DirectionModel
 from coach.detect.types import AnalysisResult, Event, LiveState, Segment, Tallies
 from coach.signal.calibration import Calibration, steady_odd
 from coach.signal.features import (
+    EVEN_NAMES,
     HOP,
     K_BANDS,
     LABEL_POS,
@@ -82,6 +83,19 @@ FLIP_LEAD_RECENT_S = 0.75              # ... from the latest stride's (was 1.3 f
 FLIP_RECENT = 0.2                      # ... the latest stride's similarity, past this on the new side
 FLIP_BACK_S = 4.0                      # ... sought this far back
 _SIM_ALL, _SIM_RECENT = REL_NAMES.index("sim_all"), REL_NAMES.index("sim_recent")
+SLOW_VIEW = True             # read a slow walker's 4 s at double speed (_slow_view; off: to compare)
+SLOW_VIEW_WALK_P = 0.9       # windows already this surely walking are not read again
+SLOW_VIEW_HZ = 1.05          # a 2 s window holds a whole stride only above about this cadence
+SLOW_VIEW_PERIODIC = 0.5     # ... the 4 s at double speed must be this periodic,
+SLOW_VIEW_EVEN = float(np.log(2.0))  # ... their halves' energies within 2x (not a stop or start),
+SLOW_VIEW_SIM = 0.6          # ... walk like the reference, one way or the other, this clearly
+SLOW_VIEW_SURE = 0.7         # ... and be walking at least this surely,
+SLOW_VIEW_AGAINST = 0.4      # ... unless the 2 s window's similarity points this far the other way
+_PERIODICITY = EVEN_NAMES.index("periodicity")
+_X_STEP_HZ = EVEN_NAMES.index("step_hz")
+_X_SIM_ALL = len(EVEN_NAMES) + _SIM_ALL
+_X_SIM_TREND = len(EVEN_NAMES) + REL_NAMES.index("sim_trend")
+_X_CAD_RATIO = len(EVEN_NAMES) + REL_NAMES.index("cad_ratio")
 # a calibration whose forward/backward axis agrees less than this (cosine) with the session's
 # own forward warm-up is set aside. The same walker at the same pace agrees 0.8-1.0 (mostly);
 # another walker anywhere from -0.9 to 0.99, and below 0.7 their calibration cost far more than
@@ -306,9 +320,12 @@ class DirectionPipeline:
             return out
         wins = ctx[:, -WIN:]
         raw = raw_features(wins, self._track)
-        rel = self._relative(raw)
+        states: list[tuple] | None = [] if SLOW_VIEW else None
+        rel = self._relative(raw, states)
         X = np.hstack([raw.even, rel])
         proba = self.model.predict_proba(X)
+        if states is not None:
+            self._slow_view(ctx, full, raw, X, proba, states)
         # below any sensor's noise (a flat-lined or perfectly still sensor) the features leave
         # everything the model was trained on: such a window is standing, whatever it says
         proba[raw.even[:, 0] < QUIET_LOG_RMS] = QUIET_P
@@ -354,6 +371,50 @@ class DirectionPipeline:
             self.state.forward_cadence_spm = 60 * self.reference.step_hz
         return out
 
+    def _slow_view(self, ctx: np.ndarray, full: np.ndarray, raw: RawFeatures, X: np.ndarray,
+                   proba: np.ndarray, states: list[tuple]) -> None:
+        """Read again, 2x faster, the 4 s that end with windows not surely walking: a walker
+        slower than about 1 step/s has no whole stride in a 2 s window (its cadence read now
+        1.1, now 3.5 steps/s, its similarity to the reference near 0), and their backward
+        walking was read as other for whole bouts. Their 4 s at double speed are a stride and
+        more of an ordinary walker's; where that view is a slow, periodic walk and says walking
+        more surely, its probabilities stand (read against the reference as each window was,
+        states: Reference.snapshot()s, which they do not teach)."""
+        ready = np.array([st[7] >= self.reference.warmup_windows for st in states])
+        look = np.flatnonzero(ready & full & raw.moving
+                              & (proba[:, 0] + proba[:, 1] < SLOW_VIEW_WALK_P))
+        if not len(look):
+            return
+        k = LONG_WIN // WIN                               # 2: the 4 s, as 2 s at 50 Hz
+        c = ctx[look, -k * WIN:]
+        e = ((c - c.mean(axis=1, keepdims=True)) ** 2).sum(axis=2)
+        uneven = np.abs(np.log(e[:, :WIN].mean(axis=1) + 1e-12)
+                        - np.log(e[:, WIN:].mean(axis=1) + 1e-12))
+        fast = raw_features(c.reshape(len(look), WIN, k, 3).mean(axis=2))
+        slow = ((fast.step_hz / k < SLOW_VIEW_HZ) & fast.walk & (uneven < SLOW_VIEW_EVEN)
+                & (fast.even[:, _PERIODICITY] > SLOW_VIEW_PERIODIC))
+        if not slow.any():
+            return
+        sub = fast[slow]
+        rows = look[slow]
+        Xs = np.hstack([sub.even, self.reference.read(sub, [states[i] for i in rows])])
+        Xs[:, _X_STEP_HZ] /= k                            # the cadence is the walker's own
+        Xs[:, _X_CAD_RATIO] /= k
+        # the similarity's trend follows the 2 s windows, near 0 for such a walker: over 4 s
+        # this window is its own trend (read with the trend before it, a bout came out 0.33)
+        Xs[:, _X_SIM_TREND] = Xs[:, _X_SIM_ALL]
+        ps = self.model.predict_proba(Xs)
+        walk_s = ps[:, 0] + ps[:, 1]
+        sim = Xs[:, _X_SIM_ALL]
+        sim_2s = X[rows, _X_SIM_ALL]
+        # and its direction is the one its similarity points to (a slow, weak, periodic other
+        # motion that looked forward had been read backward: slower and weaker, as backward
+        # walkers are)
+        better = ((walk_s > proba[rows, 0] + proba[rows, 1]) & (walk_s > SLOW_VIEW_SURE)
+                  & (np.abs(sim) > SLOW_VIEW_SIM) & ((ps[:, 1] > ps[:, 0]) == (sim < 0))
+                  & (sim * sim_2s > -SLOW_VIEW_AGAINST * np.abs(sim)))
+        proba[rows[better]] = ps[better]
+
     @staticmethod
     def _counting(ctx: np.ndarray, full: np.ndarray, raw: RawFeatures
                   ) -> tuple[list[bool], list[bool], list[float]]:
@@ -370,20 +431,21 @@ class DirectionPipeline:
             slow_gait[look] = periodic > SLOW_PERIODIC
         return raw.gait.tolist(), slow_gait.tolist(), hz.tolist()
 
-    def _relative(self, raw: RawFeatures) -> np.ndarray:
-        """The reference-relative features; while a calibration is still to be checked, window
-        by window, so that the verdict falls on the same window however the stream is batched."""
+    def _relative(self, raw: RawFeatures, states: list[tuple] | None = None) -> np.ndarray:
+        """The reference-relative features (states: gets the reference's snapshot before each
+        window); while a calibration is still to be checked, window by window, so that the
+        verdict falls on the same window however the stream is batched."""
         if self._shadow is None:
-            return self.reference.relative(raw)
+            return self.reference.relative(raw, record=states)
         nw = len(raw.step_hz)
         rows, i = [], 0
         while i < nw and self._shadow is not None:
             one = raw[i:i + 1]
-            rows.append(self.reference.relative(one))
+            rows.append(self.reference.relative(one, record=states))
             self._check_calibration(one)
             i += 1
         if i < nw:
-            rows.append(self.reference.relative(raw[i:]))
+            rows.append(self.reference.relative(raw[i:], record=states))
         return np.vstack(rows)
 
     def _check_calibration(self, one: RawFeatures) -> None:

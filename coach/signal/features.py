@@ -95,8 +95,9 @@ class RawFeatures:
     gait: np.ndarray          # (nw,) bool: periodic and moving (walking or running): count steps
     walk: np.ndarray          # (nw,) bool: a walking-like window (may teach the reference)
 
-    def __getitem__(self, sl: slice) -> "RawFeatures":
-        """The windows sl of these (a reference that must decide at one window, not per batch)."""
+    def __getitem__(self, sl: slice | np.ndarray) -> "RawFeatures":
+        """The windows sl (a slice, or a mask) of these: a reference that must decide at one
+        window, not per batch; the windows the slow view reads again."""
         return RawFeatures(*(getattr(self, f.name)[sl] for f in fields(self)))
 
     @staticmethod
@@ -524,8 +525,34 @@ class Reference:
         else:
             self.verdict = "changed"
 
-    def relative(self, raw: RawFeatures) -> np.ndarray:
-        """Reference-relative features for each window, updating the reference as it goes.
+    def snapshot(self) -> tuple:
+        """What relative() reads of the reference, as it stands (read() puts it back)."""
+        return (self._odd, self._odd_norm_k, self._odd_norm, self._skew, self._grav,
+                self.step_hz, self.log_rms, self.n, self._trend)
+
+    def _put(self, st: tuple) -> None:
+        (self._odd, self._odd_norm_k, self._odd_norm, self._skew, self._grav,
+         self.step_hz, self.log_rms, self.n, self._trend) = st
+
+    def read(self, raw: RawFeatures, states: list[tuple]) -> np.ndarray:
+        """Reference-relative features of windows raw, each against the reference as it stood
+        (states: snapshots kept by relative(), one per window), teaching it nothing: another
+        view of windows already read, which must not depend on how the stream was batched."""
+        now = self.snapshot()
+        rows = []
+        try:
+            for i, st in enumerate(states):
+                self._put(st)
+                rows.append(self.relative(raw[i:i + 1], learn=False))
+        finally:
+            self._put(now)
+        return np.vstack(rows) if rows else np.zeros((0, len(REL_NAMES)))
+
+    def relative(self, raw: RawFeatures, learn: bool = True,
+                 record: list[tuple] | None = None) -> np.ndarray:
+        """Reference-relative features for each window, updating the reference as it goes
+        (learn=False: read against it as it stands, leaving it and the similarity's trend
+        untouched; record: a list that gets each window's snapshot() before it is read).
 
         Sequential by nature (each walking window may teach the reference), so the loop works
         on Python floats: numpy's per-call overhead on 3-vectors would dominate.
@@ -546,6 +573,9 @@ class Reference:
         gait = raw.gait.tolist()
         nb = K_BANDS
         for i in range(nw):
+            if record is not None:
+                record.append((self._odd, self._odd_norm_k, self._odd_norm, self._skew, self._grav,
+                               self.step_hz, self.log_rms, self.n, self._trend))
             z = odd_all[i]
             g = grav[i]
             shift = 0.0
@@ -555,7 +585,7 @@ class Reference:
                 shift = math.degrees(math.acos(cosg))
                 # the sensor was moved (re-worn, phone put away): after a sustained large shift
                 # of gravity in sensor axes, learn the forward walk again
-                if walk[i]:
+                if walk[i] and learn:
                     if not self.frozen:
                         self._moved = self._moved + 1 if shift > 50 else 0
                     else:
@@ -567,7 +597,7 @@ class Reference:
                         self._g_last = g
                 # a calibration made with the sensor worn another way (or another sensor) is
                 # worse than none: on the first seconds of walking that disagree, learn afresh
-                if self._moved >= (CAL_MISMATCH_WINDOWS if self.frozen else self.moved_windows):
+                if learn and self._moved >= (CAL_MISMATCH_WINDOWS if self.frozen else self.moved_windows):
                     if self.frozen:
                         self.mismatch = True
                     self.reset()
@@ -605,13 +635,16 @@ class Reference:
                     row[j + 8 + k] = rnums[k] / (rk[k] * rn[k] + 1e-9)
                 # the similarity's trend over the bout: weak but steady evidence adds up
                 # (backward walking that is only roughly forward walking reversed in time)
-                self._trend = (self._trend + TREND_ALPHA * (sim_all - self._trend) if gait[i]
-                               else 0.5 * self._trend)
+                if learn:
+                    self._trend = (self._trend + TREND_ALPHA * (sim_all - self._trend) if gait[i]
+                                   else 0.5 * self._trend)
                 row[j + 8 + K_RECENT] = self._trend
             else:
                 row[1 + 2 * nb + 2] = 1.0
             row[1 + 2 * nb + 4] = shift
             row[1 + 2 * nb + 6] = float(ready)
+            if not learn:
+                continue
             # learn: all walking during the warm-up, then walking that matches the reference
             # the sensor still being put in place (a phone going into a bag or a pocket): its
             # gravity turns far faster than any walker's trunk or thigh does (over 1 s, 99 % of
