@@ -31,6 +31,7 @@ from coach.signal.features import (
     CadenceTrack,
     RawFeatures,
     Reference,
+    ReferenceState,
     WindowStream,
     raw_features,
     slow_cadence,
@@ -320,7 +321,7 @@ class DirectionPipeline:
             return out
         wins = ctx[:, -WIN:]
         raw = raw_features(wins, self._track)
-        states: list[tuple] | None = [] if SLOW_VIEW else None
+        states: list[ReferenceState] | None = [] if SLOW_VIEW else None
         rel = self._relative(raw, states)
         X = np.hstack([raw.even, rel])
         proba = self.model.predict_proba(X)
@@ -372,7 +373,7 @@ class DirectionPipeline:
         return out
 
     def _slow_view(self, ctx: np.ndarray, full: np.ndarray, raw: RawFeatures, X: np.ndarray,
-                   proba: np.ndarray, states: list[tuple]) -> None:
+                   proba: np.ndarray, states: list[ReferenceState]) -> None:
         """Read again, 2x faster, the 4 s that end with windows not surely walking: a walker
         slower than about 1 step/s has no whole stride in a 2 s window (its cadence read now
         1.1, now 3.5 steps/s, its similarity to the reference near 0), and their backward
@@ -380,7 +381,7 @@ class DirectionPipeline:
         more of an ordinary walker's; where that view is a slow, periodic walk and says walking
         more surely, its probabilities stand (read against the reference as each window was,
         states: Reference.snapshot()s, which they do not teach)."""
-        ready = np.array([st[7] >= self.reference.warmup_windows for st in states])
+        ready = np.array([st.n >= self.reference.warmup_windows for st in states])
         look = np.flatnonzero(ready & full & raw.moving
                               & (proba[:, 0] + proba[:, 1] < SLOW_VIEW_WALK_P))
         if not len(look):
@@ -431,7 +432,7 @@ class DirectionPipeline:
             slow_gait[look] = periodic > SLOW_PERIODIC
         return raw.gait.tolist(), slow_gait.tolist(), hz.tolist()
 
-    def _relative(self, raw: RawFeatures, states: list[tuple] | None = None) -> np.ndarray:
+    def _relative(self, raw: RawFeatures, states: list[ReferenceState] | None = None) -> np.ndarray:
         """The reference-relative features (states: gets the reference's snapshot before each
         window); while a calibration is still to be checked, window by window, so that the
         verdict falls on the same window however the stream is batched."""

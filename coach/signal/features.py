@@ -24,6 +24,7 @@ import math
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 
@@ -432,6 +433,20 @@ def check_stored_values(odd: list[float], skew: list[float], gravity: list[float
         raise ValueError("holds values no sensor gives")
 
 
+class ReferenceState(NamedTuple):
+    """A Reference as relative() reads it, at one window (Reference.snapshot)."""
+
+    odd: list[float]
+    odd_norm_k: list[float]
+    odd_norm: float
+    skew: list[float]
+    grav: list[float]
+    step_hz: float
+    log_rms: float
+    n: int
+    trend: float
+
+
 @dataclass
 class Reference:
     """The wearer's forward walking, as the sensor sees it: learnt from the warm-up.
@@ -525,16 +540,17 @@ class Reference:
         else:
             self.verdict = "changed"
 
-    def snapshot(self) -> tuple:
-        """What relative() reads of the reference, as it stands (read() puts it back)."""
-        return (self._odd, self._odd_norm_k, self._odd_norm, self._skew, self._grav,
-                self.step_hz, self.log_rms, self.n, self._trend)
+    def snapshot(self) -> "ReferenceState":
+        """What relative() reads of the reference, as it stands (read() puts it back). The
+        lists are replaced, never changed in place, so this holds no copies."""
+        return ReferenceState(self._odd, self._odd_norm_k, self._odd_norm, self._skew, self._grav,
+                              self.step_hz, self.log_rms, self.n, self._trend)
 
-    def _put(self, st: tuple) -> None:
+    def _put(self, st: "ReferenceState") -> None:
         (self._odd, self._odd_norm_k, self._odd_norm, self._skew, self._grav,
          self.step_hz, self.log_rms, self.n, self._trend) = st
 
-    def read(self, raw: RawFeatures, states: list[tuple]) -> np.ndarray:
+    def read(self, raw: RawFeatures, states: "list[ReferenceState]") -> np.ndarray:
         """Reference-relative features of windows raw, each against the reference as it stood
         (states: snapshots kept by relative(), one per window), teaching it nothing: another
         view of windows already read, which must not depend on how the stream was batched."""
@@ -549,7 +565,7 @@ class Reference:
         return np.vstack(rows) if rows else np.zeros((0, len(REL_NAMES)))
 
     def relative(self, raw: RawFeatures, learn: bool = True,
-                 record: list[tuple] | None = None) -> np.ndarray:
+                 record: "list[ReferenceState] | None" = None) -> np.ndarray:
         """Reference-relative features for each window, updating the reference as it goes
         (learn=False: read against it as it stands, leaving it and the similarity's trend
         untouched; record: a list that gets each window's snapshot() before it is read).
@@ -574,8 +590,7 @@ class Reference:
         nb = K_BANDS
         for i in range(nw):
             if record is not None:
-                record.append((self._odd, self._odd_norm_k, self._odd_norm, self._skew, self._grav,
-                               self.step_hz, self.log_rms, self.n, self._trend))
+                record.append(self.snapshot())
             z = odd_all[i]
             g = grav[i]
             shift = 0.0
