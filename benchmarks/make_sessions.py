@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from shared import write_session
 
 from coach.simulate.gait import Person, Realism, random_program, simulate
 
@@ -54,11 +55,7 @@ def main() -> None:
                      realism=real, person=person)
         name = f"s{k:02d}_{place}_{int(rate)}hz_{'forward' if fwd_only else 'interval'}"
         names.append(name)
-        with open(a.out / f"{name}.csv", "w") as f:
-            f.write("t,ax,ay,az\n")
-            for t, (x, y, z) in zip(s.t, s.acc):
-                f.write(f"{t:.4f},{x:.4f},{y:.4f},{z:.4f}\n")
-        (a.out / f"{name}.truth.json").write_text(json.dumps(s.truth()))
+        write_session(a.out, name, s.t, s.acc, s.truth())
     (a.out / "index.json").write_text(json.dumps(names))
     print(f"wrote {len(names)} sessions to {a.out}")
 

@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_sessions import mocap_like
+from shared import write_session
 
 from coach.simulate.gait import Bout, Person, random_program, simulate
 
@@ -48,14 +49,9 @@ def main() -> None:
             for b in random_program(rng, 2.0, short=True)]
         s = simulate(rng, first + later, placement=place, rate_hz=rate, person=person,
                      mounting="upright", realism=real)
-        t, acc, truth = s.t, s.acc, s.truth()
         name = f"s{k:02d}_{place}_{int(rate)}hz_pace{int(round(a.pace * 100))}"
         names.append(name)
-        with open(a.out / f"{name}.csv", "w") as f:
-            f.write("t,ax,ay,az\n")
-            for ti, (x, y, z) in zip(t, acc):
-                f.write(f"{ti:.4f},{x:.4f},{y:.4f},{z:.4f}\n")
-        (a.out / f"{name}.truth.json").write_text(json.dumps(truth))
+        write_session(a.out, name, s.t, s.acc, s.truth())
     (a.out / "index.json").write_text(json.dumps(names))
     print(f"wrote {len(names)} sessions to {a.out}")
 

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared import OXFORD as SRC
-from shared import folder
+from shared import folder, write_session
 
 
 def main() -> None:
@@ -69,10 +69,7 @@ def main() -> None:
         truth.update(labels=lab, steps=sorted(steps, key=lambda s: s["t"]), changes=changes)
         f = n.split("_")
         name = f"{f[0]}_{f[1]}_reversed_{f[-1]}"
-        with open(a.out / f"{name}.csv", "w") as fh:
-            fh.write("t,ax,ay,az\n")
-            np.savetxt(fh, np.column_stack([t, acc]), fmt="%.4f", delimiter=",")
-        (a.out / f"{name}.truth.json").write_text(json.dumps(truth))
+        write_session(a.out, name, t, acc, truth)
         names.append(name)
     (a.out / "index.json").write_text(json.dumps(names))
     print(f"wrote {len(names)} sessions to {a.out}")

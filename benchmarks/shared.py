@@ -1,12 +1,16 @@
-"""Where the benchmarks find ../shared (beside the checkout: the scorer and the real recordings).
+"""Where the benchmarks find ../shared (beside the checkout: the scorer and the real recordings),
+and how they write a folder of sessions.
 
 A checkout without it gets one line that says what is missing, not an import traceback.
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
+
+import numpy as np
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 OXFORD = SHARED / "data" / "oxford-optimisation"
@@ -34,3 +38,12 @@ def folder(path: Path) -> Path:
             _missing(path / "index.json")
         sys.exit(f"{Path(sys.argv[0]).name}: {path} is not a folder of sessions (no index.json)")
     return path
+
+
+def write_session(out: Path, name: str, t: np.ndarray, acc: np.ndarray, truth: dict) -> None:
+    """One session in the scorer's folder format: NAME.csv (t,ax,ay,az; 4 decimals) and
+    NAME.truth.json (the caller writes index.json once all are written)."""
+    with open(out / f"{name}.csv", "w") as f:
+        f.write("t,ax,ay,az\n")
+        np.savetxt(f, np.column_stack([t, acc]), fmt="%.4f", delimiter=",")
+    (out / f"{name}.truth.json").write_text(json.dumps(truth))
