@@ -381,9 +381,9 @@ class DirectionPipeline:
         more of an ordinary walker's; where that view is a slow, periodic walk and says walking
         more surely, its probabilities stand (read against the reference as each window was,
         states: Reference.snapshot()s, which they do not teach)."""
-        ready = np.array([st.n >= self.reference.warmup_windows for st in states])
-        look = np.flatnonzero(ready & full & raw.moving
-                              & (proba[:, 0] + proba[:, 1] < SLOW_VIEW_WALK_P))
+        look = np.flatnonzero(full & raw.moving & (proba[:, 0] + proba[:, 1] < SLOW_VIEW_WALK_P))
+        # ... once the reference was ready (asked of these windows only: the hot path)
+        look = look[[states[i].n >= self.reference.warmup_windows for i in look.tolist()]]
         if not len(look):
             return
         k = LONG_WIN // WIN                               # 2: the 4 s, as 2 s at 50 Hz
