@@ -159,6 +159,25 @@ def test_reference_learns_forward_from_the_warmup(session):
     assert np.median(sim[(tl > 28) & (tl < 42)]) < -0.3
 
 
+@pytest.mark.parametrize("placement", ["chest", "waist"])
+def test_a_brisk_walkers_reference_learns_their_cadence_not_half_of_it(placement):
+    """A brisk walker (2.34 steps/s) has windows read at the cadence (2.3-2.5) and windows read
+    at half of it, over two strides. With the walking flag stopping at 2.4 steps/s the reference
+    learnt from the half ones only: its polarisation spanned two strides, unlike the walking it
+    was compared with, and a chest session at 2.38 steps/s band-limited to 8 Hz (as motion
+    capture is) came out reversed from start to end."""
+    person = Person.random(np.random.default_rng(7))
+    assert person.style == "brisk" and 2.3 < person.step_hz < 2.4
+    s = simulate(np.random.default_rng(3), [Bout("forward", 15), Bout("backward", 15),
+                                            Bout("forward", 15), Bout("backward", 15)],
+                 placement=placement, rate_hz=50, person=person)
+    p = DirectionPipeline()
+    p.feed(SampleBatch(s.t, s.acc))
+    assert abs(p.reference.step_hz / person.step_hz - 1) < 0.1, p.reference.step_hz
+    recall, precision = backward_overlap(p.finish().to_json(), s.labels, 50.0)
+    assert recall > 0.9 and precision > 0.9
+
+
 def test_the_reference_does_not_learn_from_motion_far_stronger_than_walking():
     # a gesture or a vigorous stretch that happens to look like the forward walk (similar
     # enough to teach the reference) at three times its energy had pulled the reference's

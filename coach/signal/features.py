@@ -56,7 +56,12 @@ SETTLE_HOPS = 5                # gravity compared with the window 1 s earlier ..
 COS_SETTLING = math.cos(math.radians(15))   # ... turned further than this: the sensor is settling
 SETTLE_MAX_WINDOWS = 50        # after 10 s of settling walking the warm-up learns anyway
 THREE_STEPS_TOL = 0.1          # |stride lag - 3 step lags| within this share of the stride lag
-WALK_MAX_HZ = 2.4              # faster than this is running, not walking
+WALK_MAX_HZ = 2.6              # faster than this is running, not walking: a brisk walker reaches
+                               # 2.4-2.5 steps/s, and their windows read up to 2.5-2.6. At 2.4 (as
+                               # before) such a walker's reference learnt only from the windows
+                               # read at half the cadence (over two strides), and a chest session
+                               # at 2.38 steps/s, band-limited to 8 Hz, came out reversed whole
+RUN_READ_HZ = 2.4              # a 2 s reading this fast is no slow walker's double count
 STEP_MAX_S = 0.8               # the 2 s window's step search: 75-214 steps/min
 STRIDE_MAX_S = 1.9             # ... and its stride search
 LONG_WIN = 200                 # 4 s: the windows that mend a slow walker's count (slow_cadence)
@@ -244,7 +249,7 @@ def slow_cadence(ctx: np.ndarray, cadence_hz: np.ndarray) -> tuple[np.ndarray, n
     at_long = ac_all[rows, np.clip(np.rint(fs / slow).astype(int), 1, L - 1)]
     stride = ac_all[rows, np.clip(np.rint(2 * fs / slow).astype(int), 1, L - 1)]
     # (a runner's 2 s reading is left alone: over 4 s a running stride was taken for a step)
-    use = ((slow < SLOW_SHARE * cadence_hz) & (slow < SLOW_MAX_HZ) & (cadence_hz < WALK_MAX_HZ)
+    use = ((slow < SLOW_SHARE * cadence_hz) & (slow < SLOW_MAX_HZ) & (cadence_hz < RUN_READ_HZ)
            & (at_short < SLOW_NOT_STEP) & (SLOW_STEP < at_long) & (at_long < SLOW_NOT_STRIDE)
            & (stride > SLOW_STRIDE))
     # a slow walker's periodicity over the 4 s, where it is read at that slow cadence
