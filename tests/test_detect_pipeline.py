@@ -787,6 +787,29 @@ def _reversal_errors(monkeypatch: pytest.MonkeyPatch, sign_flip: bool) -> list[f
     return errors
 
 
+def test_backward_walking_stronger_than_the_warm_up_is_read_by_its_polarisation(monkeypatch):
+    """`coach demo`'s walker walks its second backward interval more strongly than its warm-up.
+    Both similarities to the forward reference were -1.00 there, but the model's direction
+    stage also reads the walk's energy, and it read 13 s of that interval forward (4 of the
+    demo's 10 reported changes wrong)."""
+    import coach.detect.pipeline as pipeline
+    from coach.simulate.gait import SimulatedWalker
+
+    s = SimulatedWalker(seed=7, placement="chest").session
+
+    def backward_share(t0: float, t1: float) -> float:
+        out = run(s.t, s.acc)
+        segs = [sg for sg in out["segments"] if sg["direction"] == "backward"]
+        return sum(max(0.0, min(sg["end_s"], t1) - max(sg["start_s"], t0)) for sg in segs) / (t1 - t0)
+
+    assert s.labels[int(140 * 50)] == "backward" and s.labels[int(160 * 50)] == "backward"
+    assert backward_share(132, 170) > 0.97
+    recall, precision = backward_overlap(run(s.t, s.acc), s.labels, 50.0)
+    assert recall > 0.97 and precision > 0.97
+    monkeypatch.setattr(pipeline, "SURE_SIM", 1.01)          # the model's reading alone
+    assert backward_share(132, 170) < 0.75
+
+
 def test_a_direct_reversal_is_dated_by_where_the_similarity_flipped_too(monkeypatch):
     """Averaging the similarity's sign flip into a reversal's onset puts the boundary nearer
     the truth than the evidence's onset alone (0.40 -> 0.34 s mean on 72 reversals)."""

@@ -84,6 +84,9 @@ FLIP_LEAD_RECENT_S = 0.75              # ... from the latest stride's (was 1.3 f
 FLIP_RECENT = 0.2                      # ... the latest stride's similarity, past this on the new side
 FLIP_BACK_S = 4.0                      # ... sought this far back
 _SIM_ALL, _SIM_RECENT = REL_NAMES.index("sim_all"), REL_NAMES.index("sim_recent")
+_REF_READY = REL_NAMES.index("ref_ready")
+SURE_SIM = 0.95              # the window's and its latest stride's similarity both past this, one way:
+SURE_SHARE = 0.9             # ... that direction gets at least this share of the walking (_sure_direction)
 SLOW_VIEW = True             # read a slow walker's 4 s at double speed (_slow_view; off: to compare)
 SLOW_VIEW_WALK_P = 0.9       # windows already this surely walking are not read again
 SLOW_VIEW_HZ = 1.05          # a 2 s window holds a whole stride only above about this cadence
@@ -123,6 +126,27 @@ def transition_matrix() -> np.ndarray:
         T[i, still] += moved / 2
         T[i, other] += moved / 2
     return T
+
+
+def _sure_direction(rel: np.ndarray, proba: np.ndarray) -> None:
+    """Where the window's polarisation and its latest stride's both match the forward
+    reference, or its reverse, almost exactly (SURE_SIM), walking is that way round. The
+    model's direction stage also reads the walk's energy against the warm-up's, and a backward
+    bout walked more strongly than the warm-up (`coach demo`'s walker; a val5 walker) had been
+    read forward for seconds at a time with both similarities at -1.00. On mocap, val5, fresh,
+    tune_m and the real reversed stretches, 12,515 windows were past -0.95 both ways: 7 were
+    forward walking (at changes; the model already read them backward), and the 58 the model
+    read forward were all backward walking. Past +0.95 the model read 4 forward windows
+    backward, and no backward window. The walking's own share (the activity stage) is left
+    as it is."""
+    ready = rel[:, _REF_READY] > 0.5
+    for sign, k in ((-1.0, 1), (1.0, 0)):          # backward, forward (CLASSES' columns)
+        sure = ready & (sign * rel[:, _SIM_ALL] > SURE_SIM) & (sign * rel[:, _SIM_RECENT] > SURE_SIM)
+        if sure.any():
+            walk = proba[sure, 0] + proba[sure, 1]
+            p = np.maximum(proba[sure, k], SURE_SHARE * walk)
+            proba[sure, k] = p
+            proba[sure, 1 - k] = walk - p
 
 
 def _runs(segs: list[Segment]) -> list[Segment]:
@@ -327,6 +351,7 @@ class DirectionPipeline:
         proba = self.model.predict_proba(X)
         if states is not None:
             self._slow_view(ctx, full, raw, X, proba, states)
+        _sure_direction(rel, proba)
         # below any sensor's noise (a flat-lined or perfectly still sensor) the features leave
         # everything the model was trained on: such a window is standing, whatever it says
         proba[raw.even[:, 0] < QUIET_LOG_RMS] = QUIET_P
