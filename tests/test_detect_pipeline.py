@@ -806,6 +806,8 @@ def test_backward_walking_stronger_than_the_warm_up_is_read_by_its_polarisation(
     assert backward_share(132, 170) > 0.97
     recall, precision = backward_overlap(run(s.t, s.acc), s.labels, 50.0)
     assert recall > 0.97 and precision > 0.97
+    monkeypatch.setattr(pipeline, "AGAINST_SIM", 1.01)       # the sure part alone
+    assert backward_share(132, 170) > 0.97
     monkeypatch.setattr(pipeline, "SURE_SIM", 1.01)          # the model's reading alone
     assert backward_share(132, 170) < 0.75
 
@@ -959,3 +961,26 @@ def test_the_model_sees_live_what_it_was_trained_on_also_across_a_gap(gap_s):
     from coach.signal.features import raw_features, recording_windows
     plain = np.concatenate([raw_features(w).even[:, pol] for w, _ in recording_windows(t, acc)])
     assert (~np.isclose(plain, X_train[:, pol])).sum() >= 3
+
+
+def test_walking_is_read_the_way_both_similarities_clearly_point():
+    """_sure_direction: past 0.95 both ways, that direction gets at least 0.9 of the walking;
+    past 0.3 both ways, the other direction at most 0.3 of it; the walking's own share, a
+    window read before the reference was ready, and similarities that disagree are untouched."""
+    from coach.detect.pipeline import _REF_READY, _SIM_ALL, _SIM_RECENT, _sure_direction
+    from coach.signal.features import REL_NAMES
+
+    sims = [(-1.0, -0.97), (-0.5, -0.6), (0.99, 0.96), (0.6, 0.4), (0.8, -0.8), (-1.0, -1.0), (0.2, 0.9)]
+    ready = [1, 1, 1, 1, 1, 0, 1]
+    rel = np.zeros((len(sims), len(REL_NAMES)))
+    rel[:, _SIM_ALL], rel[:, _SIM_RECENT] = np.array(sims).T
+    rel[:, _REF_READY] = ready
+    p = np.array([[0.6, 0.3, 0.05, 0.05]] * 3 + [[0.1, 0.8, 0.05, 0.05]] * 4)
+    q = p.copy()
+    _sure_direction(rel, q)
+    assert np.allclose(q.sum(axis=1), 1) and np.allclose(q[:, 2:], p[:, 2:])
+    assert np.allclose(q[0, :2], [0.09, 0.81])          # sure backward: 0.9 of the walking
+    assert np.allclose(q[1, :2], [0.27, 0.63])          # clearly backward: forward at most 0.3
+    assert np.allclose(q[2, :2], [0.81, 0.09])          # sure forward
+    assert np.allclose(q[3, :2], [0.63, 0.27])          # clearly forward: backward at most 0.3
+    assert np.allclose(q[4:], p[4:])                    # disagreeing, not ready, or one weak
