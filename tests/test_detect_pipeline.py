@@ -797,19 +797,19 @@ def test_backward_walking_stronger_than_the_warm_up_is_read_by_its_polarisation(
 
     s = SimulatedWalker(seed=7, placement="chest").session
 
-    def backward_share(t0: float, t1: float) -> float:
-        out = run(s.t, s.acc)
+    def backward_share(out: dict, t0: float = 132, t1: float = 170) -> float:
         segs = [sg for sg in out["segments"] if sg["direction"] == "backward"]
         return sum(max(0.0, min(sg["end_s"], t1) - max(sg["start_s"], t0)) for sg in segs) / (t1 - t0)
 
     assert s.labels[int(140 * 50)] == "backward" and s.labels[int(160 * 50)] == "backward"
-    assert backward_share(132, 170) > 0.97
-    recall, precision = backward_overlap(run(s.t, s.acc), s.labels, 50.0)
+    out = run(s.t, s.acc)
+    assert backward_share(out) > 0.97
+    recall, precision = backward_overlap(out, s.labels, 50.0)
     assert recall > 0.97 and precision > 0.97
     monkeypatch.setattr(pipeline, "AGAINST_SIM", 1.01)       # the sure part alone
-    assert backward_share(132, 170) > 0.97
+    assert backward_share(run(s.t, s.acc)) > 0.97
     monkeypatch.setattr(pipeline, "SURE_SIM", 1.01)          # the model's reading alone
-    assert backward_share(132, 170) < 0.75
+    assert backward_share(run(s.t, s.acc)) < 0.75
 
 
 def test_a_direct_reversal_is_dated_by_where_the_similarity_flipped_too(monkeypatch):
