@@ -75,6 +75,20 @@ SLOW_STEP = 0.15               # ... the whole vector's at its own step above th
 SLOW_NOT_STRIDE = 0.6          # ... but below this (no stride)
 SLOW_STRIDE = 0.0              # ... and at its own stride above this
 SLOW_AGREE = 0.15              # the 2 s and the 4 s readings agree within this share
+STRIDE_DIP = 0.3               # the 4 s repeat themselves a stride later this closely (YIN's
+                               # normalised difference; _stride_dip) ...
+STRIDE_MIN_S = 0.52            # ... searched from this lag (a brisk walker's stride) up
+STRIDE_CAP_HZ = 1.3            # ... taken where that stride's steps are slower than this
+STRIDE_SLOWER = 0.95           # ... and than this share of the other readings,
+STRIDE_HALF_GAP = 0.2          # ... where half that lag repeats this much less closely (else
+                               #     the lag was two strides: real phones at 1.7-1.9 steps/s),
+STRIDE_OCTAVE = 0.12           # ... and not within this of half the 2 s reading where
+STRIDE_STEP_AC = 0.3           #     the vertical repeats at that reading's step past this
+STRIDE_THIRDS = 0.4            # ... and a 2 s reading of a brisk gait's (RUN_READ_HZ-NO_GAIT_HZ)
+                               #     is neither halved nor cut to a third or less: a simulated
+                               #     limp at 2.3-2.6 steps/s repeated closest over 2 and 3 strides
+NO_GAIT_HZ = 3.0               # a 2 s reading this fast is no gait's cadence (slow backward
+                               # walkers at 0.8 steps/s read 3.5-3.7)
 TREND_ALPHA = 0.1              # per hop: the trend of the similarity spans about 2 s more
 
 EVEN_NAMES = [
@@ -112,13 +126,20 @@ class RawFeatures:
                              for f in fields(RawFeatures)))
 
 
-def _autocorr(x: np.ndarray) -> np.ndarray:
-    """Normalised (unbiased) autocorrelation along axis 1 for windows x (nw, W, c)."""
+def _lag_products(x: np.ndarray) -> np.ndarray:
+    """sum over t and channels of x[t] . x[t + lag], lags 0..W-1, for windows x (nw, W, c)."""
     nw, W, c = x.shape
     n = 2 * W
     F = np.fft.rfft(x, n=n, axis=1)
     # summing the channels' power spectra first is the same sum, with one inverse FFT
-    ac = np.fft.irfft((F.real ** 2 + F.imag ** 2).sum(axis=2), n=n, axis=1)[:, :W]
+    return np.fft.irfft((F.real ** 2 + F.imag ** 2).sum(axis=2), n=n, axis=1)[:, :W]
+
+
+def _autocorr(x: np.ndarray, prod: np.ndarray | None = None) -> np.ndarray:
+    """Normalised (unbiased) autocorrelation along axis 1 for windows x (nw, W, c) (prod:
+    their _lag_products, where already at hand)."""
+    W = x.shape[1]
+    ac = _lag_products(x) if prod is None else prod.copy()
     ac /= np.maximum(ac[:, :1], 1e-12)
     ac *= W / (W - np.arange(W))[None, :]
     return ac
@@ -233,8 +254,15 @@ def slow_cadence(ctx: np.ndarray, cadence_hz: np.ndarray) -> tuple[np.ndarray, n
     found lags that are neither. So the longer reading is taken only where it is slower and
     a slow walker's signs all hold: the vertical does not repeat at the 2 s reading's step (no
     step), the whole vector repeats a little at the longer reading's step (a step, not a
-    stride) and does not turn against itself at its stride. Measured with
-    benchmarks/slow_steps.py and on the held-out sets (models/README.md)."""
+    stride) and does not turn against itself at its stride.
+
+    Where even both readings took a slow step for a stride (the 4 s autocorrelation's best
+    peak was often a harmonic), the first lag at which the whole motion repeats itself
+    closely is the stride (_stride_dip): taken where it is slower than both readings and
+    under STRIDE_CAP_HZ, unless half of it repeats nearly as closely (two strides) or it
+    halves a brisk walker's reading; such a window also counts as periodic. Measured with
+    benchmarks/slow_steps.py, benchmarks/slowed_real.py and on the held-out sets
+    (models/README.md)."""
     nw, n, _ = ctx.shape
     # at 25 Hz (pairs averaged): a slow gait's lags lose nothing, and the autocorrelations
     # cost a quarter
@@ -242,7 +270,8 @@ def slow_cadence(ctx: np.ndarray, cadence_hz: np.ndarray) -> tuple[np.ndarray, n
     fs, L = FS / 2, n // 2
     _, _, lin, v = _split_gravity(ctx)
     ac_v = _autocorr(v[:, :, None])
-    ac_all = _autocorr(lin)
+    prod = _lag_products(lin)
+    ac_all = _autocorr(lin, prod)
     _, slow, val_s, val_st = _cadence(ac_v, ac_all, SLOW_STEP_MAX_S, SLOW_STRIDE_MAX_S, fs)
     rows = np.arange(nw)
     at_short = ac_v[rows, np.clip(np.rint(fs / cadence_hz).astype(int), 1, L - 1)]
@@ -254,8 +283,57 @@ def slow_cadence(ctx: np.ndarray, cadence_hz: np.ndarray) -> tuple[np.ndarray, n
            & (stride > SLOW_STRIDE))
     # a slow walker's periodicity over the 4 s, where it is read at that slow cadence
     agree = use | (np.abs(slow - cadence_hz) < SLOW_AGREE * cadence_hz)
-    return (np.where(use, slow, cadence_hz),
-            np.where(agree & (slow < SLOW_MAX_HZ), np.maximum(val_s, val_st), 0.0))
+    hz = np.where(use, slow, cadence_hz)
+    # the stride the whole motion repeats at first: where it is a slower walker's than both
+    # readings, it is the walker's (both readings' searches took a slow step for a stride)
+    periodic = np.where(agree & (slow < SLOW_MAX_HZ), np.maximum(val_s, val_st), 0.0)
+    lag, dip, half = _stride_dip(lin, prod, int(STRIDE_MIN_S * fs))
+    dip_hz = 2 * fs / lag                                          # 0 where none
+    # (half the 2 s reading, where the vertical does repeat at that reading's step, is a
+    # brisk walker's two strides)
+    ratio = dip_hz / cadence_hz
+    fast = (cadence_hz >= RUN_READ_HZ) & (cadence_hz < NO_GAIT_HZ)
+    octave = (np.abs(ratio - 0.5) < STRIDE_OCTAVE) & ((at_short > STRIDE_STEP_AC) | fast)
+    slow_dip = ((ratio > np.where(fast, STRIDE_THIRDS, 0.0)) & (dip_hz < STRIDE_CAP_HZ)
+                & (half > dip + STRIDE_HALF_GAP) & ~octave)
+    hz = np.where(slow_dip & (dip_hz < STRIDE_SLOWER * hz), dip_hz, hz)
+    # ... and a walk that repeats that closely is periodic (many a slow walker's windows had
+    # been too little so for either reading, and their steps were not counted)
+    periodic = np.where(slow_dip & (np.abs(dip_hz - hz) < SLOW_AGREE * hz),
+                        np.maximum(periodic, 1.0 - dip), periodic)
+    return hz, periodic
+
+
+def _stride_dip(x: np.ndarray, prod: np.ndarray, lo: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first lag from lo on (samples) at which windows x (nw, L, c) repeat themselves to
+    within STRIDE_DIP of YIN's cumulative-mean-normalised difference (de Cheveigne & Kawahara
+    2002), refined between samples, that difference and the difference at half the lag ->
+    (lag, difference, at half); (inf, 1, 1) where none does. The first such lag, not the best:
+    two strides repeat as well as one, and an autocorrelation's best peak took them.
+    prod: the windows' _lag_products."""
+    nw, L, _ = x.shape
+    hi = 2 * L // 3                                   # at least a third of the window overlaps
+    cross = prod[:, :hi]
+    e = np.concatenate([np.zeros((nw, 1)), np.cumsum((x ** 2).sum(axis=2), axis=1)], axis=1)
+    lags = np.arange(hi)
+    # sum over t < L - lag of |x[t] - x[t + lag]|^2, per overlapping sample
+    d = (e[:, L - lags] + (e[:, L:L + 1] - e[:, lags]) - 2 * cross) / (L - lags)
+    d[:, 0] = 0.0
+    cm = np.cumsum(d[:, 1:], axis=1) / np.arange(1, hi)
+    dn = np.ones_like(d)
+    dn[:, 1:] = d[:, 1:] / np.maximum(cm, 1e-12)
+    seg = dn[:, lo - 1:hi]
+    dip = (seg[:, 1:-1] < seg[:, :-2]) & (seg[:, 1:-1] <= seg[:, 2:]) & (seg[:, 1:-1] < STRIDE_DIP)
+    has = dip.any(axis=1)
+    j = np.argmax(dip, axis=1) + 1                    # in seg
+    rows = np.arange(nw)
+    y0, y1, y2 = seg[rows, j - 1], seg[rows, j], seg[rows, j + 1]
+    den = y0 - 2 * y1 + y2
+    off = np.clip(np.where(np.abs(den) > 1e-12, 0.5 * (y0 - y2) / np.where(np.abs(den) > 1e-12, den, 1.0), 0.0),
+                  -0.5, 0.5)
+    at_half = dn[rows, np.clip(np.rint((j + lo - 1) / 2).astype(int), 1, hi - 1)]
+    return np.where(has, j + lo - 1 + off, np.inf), np.where(has, y1, 1.0), np.where(has, at_half, 1.0)
 
 
 def _split_gravity(win: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
