@@ -150,6 +150,22 @@ def test_the_stride_is_the_first_lag_the_motion_repeats_at_not_the_best():
     assert np.isinf(lag[0]) and dip[0] == 1.0
 
 
+def test_a_desk_tapped_every_two_seconds_is_not_counted_as_a_slow_walkers_strides():
+    """Taps 1.8 s apart repeat as closely as a slow walker's strides, and the detector reads
+    such tapping as walking for a while: the stride dip had counted 30 steps in these 60 s
+    (2 before it; a helper's find). A walk moves throughout its 4 s, a tapped desk does not."""
+    t = np.arange(60 * 50) / 50
+    a = np.zeros((len(t), 3))
+    a[:, 2] = 1.0
+    a += np.random.default_rng(3).normal(0, 0.003, a.shape)
+    for tt in np.arange(1, 59, 1.8):
+        i = int(tt * 50)
+        a[i:i + 3, 2] += [0.8, -0.5, 0.2]
+        a[i:i + 3, 0] += [0.2, -0.1, 0.05]
+    out = run(t, a)
+    assert sum(sg["steps"] for sg in out["segments"]) <= 5
+
+
 def test_a_fast_gaits_count_is_not_mended_as_a_slow_walkers():
     """Over 4 s a 2.6 steps/s gait's stride was taken for a step in a few windows, and its
     steps were counted at half their rate there (a helper's find): a 2 s reading of 2.4
