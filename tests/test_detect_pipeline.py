@@ -140,13 +140,13 @@ def test_the_stride_is_the_first_lag_the_motion_repeats_at_not_the_best():
 
     x = np.stack([walk(1.9, 1.0), walk(1.9, 0.1)])
     lin = x - x.mean(axis=1, keepdims=True)
-    lag, dip, half = _stride_dip(lin, _lag_products(lin), int(STRIDE_MIN_S * fs))
+    lag, dip, half = _stride_dip((lin ** 2).sum(axis=2), _lag_products(lin), int(STRIDE_MIN_S * fs))
     assert abs(lag[0] / fs - 1.9) < 0.08 and dip[0] < STRIDE_DIP and half[0] > 0.9, (lag, dip, half)
     # steps alike: the step already repeats (the first dip), and the stride read is a step's
     assert abs(lag[1] / fs - 0.95) < 0.08 and half[1] > dip[1], (lag, dip, half)
     # nothing periodic: no lag
     noise = rng.normal(size=(1, n, 3))
-    lag, dip, half = _stride_dip(noise, _lag_products(noise), int(STRIDE_MIN_S * fs))
+    lag, dip, half = _stride_dip((noise ** 2).sum(axis=2), _lag_products(noise), int(STRIDE_MIN_S * fs))
     assert np.isinf(lag[0]) and dip[0] == 1.0
 
 

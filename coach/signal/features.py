@@ -288,17 +288,17 @@ def slow_cadence(ctx: np.ndarray, cadence_hz: np.ndarray) -> tuple[np.ndarray, n
     # a slow walker's periodicity over the 4 s, where it is read at that slow cadence
     agree = use | (np.abs(slow - cadence_hz) < SLOW_AGREE * cadence_hz)
     hz = np.where(use, slow, cadence_hz)
+    periodic = np.where(agree & (slow < SLOW_MAX_HZ), np.maximum(val_s, val_st), 0.0)
     # the stride the whole motion repeats at first: where it is a slower walker's than both
     # readings, it is the walker's (both readings' searches took a slow step for a stride)
-    periodic = np.where(agree & (slow < SLOW_MAX_HZ), np.maximum(val_s, val_st), 0.0)
-    lag, dip, half = _stride_dip(lin, prod, int(STRIDE_MIN_S * fs))
+    e = (lin ** 2).sum(axis=2)                                     # energy per sample
+    lag, dip, half = _stride_dip(e, prod, int(STRIDE_MIN_S * fs))
     dip_hz = 2 * fs / lag                                          # 0 where none
     # (half the 2 s reading, where the vertical does repeat at that reading's step, is a
     # brisk walker's two strides)
     ratio = dip_hz / cadence_hz
     fast = (cadence_hz >= RUN_READ_HZ) & (cadence_hz < NO_GAIT_HZ)
     octave = (np.abs(ratio - 0.5) < STRIDE_OCTAVE) & ((at_short > STRIDE_STEP_AC) | fast)
-    e = (lin ** 2).sum(axis=2)
     blocks = e[:, :L - L % 5].reshape(nw, -1, 5).mean(axis=2)                # 0.2 s each
     fills = (blocks > 0.1 * e.mean(axis=1, keepdims=True)).mean(axis=1)
     slow_dip = ((ratio > np.where(fast, STRIDE_THIRDS, 0.0)) & (dip_hz < STRIDE_CAP_HZ)
@@ -311,18 +311,18 @@ def slow_cadence(ctx: np.ndarray, cadence_hz: np.ndarray) -> tuple[np.ndarray, n
     return hz, periodic
 
 
-def _stride_dip(x: np.ndarray, prod: np.ndarray, lo: int
+def _stride_dip(energy: np.ndarray, prod: np.ndarray, lo: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The first lag from lo on (samples) at which windows x (nw, L, c) repeat themselves to
     within STRIDE_DIP of YIN's cumulative-mean-normalised difference (de Cheveigne & Kawahara
     2002), refined between samples, that difference and the difference at half the lag ->
     (lag, difference, at half); (inf, 1, 1) where none does. The first such lag, not the best:
     two strides repeat as well as one, and an autocorrelation's best peak took them.
-    prod: the windows' _lag_products."""
-    nw, L, _ = x.shape
+    Given x as its energy per sample, |x[t]|^2 (nw, L), and its _lag_products."""
+    nw, L = energy.shape
     hi = 2 * L // 3                                   # at least a third of the window overlaps
     cross = prod[:, :hi]
-    e = np.concatenate([np.zeros((nw, 1)), np.cumsum((x ** 2).sum(axis=2), axis=1)], axis=1)
+    e = np.concatenate([np.zeros((nw, 1)), np.cumsum(energy, axis=1)], axis=1)
     lags = np.arange(hi)
     # sum over t < L - lag of |x[t] - x[t + lag]|^2, per overlapping sample
     d = (e[:, L - lags] + (e[:, L:L + 1] - e[:, lags]) - 2 * cross) / (L - lags)
