@@ -149,17 +149,22 @@ def _autocorr(x: np.ndarray, prod: np.ndarray | None = None) -> np.ndarray:
     return ac
 
 
+def _vertex(y0: np.ndarray, y1: np.ndarray, y2: np.ndarray) -> np.ndarray:
+    """Offset (-0.5..0.5 samples) of the parabola's vertex through three neighbouring values
+    (a peak's or a dip's), 0 where they lie on a line."""
+    den = y0 - 2 * y1 + y2
+    d = np.where(np.abs(den) > 1e-9, 0.5 * (y0 - y2) / np.where(np.abs(den) > 1e-9, den, 1), 0.0)
+    return np.clip(d, -0.5, 0.5)
+
+
 def _peak(ac: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
     """Best local maximum of ac[:, lo:hi] with parabolic refinement -> (lag, value)."""
     seg = ac[:, lo:hi]
     i = np.argmax(seg, axis=1)
     rows = np.arange(len(ac))
     j = np.clip(i + lo, 1, ac.shape[1] - 2)
-    y0, y1, y2 = ac[rows, j - 1], ac[rows, j], ac[rows, j + 1]
-    den = y0 - 2 * y1 + y2
-    d = np.where(np.abs(den) > 1e-9, 0.5 * (y0 - y2) / np.where(np.abs(den) > 1e-9, den, 1), 0.0)
-    d = np.clip(d, -0.5, 0.5)
-    return j + d, y1
+    y1 = ac[rows, j]
+    return j + _vertex(ac[rows, j - 1], y1, ac[rows, j + 1]), y1
 
 
 def _polarisation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -335,10 +340,8 @@ def _stride_dip(energy: np.ndarray, prod: np.ndarray, lo: int
     has = dip.any(axis=1)
     j = np.argmax(dip, axis=1) + 1                    # in seg
     rows = np.arange(nw)
-    y0, y1, y2 = seg[rows, j - 1], seg[rows, j], seg[rows, j + 1]
-    den = y0 - 2 * y1 + y2
-    off = np.clip(np.where(np.abs(den) > 1e-12, 0.5 * (y0 - y2) / np.where(np.abs(den) > 1e-12, den, 1.0), 0.0),
-                  -0.5, 0.5)
+    y1 = seg[rows, j]
+    off = _vertex(seg[rows, j - 1], y1, seg[rows, j + 1])
     at_half = dn[rows, np.clip(np.rint((j + lo - 1) / 2).astype(int), 1, hi - 1)]
     return np.where(has, j + lo - 1 + off, np.inf), np.where(has, y1, 1.0), np.where(has, at_half, 1.0)
 
