@@ -7,11 +7,10 @@ Mounting is the benchmark's: upright at any yaw with up to 20 degrees of tilt.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
-from shared import write_session
+from shared import write_index, write_session
 
 from coach.simulate.gait import Person, Realism, random_program, simulate
 
@@ -56,8 +55,7 @@ def main() -> None:
         name = f"s{k:02d}_{place}_{int(rate)}hz_{'forward' if fwd_only else 'interval'}"
         names.append(name)
         write_session(a.out, name, s.t, s.acc, s.truth())
-    (a.out / "index.json").write_text(json.dumps(names))
-    print(f"wrote {len(names)} sessions to {a.out}")
+    write_index(a.out, names)
 
 
 if __name__ == "__main__":

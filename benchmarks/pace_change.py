@@ -12,7 +12,6 @@ then `python benchmarks/eval_inproc.py data/pace075` (or the shared scorer).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_sessions import mocap_like
-from shared import write_session
+from shared import write_index, write_session
 
 from coach.simulate.gait import Bout, Person, random_program, simulate
 
@@ -52,8 +51,7 @@ def main() -> None:
         name = f"s{k:02d}_{place}_{int(rate)}hz_pace{int(round(a.pace * 100))}"
         names.append(name)
         write_session(a.out, name, s.t, s.acc, s.truth())
-    (a.out / "index.json").write_text(json.dumps(names))
-    print(f"wrote {len(names)} sessions to {a.out}")
+    write_index(a.out, names)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared import OXFORD as SRC
-from shared import folder, write_session
+from shared import folder, write_index, write_session
 
 
 def main() -> None:
@@ -71,8 +71,7 @@ def main() -> None:
         name = f"{f[0]}_{f[1]}_reversed_{f[-1]}"
         write_session(a.out, name, t, acc, truth)
         names.append(name)
-    (a.out / "index.json").write_text(json.dumps(names))
-    print(f"wrote {len(names)} sessions to {a.out}")
+    write_index(a.out, names)
 
 
 if __name__ == "__main__":

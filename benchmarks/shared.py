@@ -42,8 +42,14 @@ def folder(path: Path) -> Path:
 
 def write_session(out: Path, name: str, t: np.ndarray, acc: np.ndarray, truth: dict) -> None:
     """One session in the scorer's folder format: NAME.csv (t,ax,ay,az; 4 decimals) and
-    NAME.truth.json (the caller writes index.json once all are written)."""
+    NAME.truth.json (write_index once all are written)."""
     with open(out / f"{name}.csv", "w") as f:
         f.write("t,ax,ay,az\n")
         np.savetxt(f, np.column_stack([t, acc]), fmt="%.4f", delimiter=",")
     (out / f"{name}.truth.json").write_text(json.dumps(truth))
+
+
+def write_index(out: Path, names: list[str]) -> None:
+    """A folder's index.json, once all its sessions are written."""
+    (out / "index.json").write_text(json.dumps(names))
+    print(f"wrote {len(names)} sessions to {out}")

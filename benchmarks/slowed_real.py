@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared import OXFORD as SRC
-from shared import folder, write_session
+from shared import folder, write_index, write_session
 
 
 def slowed(t: np.ndarray, acc: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -64,8 +64,7 @@ def main() -> None:
         name = f"{n}_x{round(100 * a.factor)}"
         write_session(a.out, name, t, acc, truth)
         names.append(name)
-    (a.out / "index.json").write_text(json.dumps(names))
-    print(f"wrote {len(names)} sessions to {a.out}")
+    write_index(a.out, names)
 
 
 if __name__ == "__main__":
