@@ -813,6 +813,32 @@ def test_no_steps_are_counted_after_the_motion_stops():
     assert len(times) >= 3                                # the walking before it still counts
 
 
+def _walk_to_the_end(quiet_from: float) -> list[float]:
+    """Windows of walking at 2 steps/s whose data ends at 20.0 s (hop energy quiet from
+    quiet_from on), counted, then the stream closed: the step times."""
+    hop = HOP / FS
+    p = DirectionPipeline()
+    p._cur, p._cur_since = "backward", 10.0
+    for k in range(41):                                   # windows ending 12.0 .. 20.0
+        t_end = 12.0 + k * hop
+        p._blocks.append((t_end, 0.3 if t_end <= quiet_from + 1e-9 else 0.005))
+        p._count_steps(True, 2.0, t_end - 0.6, True, t_end)
+    p.steps += p._count_to_end()
+    return [t for t, _ in p.steps]
+
+
+def test_a_walk_the_data_ends_in_is_counted_to_its_end():
+    # each window speaks for 0.6 s before its end: the last windows' final 0.6 s (a step at
+    # 2 steps/s, of every recording that ends mid-walk) were never counted
+    times = _walk_to_the_end(quiet_from=20.0)
+    assert 19.5 < max(times) <= 20.0, times
+    # 0.6 s more at 2 steps/s (16 steps before), at the walk's own pace
+    assert len(times) == 18 and min(np.diff(times[-3:])) >= 0.4, times
+    # ... but not past where the walking stopped
+    stopped = _walk_to_the_end(quiet_from=19.6)
+    assert max(stopped) <= 19.6 and len(stopped) == 17, stopped
+
+
 def _reversal_errors(monkeypatch: pytest.MonkeyPatch, sign_flip: bool) -> list[float]:
     """|reported boundary - true boundary| of every direct forward<->backward reversal."""
     from coach.simulate.gait import Bout, simulate

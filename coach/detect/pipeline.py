@@ -241,6 +241,7 @@ class DirectionPipeline:
         self._moving_since: float | None = None  # first label time of moving, not yet periodic windows
         self._backfill: list[tuple[float, float, float]] = []  # (from, to, phase) not yet counted
         self._gait_run = 0
+        self._count_t: float | None = None     # label time of the last window that counted steps
         self._t_first: float | None = None
         self._t_last = 0.0
         self._n_raw = 0
@@ -334,6 +335,7 @@ class DirectionPipeline:
         # most drops are short and the walker goes on as before: keep most of the belief
         self._alpha = [0.7 * x + 0.3 / len(CLASSES) for x in self._alpha]
         self._step_phase = 0.5
+        self._count_t = None
         self._moving_since = None
         self._backfill = []
         self._resume_t = self._fresh_t = t_resume
@@ -695,6 +697,7 @@ class DirectionPipeline:
         if not gait:
             self._step_phase = 0.5   # a new bout's first step comes half a period in
             self._resume_t = None
+            self._count_t = None
             self.state.cadence_spm = 0.0
             if moving and self._moving_since is None:
                 self._moving_since = t_lab
@@ -743,6 +746,29 @@ class DirectionPipeline:
             self._step_phase -= 1.0
             self.steps.append((t_lab, d))
             out.append(Event(t_lab, "step", {"direction": d}))
+        self._count_t = t_lab
+        return out
+
+    def _count_to_end(self) -> list[tuple[float, str]]:
+        """The steps of a walk the data ends in. Each window speaks for a time LAG_S before its
+        end, so the last windows' final LAG_S were never counted: about a step of every
+        recording that stops mid-walk (most of the held-out simulated sessions end walking, half
+        of them backward). Counted, at the walk's cadence, up to the last hop still as loud as
+        the walking (STOP_DROP), as _stopped_before reads a stop."""
+        if self._count_t is None or self._cur not in ("forward", "backward") or not self._cad_hist:
+            return []
+        t_lab = self._count_t
+        walk = [e for t, e in self._blocks if self._blocks[-1][0] - 3.0 <= t <= t_lab]
+        if len(walk) < 5:
+            return []
+        loud = statistics.median(walk) / STOP_DROP
+        t_end = max((t for t, e in self._blocks if t > t_lab and e >= loud), default=t_lab)
+        f = statistics.median(self._cad_hist)
+        ts, out = t_lab + (1.0 - self._step_phase) / f, []
+        while ts <= t_end:
+            out.append((ts, self._cur))
+            ts += 1.0 / f
+        self._count_t = None
         return out
 
     # ------------------------------------------------------------------ segments
@@ -851,6 +877,7 @@ class DirectionPipeline:
     def finish(self) -> AnalysisResult:
         """Close the stream: the last segment runs to the end of the data."""
         end = self._t_last
+        self.steps += self._count_to_end()
         self._close_segment(max(end, self._cur_since))
         # under a millisecond is float noise between two onsets, not a state (the output is in ms)
         segs = [s for s in self.segments if s.end_s - s.start_s >= 1e-3]
