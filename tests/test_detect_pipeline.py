@@ -813,6 +813,24 @@ def test_no_steps_are_counted_after_the_motion_stops():
     assert len(times) >= 3                                # the walking before it still counts
 
 
+@pytest.mark.parametrize("seed,place", [(101, "waist"), (105, "pocket"), (107, "waist")])
+def test_gestures_are_not_counted_as_steps_but_sidesteps_are(seed, place):
+    """Arms waved for 20 s repeat just enough to count (14-21 steps were counted, as other);
+    sidestepping repeats as walking does, and its steps still count."""
+    def counted(activity: str) -> tuple[int, int]:
+        rng = np.random.default_rng(seed)
+        s = simulate(rng, [Bout("forward", 8), Bout("still", 3), Bout(activity, 20), Bout("still", 3)],
+                     placement=place, rate_hz=50)
+        out = run(s.t, s.acc)
+        true = sum(1 for x in s.steps if 10.0 <= x["t"] < 32.0)
+        return sum(sg["steps"] for sg in out["segments"] if sg["end_s"] > 10.5), true
+
+    ours, true = counted("gesture")
+    assert true == 0 and ours <= 9, ours
+    ours, true = counted("sidestep")
+    assert abs(ours - true) <= 0.15 * true, (ours, true)
+
+
 def _walk_to_the_end(quiet_from: float) -> list[float]:
     """Windows of walking at 2 steps/s whose data ends at 20.0 s (hop energy quiet from
     quiet_from on), counted, then the stream closed: the step times."""

@@ -65,6 +65,11 @@ MOTION_LAG_S = 0.2                     # from the last quiet hop to the change (
 REVERSAL_DWELL_S = MIN_CHANGE_S        # no reversal of walking within this long of a change
 ONSET_WINDOWS = 25                     # how far back (windows, 0.2 s each) an onset is sought
 SLOW_PERIODIC = 0.4                    # the 4 s autocorrelation that makes a slow walker's window gait
+OTHER_STEP_PERIODIC = 0.5              # a step counted in motion read as other is one only where
+                                       # its window repeats this closely (or its 4 s as a slow
+                                       # walker's do): simulated sidestepping, turning and running
+                                       # do (median 0.83-0.89), gestures and torso twists hardly
+                                       # (0.36-0.39); 20 s of waving arms had counted 14-21 steps
 CADENCE_MEDIAN = 15                    # windows whose median cadence the step count integrates
 FB_DIRECT = 0.1                        # a reversal mostly passes through a stop or a turn:
                                        # forward<->backward directly is this much rarer
@@ -241,6 +246,7 @@ class DirectionPipeline:
         self._moving_since: float | None = None  # first label time of moving, not yet periodic windows
         self._backfill: list[tuple[float, float, float]] = []  # (from, to, phase) not yet counted
         self._gait_run = 0
+        self._periodic: list[tuple[float, float]] = []   # (label time, periodicity) per window
         self._count_t: float | None = None     # label time of the last window that counted steps
         self._t_first: float | None = None
         self._t_last = 0.0
@@ -382,6 +388,9 @@ class DirectionPipeline:
         tail = wins[:, -HOP:, :] - wins.mean(axis=1)[:, None, :]
         blk = np.sqrt((tail ** 2).sum(axis=2).mean(axis=1)).tolist()
         gait, slow_gait, step_hz = self._counting(ctx, full, raw)
+        # (a slow walker's window repeats over its 4 s: slow gait)
+        rep = np.where(slow_gait, 1.0, raw.even[:, _PERIODICITY])
+        self._periodic += list(zip((tend - LAG_S).tolist(), rep.tolist()))
         moving = raw.moving.tolist()
         sim_all, sim_recent = rel[:, _SIM_ALL].tolist(), rel[:, _SIM_RECENT].tolist()
         out = []
@@ -893,6 +902,14 @@ class DirectionPipeline:
         # no walking (Segment.counts_step)
         seg_of = np.searchsorted(bounds, [t for t, _ in self.steps], side="right").tolist()
         keep = [merged[k].counts_step(st[0]) for st, k in zip(self.steps, seg_of)]
+        if self.steps and self._periodic:
+            # ... and what the count found in motion read as other is a step only where the
+            # motion repeats as stepping does (OTHER_STEP_PERIODIC)
+            pt, pv = np.array(self._periodic).T
+            j = np.searchsorted(pt, [t for t, _ in self.steps], side="right") - 1
+            rep = pv[np.maximum(j, 0)].tolist()
+            keep = [ok and (merged[k].direction != "other" or r >= OTHER_STEP_PERIODIC)
+                    for ok, k, r in zip(keep, seg_of, rep)]
         self.steps = [st for st, ok in zip(self.steps, keep) if ok]
         for k, ok in zip(seg_of, keep):
             merged[k].steps += int(ok)
