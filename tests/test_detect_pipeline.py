@@ -831,15 +831,17 @@ def test_gestures_are_not_counted_as_steps_but_sidesteps_are(seed, place):
     assert abs(ours - true) <= 0.15 * true, (ours, true)
 
 
-def _walk_to_the_end(quiet_from: float) -> list[float]:
-    """Windows of walking at 2 steps/s whose data ends at 20.0 s (hop energy quiet from
-    quiet_from on), counted, then the stream closed: the step times."""
+def _walk_to_the_end(quiet_from: float, quiet: float = 0.005, jolt: bool = False) -> list[float]:
+    """Windows of walking at 2 steps/s whose data ends at 20.0 s (hop energy 0.3 g, from
+    quiet_from on `quiet`, after a jolt as loud as the walking if `jolt`), counted, then the
+    stream closed: the step times."""
     hop = HOP / FS
     p = DirectionPipeline()
     p._cur, p._cur_since = "backward", 10.0
     for k in range(41):                                   # windows ending 12.0 .. 20.0
         t_end = 12.0 + k * hop
-        p._blocks.append((t_end, 0.3 if t_end <= quiet_from + 1e-9 else 0.005))
+        walking = t_end <= quiet_from + 1e-9 or (jolt and t_end <= quiet_from + hop + 1e-9)
+        p._blocks.append((t_end, 0.3 if walking else quiet))
         p._count_steps(True, 2.0, t_end - 0.6, True, t_end)
     p.steps += p._count_to_end()
     return [t for t, _ in p.steps]
@@ -855,6 +857,25 @@ def test_a_walk_the_data_ends_in_is_counted_to_its_end():
     # ... but not past where the walking stopped
     stopped = _walk_to_the_end(quiet_from=19.6)
     assert max(stopped) <= 19.6 and len(stopped) == 17, stopped
+    # ... nor into standing that a stop's jolt and a half-loud settling lead into (a quarter of
+    # simulated recordings that end 0.5-0.8 s into standing had come out a step over)
+    settling = _walk_to_the_end(quiet_from=19.4, quiet=0.15, jolt=True)
+    assert max(settling) <= 19.6 and len(settling) == 17, settling
+
+
+def test_a_stream_that_goes_on_after_finish_counts_no_step_twice():
+    # finish() counts a walk to the data's end; should more data come after all, the windows
+    # that reach that time do not count those steps again
+    s = simulate(np.random.default_rng(3), [Bout("forward", 20), Bout("backward", 12)],
+                 placement="waist", rate_hz=50)
+    n = len(s.t) // 2
+    p = DirectionPipeline()
+    p.feed(SampleBatch(s.t[:n], s.acc[:n]))
+    p.finish()
+    p.feed(SampleBatch(s.t[n:], s.acc[n:]))
+    q = DirectionPipeline()
+    q.feed(SampleBatch(s.t, s.acc))
+    assert p.finish().tallies == q.finish().tallies
 
 
 def _reversal_errors(monkeypatch: pytest.MonkeyPatch, sign_flip: bool) -> list[float]:
