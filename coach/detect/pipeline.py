@@ -81,8 +81,9 @@ BACKFILL_MAX_S = 1.5                   # how far back a new bout's first steps a
 BACKFILL_PROOF = 5                     # ... once this many periodic windows in a row prove it a bout
 BRIDGE_MAX_S = 0.5                     # ... a moment not periodic shorter than this does not break the row
 STOP_DROP = 3.0                        # hops this much quieter (rms) than the walking: stopped
-END_DROP = 1.5                         # ... at the data's end, a walk's last hops within this of it
 STOP_BACK_S = 0.1                      # ... from this long before a step's label time on
+END_DROP = 1.5                         # at the data's end, a walk's last hops within this of its
+                                       # energy are walking (_count_to_end)
 FLIP_LEAD_S = 1.1                      # a reversal: from the whole window's similarity's sign flip
                                        # back to the change (median on the real reversed stretches)
 FLIP_LEAD_RECENT_S = 0.75              # ... from the latest stride's (was 1.3 for both before the
