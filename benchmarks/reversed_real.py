@@ -13,7 +13,6 @@ Writes a folder in the benchmark's format, to score with ../shared/benchmark/ret
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared import OXFORD as SRC
-from shared import folder, write_index, write_session
+from shared import folder, read_session, write_index, write_session
 
 
 def main() -> None:
@@ -40,10 +39,7 @@ def main() -> None:
     for n in json.loads((a.src / "index.json").read_text()):
         if a.only not in n:
             continue
-        with gzip.open(a.src / f"{n}.csv.gz", "rt") as fh:
-            d = np.loadtxt(fh, delimiter=",", skiprows=1)
-        truth = json.loads((a.src / f"{n}.truth.json").read_text())
-        t, acc = d[:, 0], d[:, 1:4].copy()
+        t, acc, truth = read_session(a.src, n)
         if a.lowpass > 0:
             from scipy.signal import butter, filtfilt
 

@@ -1,10 +1,11 @@
 """Where the benchmarks find ../shared (beside the checkout: the scorer and the real recordings),
-and how they write a folder of sessions.
+and how they read and write a folder of sessions.
 
 A checkout without it gets one line that says what is missing, not an import traceback.
 """
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from pathlib import Path
@@ -38,6 +39,15 @@ def folder(path: Path) -> Path:
             _missing(path / "index.json")
         sys.exit(f"{Path(sys.argv[0]).name}: {path} is not a folder of sessions (no index.json)")
     return path
+
+
+def read_session(src: Path, name: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """One session of a folder (NAME.csv or NAME.csv.gz, and NAME.truth.json) -> (t, acc,
+    truth), acc a copy of its own to change."""
+    gz = src / f"{name}.csv.gz"
+    with (gzip.open(gz, "rt") if gz.is_file() else open(src / f"{name}.csv")) as fh:
+        d = np.loadtxt(fh, delimiter=",", skiprows=1)
+    return d[:, 0], d[:, 1:4].copy(), json.loads((src / f"{name}.truth.json").read_text())
 
 
 def write_session(out: Path, name: str, t: np.ndarray, acc: np.ndarray, truth: dict) -> None:

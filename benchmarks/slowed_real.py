@@ -14,7 +14,6 @@ and score it with ../shared/benchmark/retro_score.py (step MAPE; retro-step MAPE
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared import OXFORD as SRC
-from shared import folder, write_index, write_session
+from shared import folder, read_session, write_index, write_session
 
 
 def slowed(t: np.ndarray, acc: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -51,11 +50,8 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     names = []
     for n in json.loads((a.src / "index.json").read_text()):
-        gz = a.src / f"{n}.csv.gz"
-        with (gzip.open(gz, "rt") if gz.is_file() else open(a.src / f"{n}.csv")) as fh:
-            d = np.loadtxt(fh, delimiter=",", skiprows=1)
-        t, acc = slowed(d[:, 0], d[:, 1:4], a.factor)
-        truth = json.loads((a.src / f"{n}.truth.json").read_text())
+        t, acc, truth = read_session(a.src, n)
+        t, acc = slowed(t, acc, a.factor)
         lab = truth["labels"]
         idx = np.minimum((np.arange(int(len(lab) / a.factor)) * a.factor).astype(int), len(lab) - 1)
         truth.update(labels=[lab[i] for i in idx],
