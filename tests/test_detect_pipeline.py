@@ -863,6 +863,39 @@ def test_a_walk_the_data_ends_in_is_counted_to_its_end():
     assert max(settling) <= 19.6 and len(settling) == 17, settling
 
 
+def _stop_read_early(direction: str, after: list[float], then: str = "still") -> DirectionPipeline:
+    """A walk at 2 steps/s read as `direction` until 10.0 s and as `then` from there to 16 s,
+    whose count went on to the steps at `after`: closed."""
+    from coach.types import Segment
+
+    p = DirectionPipeline()
+    p.segments = [Segment(0.0, 10.0, direction)]
+    p._cur, p._cur_since, p._t_last = then, 10.0, 16.0
+    p.steps = [(0.25 + 0.5 * k, direction) for k in range(20)] + [(t, then) for t in after]
+    p.finish()
+    return p
+
+
+def test_a_walk_read_as_stopped_before_its_last_steps_ends_with_them():
+    # real walkers slow into a stop, and their last steps are soft: the windows read standing
+    # about half a second before the last foot contact (the real phones, median), and the
+    # steps counted after that fell in the stop, which holds none. They are the walk's.
+    p = _stop_read_early("backward", [10.25, 10.55])
+    assert p.state.tallies.retro_steps == 22
+    walk, stop = p.segments[0], p.segments[1]
+    assert (walk.direction, stop.direction) == ("backward", "still")
+    assert walk.end_s == pytest.approx(10.65) and stop.start_s == walk.end_s
+    # a step long after the walk's rhythm (a sway at the stop) is not the walk's ...
+    p = _stop_read_early("forward", [10.25, 11.5])
+    assert p.state.tallies.forward_steps == 21 and p.segments[0].end_s == pytest.approx(10.35)
+    # ... nor one further past where the walk was read to end than WALK_TO_STEP_S
+    p = _stop_read_early("forward", [10.7])
+    assert p.state.tallies.forward_steps == 20 and p.segments[0].end_s == 10.0
+    # motion read as other (a turn) after the walk keeps its own steps
+    p = _stop_read_early("forward", [10.25, 10.75], then="other")
+    assert p.segments[0].end_s == 10.0
+
+
 def test_a_stream_that_goes_on_after_finish_counts_no_step_twice():
     # finish() counts a walk to the data's end; should more data come after all, the windows
     # that reach that time do not count those steps again

@@ -38,6 +38,7 @@ from coach.signal.features import (
 )
 from coach.signal.resample import FS, GAP_S, Resampler, increasing
 from coach.sources.base import SampleBatch
+from coach.types import STANDING_S
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,10 @@ STOP_DROP = 3.0                        # hops this much quieter (rms) than the w
 STOP_BACK_S = 0.1                      # ... from this long before a step's label time on
 END_DROP = 1.5                         # at the data's end, a walk's last hops within this of its
                                        # energy are walking (_count_to_end)
+WALK_TO_STEP_S = 0.6                   # a walk read as stopped before its last counted steps ends
+                                       # with them, this far past where it was read to end at most
+                                       # (_walks_to_their_steps)
+WALK_STEP_AFTER_S = 0.1                # ... this long after its last step
 FLIP_LEAD_S = 1.1                      # a reversal: from the whole window's similarity's sign flip
                                        # back to the change (median on the real reversed stretches)
 FLIP_LEAD_RECENT_S = 0.75              # ... from the latest stride's (was 1.3 for both before the
@@ -884,6 +889,35 @@ class DirectionPipeline:
         self.state.tallies.direction_changes = sum(e.type == "direction_change" for e in kept)
         return out
 
+    def _walks_to_their_steps(self, segs: list[Segment]) -> list[Segment]:
+        """A walk that ends in a stop ends with its last step. Real walkers slow into a stop and
+        their last steps are soft: the windows read standing about half a second before the
+        last foot contact (the real phones, median), and the steps the count went on to find
+        there fell in the stop, which holds none (Segment.counts_step): they were lost. Those
+        within WALK_TO_STEP_S of the read end, each within 1.5 of the walk's step periods of
+        the one before, are the walk's, where the stop stays one (STANDING_S). Live
+        listeners heard the stop when it was read."""
+        if not self.steps or WALK_TO_STEP_S <= 0:
+            return segs
+        st = np.array(sorted(t for t, _ in self.steps))
+        out = [Segment(s.start_s, s.end_s, s.direction) for s in segs]
+        for a, b in zip(out, out[1:]):
+            if a.direction not in ("forward", "backward") or b.direction != "still":
+                continue
+            inside = st[(st > a.start_s) & (st <= a.end_s)]
+            if len(inside) < 3:
+                continue
+            period = float(np.median(np.diff(inside[-5:])))
+            last = float(inside[-1])
+            for t in st[(st > a.end_s) & (st <= a.end_s + WALK_TO_STEP_S)].tolist():
+                if t - last > 1.5 * period:
+                    break
+                last = t
+            # (a stop that holds no steps stays one: the steps in it are its own)
+            if last > a.end_s and b.end_s - (last + WALK_STEP_AFTER_S) >= STANDING_S:
+                a.end_s = b.start_s = last + WALK_STEP_AFTER_S
+        return out
+
     @staticmethod
     def _told_then_held(out: list[Segment], k: int, d: str, t_told: float) -> int | None:
         """The segment of direction d that follows segment k across still or other only and
@@ -912,7 +946,7 @@ class DirectionPipeline:
             segs[0].start_s = t0
         else:
             segs = [Segment(t0, end, "still")]
-        merged = self._without_flickers(_runs(segs))
+        merged = self._walks_to_their_steps(self._without_flickers(_runs(segs)))
         bounds = np.array([s.start_s for s in merged[1:]])
         # standing is standing: what the count found in a stretch read as still for a while was
         # no walking (Segment.counts_step)
