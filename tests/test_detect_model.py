@@ -100,10 +100,12 @@ def test_training_varies_the_pace_of_walking_bouts_after_the_first_only():
     assert all(PACE_RANGE[0] <= p <= PACE_RANGE[1] for p in varied) and varied[0] != varied[1]
 
 
-@pytest.mark.parametrize("version, reads", [("4", False), ("5", True), ("6", True), ("7", False)])
-def test_the_loader_reads_versions_5_and_6_only(tmp_path, version, reads):
-    # version 5 and 6 share their features (6 is trained on more varied walking): a personal
-    # model trained with version 5 (`coach train --recordings`) still loads
+@pytest.mark.parametrize("version, reads", [("4", False), ("5", True), ("6", True), ("7", True),
+                                            ("8", False)])
+def test_the_loader_reads_versions_5_to_7_only(tmp_path, version, reads):
+    # versions 5, 6 and 7 share their features (6 is trained on more varied walking, 7 on
+    # sensors with an offset too): a personal model trained with version 5 or 6 (`coach train
+    # --recordings`) still loads
     src = find_default_model()
     dst = tmp_path / "m.npz"
     dst.write_bytes(src.read_bytes())
@@ -113,5 +115,5 @@ def test_the_loader_reads_versions_5_and_6_only(tmp_path, version, reads):
     if reads:
         assert DirectionModel.load(dst).card["model_version"] == version
     else:
-        with pytest.raises(CoachError, match=f"has version {version}, this coach reads versions 5 and 6"):
+        with pytest.raises(CoachError, match=f"has version {version}, this coach reads versions 5, 6 and 7"):
             DirectionModel.load(dst)

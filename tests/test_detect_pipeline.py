@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from coach.detect.pipeline import DirectionPipeline
+from coach.detect.pipeline import WALK_STEP_AFTER_S, WALK_TO_STEP_S, DirectionPipeline
 from coach.signal.features import (
     HOP,
     LONG_WIN,
@@ -280,12 +280,16 @@ def test_reading_windows_against_the_reference_without_learning_leaves_it_as_it_
     assert not np.allclose(ref.relative(raw[150:]), peek)    # learning moves the later windows
 
 
-@pytest.mark.parametrize("seed,placement,without", [(4, "waist", 0.5), (2, "pocket", 0.93)])
+# (seed 4 at the lower back until model 7, which reads that walker's backward bouts at 0.42 even
+# with the slow view; over 24 such walkers, seeds 0-7 at three placements, the mean recall is
+# 0.830 with model 7 and 0.804 with model 6)
+@pytest.mark.parametrize("seed,placement,without", [(3, "waist", 0.65), (2, "pocket", 0.93)])
 def test_a_slow_walkers_backward_walking_is_read_from_the_4s_at_double_speed(seed, placement,
                                                                               without, monkeypatch):
     """At 0.7 steps/s (an elderly walker going backward at two thirds of a slow forward pace)
-    a stride is 2.8 s: no 2 s window holds one, and the first walker's backward bouts were read
-    as other throughout (recall 0.0; the second lost 0.05 of its backward time)."""
+    a stride is 2.8 s: no 2 s window holds one, and such walkers' backward bouts were read as
+    other throughout (recall 0.0 for one; with model 7 this one loses 0.42 of its backward time
+    without the slow view, the second 0.05)."""
     import coach.detect.pipeline as pl
 
     rng = np.random.default_rng(seed)
@@ -443,7 +447,14 @@ def test_state_events_trace_every_reported_change(session, result):
     # the session opens walking: its first state holds from the start (no "still" before it)
     assert states[0] == (0.0, "forward") == (segs[0]["start_s"], segs[0]["direction"])
     assert [d for _, d in states] == [s["direction"] for s in segs]
-    assert np.allclose([t for t, _ in states], [s["start_s"] for s in segs], atol=1e-3)
+    told, answer = np.array([t for t, _ in states]), np.array([s["start_s"] for s in segs])
+    # the answer ends a walk read as stopped before its last steps with them (the stop was told
+    # when it was read): only a stop after walking starts later, and by WALK_TO_STEP_S at most
+    later = np.array([k > 0 and segs[k]["direction"] == "still"
+                      and segs[k - 1]["direction"] in ("forward", "backward") for k in range(len(segs))])
+    assert np.allclose(told[~later], answer[~later], atol=1e-3)
+    assert np.all((answer[later] - told[later] > -1e-3)
+                  & (answer[later] - told[later] < WALK_TO_STEP_S + WALK_STEP_AFTER_S + 1e-3))
 
 
 def test_csv_fast_and_strict_readers_agree(tmp_path):
@@ -956,8 +967,10 @@ def test_backward_walking_stronger_than_the_warm_up_is_read_by_its_polarisation(
     assert recall > 0.97 and precision > 0.97
     monkeypatch.setattr(pipeline, "AGAINST_SIM", 1.01)       # the sure part alone
     assert backward_share(run(s.t, s.acc)) > 0.97
-    monkeypatch.setattr(pipeline, "SURE_SIM", 1.01)          # the model's reading alone
-    assert backward_share(run(s.t, s.acc)) < 0.75
+    # the model's reading alone: model 6 read that interval mostly forward (under 0.75), and
+    # the rule above mended it; model 7, trained on sensors with an offset too, reads it right
+    monkeypatch.setattr(pipeline, "SURE_SIM", 1.01)
+    assert backward_share(run(s.t, s.acc)) > 0.97
 
 
 def test_a_direct_reversal_is_dated_by_where_the_similarity_flipped_too(monkeypatch):
@@ -1132,3 +1145,25 @@ def test_walking_is_read_the_way_both_similarities_clearly_point():
     assert np.allclose(q[2, :2], [0.81, 0.09])          # sure forward
     assert np.allclose(q[3, :2], [0.63, 0.27])          # clearly forward: backward at most 0.3
     assert np.allclose(q[4:], p[4:])                    # disagreeing, not ready, or one weak
+
+
+def test_a_sensor_that_reads_with_an_offset_is_read_as_one_without():
+    # a MEMS sensor's zero-g offset moves the gravity norm a window reads (one of the model's
+    # features): version 6, trained on simulated sensors within a few percent of 1 g, read
+    # this walker's lower-back walking as other with 0.2 g of offset (backward F1 0.98 -> 0.19)
+    s = interval_session(0, "waist")
+    v = np.random.default_rng(0).normal(size=3)
+    labels = np.array(s.labels)
+
+    def backward_f1(offset: np.ndarray) -> float:
+        p = DirectionPipeline()
+        p.feed(SampleBatch(s.t, s.acc + offset))
+        said = np.full(len(s.t), "none", dtype=object)
+        for seg in p.finish().segments:
+            said[(s.t >= seg.start_s) & (s.t < seg.end_s)] = seg.direction
+        tp = ((labels == "backward") & (said == "backward")).sum()
+        wrong = ((labels == "backward") != (said == "backward")).sum()
+        return float(2 * tp / (2 * tp + wrong))
+
+    assert backward_f1(np.zeros(3)) > 0.95
+    assert backward_f1(v / np.linalg.norm(v) * 0.2) > 0.95

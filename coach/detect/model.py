@@ -22,8 +22,9 @@ from coach.signal.features import FEATURE_NAMES, activity_view
 
 CLASSES = ("forward", "backward", "still", "other")
 ACTIVITIES = ("walk", "still", "other")     # the first stage's classes
-MODEL_VERSION = "6"     # 6: trained on walking bouts at varied paces (coach.detect.train._paces_vary)
-READS_VERSIONS = ("5", MODEL_VERSION)   # 5: polarisation over the tracked stride; the same features
+MODEL_VERSION = "7"     # 7: half its simulated sessions read by a sensor with an offset (train.OFFSET_SHARE)
+READS_VERSIONS = ("5", "6", MODEL_VERSION)   # 5: polarisation over the tracked stride; 6: trained on
+                                             # walking bouts at varied paces; the same features
 MODEL_FILE = "direction.npz"
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class DirectionModel:
             raise CoachError(f"cannot read model card {card_path}: {e}") from None
         if card.get("model_version") not in (None, *READS_VERSIONS):
             raise CoachError(f"model {path} has version {card.get('model_version')}, "
-                             f"this coach reads versions {' and '.join(READS_VERSIONS)}; "
+                             f"this coach reads versions {', '.join(READS_VERSIONS[:-1])} and {READS_VERSIONS[-1]}; "
                              "run `coach train`")
         if card.get("features") not in (None, FEATURE_NAMES):
             raise CoachError(f"model {path} was trained on other features; run `coach train`")
