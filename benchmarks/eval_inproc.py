@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shared import folder
+from shared import folder, summary
 from shared import retro_score as _scorer
 
 from coach.detect.model import DirectionModel
@@ -63,24 +63,7 @@ def main() -> None:
             c = conf.setdefault(li, {})
             d = segs[k]["direction"]
             c[d] = c.get(d, 0) + 1
-    tp, fp, fn = (sum(x[k] for x in rows) for k in ("tp", "fp", "fn"))
-    f1 = 2 * tp / max(2 * tp + fp + fn, 1)
-    fwd = sum(x["fwd_ok"] for x in rows) / max(sum(x["fwd_n"] for x in rows), 1)
-    lat = [v for x in rows for v in x["lat"]]
-    sites = {}
-    for site in sorted({x["name"].split("_")[1] for x in rows}):
-        sr = [x for x in rows if f"_{site}_" in x["name"]]
-        t_, f_, n_ = (sum(x[k] for x in sr) for k in ("tp", "fp", "fn"))
-        sites[site] = round(2 * t_ / max(2 * t_ + f_ + n_, 1), 3)
-    mape = [abs(x["retro_steps"] - x["true_retro_steps"]) / x["true_retro_steps"] for x in rows if x["true_retro_steps"]]
-    amape = [abs(x["all_steps"] - x["true_all_steps"]) / x["true_all_steps"] for x in rows if x["true_all_steps"]]
-    hours = sum(x["duration"] for x in rows) / 3600
-    print(json.dumps(dict(f1=round(f1, 3), by_site=sites, fwd_acc=round(fwd, 3),
-                          retro_mape=round(float(np.mean(mape)), 3), step_mape=round(float(np.mean(amape)), 3),
-                          lat_med=round(float(np.median(lat)), 2) if lat else None,
-                          lat_p95=round(float(np.percentile(lat, 95)), 2) if lat else None,
-                          missed=sum(x["missed"] for x in rows), changes=len(lat) + sum(x["missed"] for x in rows),
-                          fa_per_h=round(sum(x["false_alarms"] for x in rows) / hours, 1))))
+    print(json.dumps(summary(rows)))
     if stop_lat:
         print(f"walking stops: state leaves walking after {np.median(stop_lat):.2f} s median, "
               f"{np.percentile(stop_lat, 90):.2f} s p90 ({len(stop_lat)} stops)")

@@ -63,3 +63,26 @@ def write_index(out: Path, names: list[str]) -> None:
     """A folder's index.json, once all its sessions are written."""
     (out / "index.json").write_text(json.dumps(names))
     print(f"wrote {len(names)} sessions to {out}")
+
+
+def summary(rows: list[dict]) -> dict:
+    """The scorer's figures over a folder, from its per-session rows (score_session): what
+    benchmarks/eval_inproc.py prints first."""
+    tp, fp, fn = (sum(x[k] for x in rows) for k in ("tp", "fp", "fn"))
+    lat = [v for x in rows for v in x["lat"]]
+    sites = {}
+    for site in sorted({x["name"].split("_")[1] for x in rows}):
+        sr = [x for x in rows if f"_{site}_" in x["name"]]
+        t_, f_, n_ = (sum(x[k] for x in sr) for k in ("tp", "fp", "fn"))
+        sites[site] = round(2 * t_ / max(2 * t_ + f_ + n_, 1), 3)
+    mape = [abs(x["retro_steps"] - x["true_retro_steps"]) / x["true_retro_steps"] for x in rows if x["true_retro_steps"]]
+    amape = [abs(x["all_steps"] - x["true_all_steps"]) / x["true_all_steps"] for x in rows if x["true_all_steps"]]
+    hours = sum(x["duration"] for x in rows) / 3600
+    return dict(f1=round(2 * tp / max(2 * tp + fp + fn, 1), 3), by_site=sites,
+                fwd_acc=round(sum(x["fwd_ok"] for x in rows) / max(sum(x["fwd_n"] for x in rows), 1), 3),
+                retro_mape=round(float(np.mean(mape)), 3) if mape else None,
+                step_mape=round(float(np.mean(amape)), 3) if amape else None,
+                lat_med=round(float(np.median(lat)), 2) if lat else None,
+                lat_p95=round(float(np.percentile(lat, 95)), 2) if lat else None,
+                missed=sum(x["missed"] for x in rows), changes=len(lat) + sum(x["missed"] for x in rows),
+                fa_per_h=round(sum(x["false_alarms"] for x in rows) / hours, 1))
