@@ -52,8 +52,13 @@ def main() -> None:
         model = DirectionModel.load(a.model) if a.model else None
     except CoachError as e:
         sys.exit(f"sensor_offset.py: {e}")
-    names = json.loads((data / "index.json").read_text())
-    sessions = [read_session(data, n) for n in names]
+    try:
+        names = json.loads((data / "index.json").read_text())
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise ValueError("index.json is not a list of session names")
+        sessions = [read_session(data, n) for n in names]
+    except (OSError, ValueError) as e:           # (a JSON error is a ValueError)
+        sys.exit(f"sensor_offset.py: {data}: {e}")
     units = [9.80665 if tr.get("units") == "m/s^2" else 1.0 for _, _, tr in sessions]
     for size in a.offsets:
         rng = np.random.default_rng(a.seed)

@@ -874,14 +874,15 @@ def test_a_walk_the_data_ends_in_is_counted_to_its_end():
     assert max(settling) <= 19.6 and len(settling) == 17, settling
 
 
-def _stop_read_early(direction: str, after: list[float], then: str = "still") -> DirectionPipeline:
-    """A walk at 2 steps/s read as `direction` until 10.0 s and as `then` from there to 16 s,
+def _stop_read_early(direction: str, after: list[float], then: str = "still",
+                     end: float = 16.0) -> DirectionPipeline:
+    """A walk at 2 steps/s read as `direction` until 10.0 s and as `then` from there to `end`,
     whose count went on to the steps at `after`: closed."""
     from coach.types import Segment
 
     p = DirectionPipeline()
     p.segments = [Segment(0.0, 10.0, direction)]
-    p._cur, p._cur_since, p._t_last = then, 10.0, 16.0
+    p._cur, p._cur_since, p._t_last = then, 10.0, end
     p.steps = [(0.25 + 0.5 * k, direction) for k in range(20)] + [(t, then) for t in after]
     p.finish()
     return p
@@ -905,6 +906,11 @@ def test_a_walk_read_as_stopped_before_its_last_steps_ends_with_them():
     # motion read as other (a turn) after the walk keeps its own steps
     p = _stop_read_early("forward", [10.25, 10.75], then="other")
     assert p.segments[0].end_s == 10.0
+    # a stop of 3.0-3.65 s, under 3 s once the walk takes its steps, is still a stop: the walk
+    # takes them (they had been lost), and a sway in the stop counts no step (a helper's find)
+    p = _stop_read_early("backward", [10.25, 10.55, 12.5], end=13.3)
+    assert p.state.tallies.retro_steps == 22 and p.state.tallies.other_steps == 0
+    assert p.segments[1].start_s == pytest.approx(10.65) and p.segments[1].direction == "still"
 
 
 def test_a_stream_that_goes_on_after_finish_counts_no_step_twice():

@@ -889,20 +889,23 @@ class DirectionPipeline:
         self.state.tallies.direction_changes = sum(e.type == "direction_change" for e in kept)
         return out
 
-    def _walks_to_their_steps(self, segs: list[Segment]) -> list[Segment]:
+    def _walks_to_their_steps(self, segs: list[Segment]) -> tuple[list[Segment], set[int]]:
         """A walk that ends in a stop ends with its last step. Real walkers slow into a stop and
         their last steps are soft: the windows read standing about half a second before the
         last foot contact (the real phones, median), and the steps the count went on to find
         there fell in the stop, which holds none (Segment.counts_step): they were lost. Those
         within WALK_TO_STEP_S of the read end, each within 1.5 of the walk's step periods of
-        the one before, are the walk's, where the stop stays one (STANDING_S). Live
-        listeners heard the stop when it was read."""
+        the one before, are the walk's, where the stop is one (STANDING_S; a shorter one keeps
+        its steps anyway). -> (the segments, the indices of stops so shortened: they still
+        hold no steps). Live listeners heard the stop when it was read."""
+        shortened: set[int] = set()
         if not self.steps or WALK_TO_STEP_S <= 0:
-            return segs
+            return segs, shortened
         st = np.array(sorted(t for t, _ in self.steps))
         out = [Segment(s.start_s, s.end_s, s.direction) for s in segs]
-        for a, b in zip(out, out[1:]):
-            if a.direction not in ("forward", "backward") or b.direction != "still":
+        for k, (a, b) in enumerate(zip(out, out[1:])):
+            if (a.direction not in ("forward", "backward") or b.direction != "still"
+                    or b.end_s - b.start_s < STANDING_S - 1e-6):
                 continue
             inside = st[(st > a.start_s) & (st <= a.end_s)]
             if len(inside) < 3:
@@ -913,10 +916,11 @@ class DirectionPipeline:
                 if t - last > 1.5 * period:
                     break
                 last = t
-            # (a stop that holds no steps stays one: the steps in it are its own)
-            if last > a.end_s and b.end_s - (last + WALK_STEP_AFTER_S) >= STANDING_S:
-                a.end_s = b.start_s = last + WALK_STEP_AFTER_S
-        return out
+            end = last + WALK_STEP_AFTER_S
+            if last > a.end_s and end < b.end_s:
+                a.end_s = b.start_s = end
+                shortened.add(k + 1)
+        return out, shortened
 
     @staticmethod
     def _told_then_held(out: list[Segment], k: int, d: str, t_told: float) -> int | None:
@@ -946,12 +950,13 @@ class DirectionPipeline:
             segs[0].start_s = t0
         else:
             segs = [Segment(t0, end, "still")]
-        merged = self._walks_to_their_steps(self._without_flickers(_runs(segs)))
+        merged, stops = self._walks_to_their_steps(self._without_flickers(_runs(segs)))
         bounds = np.array([s.start_s for s in merged[1:]])
         # standing is standing: what the count found in a stretch read as still for a while was
         # no walking (Segment.counts_step)
         seg_of = np.searchsorted(bounds, [t for t, _ in self.steps], side="right").tolist()
-        keep = [merged[k].counts_step(st[0]) for st, k in zip(self.steps, seg_of)]
+        keep = [merged[k].counts_step(st[0]) and not (k in stops and st[0] > merged[k].start_s + 1e-6)
+                for st, k in zip(self.steps, seg_of)]
         if self.steps and self._periodic:
             # ... and what the count found in motion read as other is a step only where the
             # motion repeats as stepping does (OTHER_STEP_PERIODIC)
