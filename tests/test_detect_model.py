@@ -101,7 +101,7 @@ def test_training_varies_the_pace_of_walking_bouts_after_the_first_only():
 
 
 @pytest.mark.parametrize("version, reads", [("4", False), ("5", True), ("6", True), ("7", True),
-                                            ("8", False)])
+                                            ("8", False), (7, False)])
 def test_the_loader_reads_versions_5_to_7_only(tmp_path, version, reads):
     # versions 5, 6 and 7 share their features (6 is trained on more varied walking, 7 on
     # sensors with an offset too): a personal model trained with version 5 or 6 (`coach train
@@ -115,5 +115,15 @@ def test_the_loader_reads_versions_5_to_7_only(tmp_path, version, reads):
     if reads:
         assert DirectionModel.load(dst).card["model_version"] == version
     else:
-        with pytest.raises(CoachError, match=f"has version {version}, this coach reads versions 5, 6 and 7"):
+        # (the number 7 is not the string coach train writes: said so, not "7 ... reads 7")
+        with pytest.raises(CoachError, match=f"has version {version!r}, this coach reads versions 5, 6 and 7"):
             DirectionModel.load(dst)
+
+
+def test_a_model_card_that_is_not_an_object_is_refused_in_one_line(tmp_path):
+    src = find_default_model()
+    dst = tmp_path / "m.npz"
+    dst.write_bytes(src.read_bytes())
+    dst.with_suffix(".json").write_text("[1, 2]")
+    with pytest.raises(CoachError, match="cannot read model card .*: not a JSON object"):
+        DirectionModel.load(dst)

@@ -67,8 +67,11 @@ class DirectionModel:
             card = json.loads(card_path.read_text()) if card_path.exists() else {}
         except (OSError, ValueError) as e:
             raise CoachError(f"cannot read model card {card_path}: {e}") from None
+        if not isinstance(card, dict):
+            raise CoachError(f"cannot read model card {card_path}: not a JSON object")
         if card.get("model_version") not in (None, *READS_VERSIONS):
-            raise CoachError(f"model {path} has version {card.get('model_version')}, "
+            # (written by coach train as a string: the number 7 is not that card's version)
+            raise CoachError(f"model {path} has version {card.get('model_version')!r}, "
                              f"this coach reads versions {', '.join(READS_VERSIONS[:-1])} and {READS_VERSIONS[-1]}; "
                              "run `coach train`")
         if card.get("features") not in (None, FEATURE_NAMES):
