@@ -40,7 +40,7 @@ OFFSET_MAX_G = 0.25             # ... of up to this much (g), any direction: a M
                                 # offset is tens of mg, and more uncalibrated. It moves the gravity
                                 # norm a window reads; version 6, trained on simulated sensors within
                                 # a few percent of 1 g, read walking as other where that was off
-                                # (benchmarks/sensor_offset.py: mocap at 0.2 g, F1 0.907 -> 0.863)
+                                # (benchmarks/sensor_offset.py: mocap at 0.2 g, F1 0.907 -> 0.862)
 CLASS_OF = {"forward": 0, "backward": 1, "still": 2, "other": 3, "run": 3}
 
 
