@@ -32,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_sessions import mocap_like
 from shared import retro_score as _scorer
+from shared import summary as _summary
 
 from coach.detect import pipeline as _pipeline
 from coach.detect.pipeline import DirectionPipeline
@@ -65,19 +66,13 @@ def agreement() -> dict:
             "set_aside": len(f) - kept, "cosine_min_p10_p50_p90_max": q}
 
 
+HEADLINE = ("f1", "fwd_acc", "retro_mape", "lat_med", "missed", "changes", "fa_per_h")
+
+
 def summary(rows: list[dict]) -> dict:
-    """The scorer's headline metrics over sessions scored one by one."""
-    tp, fp, fn = (sum(x[k] for x in rows) for k in ("tp", "fp", "fn"))
-    lat = [v for x in rows for v in x["lat"]]
-    mape = [abs(x["retro_steps"] - x["true_retro_steps"]) / x["true_retro_steps"]
-            for x in rows if x["true_retro_steps"]]
-    hours = sum(x["duration"] for x in rows) / 3600
-    return dict(f1=round(2 * tp / max(2 * tp + fp + fn, 1), 3),
-                fwd_acc=round(sum(x["fwd_ok"] for x in rows) / max(sum(x["fwd_n"] for x in rows), 1), 3),
-                retro_mape=round(float(np.mean(mape)), 3) if mape else None,
-                lat_med=round(float(np.median(lat)), 2) if lat else None,
-                missed=sum(x["missed"] for x in rows), changes=len(lat) + sum(x["missed"] for x in rows),
-                fa_per_h=round(sum(x["false_alarms"] for x in rows) / hours, 1))
+    """The scorer's headline metrics over sessions scored one by one (shared.summary's)."""
+    figures = _summary(rows)
+    return {k: figures[k] for k in HEADLINE}
 
 
 def main() -> None:

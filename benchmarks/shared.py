@@ -71,7 +71,7 @@ def summary(rows: list[dict]) -> dict:
     tp, fp, fn = (sum(x[k] for x in rows) for k in ("tp", "fp", "fn"))
     lat = [v for x in rows for v in x["lat"]]
     sites = {}
-    for site in sorted({x["name"].split("_")[1] for x in rows}):
+    for site in sorted({x["name"].split("_")[1] for x in rows if "_" in x["name"]}):
         sr = [x for x in rows if f"_{site}_" in x["name"]]
         t_, f_, n_ = (sum(x[k] for x in sr) for k in ("tp", "fp", "fn"))
         sites[site] = round(2 * t_ / max(2 * t_ + f_ + n_, 1), 3)
