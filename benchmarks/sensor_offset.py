@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared import folder, read_session, summary
 from shared import retro_score as _scorer
 
+from coach.constants import G
 from coach.detect.model import DirectionModel
 from coach.detect.pipeline import DirectionPipeline
 from coach.errors import CoachError
@@ -59,7 +60,7 @@ def main() -> None:
         sessions = [read_session(data, n) for n in names]
     except (OSError, ValueError) as e:           # (a JSON error is a ValueError)
         sys.exit(f"sensor_offset.py: {data}: {e}")
-    units = [9.80665 if tr.get("units") == "m/s^2" else 1.0 for _, _, tr in sessions]
+    units = [G if tr.get("units") == "m/s^2" else 1.0 for _, _, tr in sessions]
     for size in a.offsets:
         rng = np.random.default_rng(a.seed)
         rows = []

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from coach import __version__
+from coach.constants import G
 from coach.detect.model import CLASSES, MODEL_VERSION, DirectionModel
 from coach.detect.trees import FORMAT, TreeEnsemble
 from coach.errors import CoachError
@@ -163,7 +164,7 @@ def folder_dataset(folders: list[Path], group0: int = 20_000) -> Dataset:  # = R
                 arr = np.loadtxt(f, delimiter=",", skiprows=1, ndmin=2)
             t, acc = arr[:, 0], arr[:, 1:4]
             if truth.get("units", "g") != "g":
-                acc = acc / 9.80665
+                acc = acc / G
             keep = np.concatenate([[True], np.diff(t) > 0])
             t, acc = t[keep], acc[keep]
             X, tl = stream_features(t, acc)
