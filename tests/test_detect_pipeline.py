@@ -300,7 +300,10 @@ def test_a_slow_walkers_backward_walking_is_read_from_the_4s_at_double_speed(see
                  placement=placement, rate_hz=50, person=person)
     out = run(s.t, s.acc)
     rec, prec = backward_overlap(out, s.labels, s.rate_hz)
-    assert rec > 0.8 and prec > 0.95, (rec, prec)
+    # (precision 0.94 for the pocket walker since a direct reversal to backward is told sooner:
+    # its second bout is now taken up straight from forward walking, dated 0.67 s early, where
+    # it had gone through other and begun 2.2 s late; recall 0.92 -> 0.97)
+    assert rec > 0.8 and prec > 0.93, (rec, prec)
     # each window is read against the reference as it stood then: live batches, the same answer
     live = run(s.t, s.acc, batch=10)
     assert (live["segments"], live["events"]) == (out["segments"], out["events"])
@@ -987,6 +990,42 @@ def test_a_direct_reversal_is_dated_by_where_the_similarity_flipped_too(monkeypa
     assert len(with_flip) == len(without) == 48
     assert np.mean(with_flip) < np.mean(without) - 0.03
     assert np.mean(with_flip) < 0.45
+
+
+def _reversal_latencies() -> list[float]:
+    """Latency of the change to backward where a simulated forward walk turns straight back
+    over its own steps (the walk reversed in time, as the real reversed stretches are made)."""
+    from coach.simulate.gait import Bout, simulate
+
+    lat = []
+    for seed in range(1, 7):
+        for placement in ("chest", "waist", "pocket"):
+            s = simulate(np.random.default_rng(seed), [Bout("forward", 40)], placement=placement,
+                         rate_hz=50.0)
+            j = 30 * 50
+            acc = np.concatenate([s.acc[:j], s.acc[j - 1::-1][:10 * 50]])
+            out = run(np.arange(len(acc)) / 50.0, acc)
+            told = [e["t_s"] for e in out["events"]
+                    if e["type"] == "direction_change" and e["direction"] == "backward"]
+            assert len(told) == 1 and told[0] > 30.0, (seed, placement, told)
+            lat.append(told[0] - 30.0)
+    return lat
+
+
+def test_a_direct_reversal_to_backward_is_told_sooner_than_one_back_to_forward(monkeypatch):
+    """Into backward the filter's barrier is lower than back to forward (FB_DIRECT,
+    REVERSE_P_BACKWARD): on these 18 reversals the latency is 1.38 s median, 1.49 s mean, against
+    1.48 / 1.59 s with the way back's barrier both ways (the real reversed stretches' median:
+    1.63 -> 1.49 s), and no reversal is told later."""
+    import coach.detect.pipeline as pipeline
+
+    sooner = _reversal_latencies()
+    monkeypatch.setattr(pipeline, "FB_DIRECT", pipeline.BF_DIRECT)
+    monkeypatch.setattr(pipeline, "REVERSE_P_BACKWARD", pipeline.REVERSE_P)
+    later = _reversal_latencies()
+    assert np.median(sooner) < 1.45 <= np.median(later)
+    assert np.mean(sooner) < np.mean(later) - 0.07
+    assert all(a <= b + 1e-6 for a, b in zip(sooner, later))
 
 
 def test_a_reversal_is_not_dated_from_similarities_that_say_nothing():

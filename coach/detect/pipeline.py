@@ -56,7 +56,8 @@ ONSET_LATE_S = 0.3                     # walking's onsets were still dated 0.26 
 REFINE_WINDOWS = 25                    # clear backward windows (5 s) that refine the reference
 REFINE_CONF = 0.9                      # ... reported with at least this confidence
 REFINE_AGREE = 0.3                     # ... whose mean points at least this much against forward
-REVERSE_P = 0.85                       # posterior needed to reverse walking directly
+REVERSE_P = 0.85                       # posterior needed to reverse walking directly to forward
+REVERSE_P_BACKWARD = 0.7               # ... and to backward (FB_DIRECT below says why)
 REDATE_S = 1.0                         # a told change whose state begins this soon after (flicker)
 MIN_CHANGE_S = 1.0                     # a change of direction lasts at least this long
 BLOCKS = 40                            # hops (8 s) of motion energy kept to date walking's starts
@@ -72,8 +73,15 @@ OTHER_STEP_PERIODIC = 0.5              # a step counted in motion read as other 
                                        # do (median 0.83-0.89), gestures and torso twists hardly
                                        # (0.36-0.39); 20 s of waving arms had counted 14-21 steps
 CADENCE_MEDIAN = 15                    # windows whose median cadence the step count integrates
-FB_DIRECT = 0.1                        # a reversal mostly passes through a stop or a turn:
-                                       # forward<->backward directly is this much rarer
+FB_DIRECT = 0.5                        # a reversal mostly passes through a stop or a turn:
+BF_DIRECT = 0.1                        # forward->backward directly is this much rarer, and
+                                       # backward->forward this much. Into backward the
+                                       # barrier is lower: real walking reversed in time was
+                                       # told 0.14-0.19 s sooner (median; walkers held out of
+                                       # training too) for no false alarm on the real phones;
+                                       # the way back stays high, or a flicker back to forward
+                                       # opens the way to a second false alarm (model card,
+                                       # "Eighteenth session")
 QUIET_LOG_RMS = float(np.log(0.0015))  # window rms (g) under 1.5 mg: quantisation, not motion
 QUIET_P = [0.001, 0.001, 0.997, 0.001]  # ... is standing
 IDLE_LOG_RMS = float(np.log(0.015))    # window rms (g) under 15 mg: too little motion to walk
@@ -135,7 +143,7 @@ def transition_matrix() -> np.ndarray:
     T = np.repeat(((1 - stay) / (k - 1))[:, None], k, axis=1)
     np.fill_diagonal(T, stay)
     for i, j in ((f, b), (b, f)):
-        moved = T[i, j] * (1 - FB_DIRECT)
+        moved = T[i, j] * (1 - (FB_DIRECT if i == f else BF_DIRECT))
         T[i, j] -= moved
         T[i, still] += moved / 2
         T[i, other] += moved / 2
@@ -581,7 +589,7 @@ class DirectionPipeline:
             # after one (that is a flicker)
             if t_now - self._switched_at < REVERSAL_DWELL_S:
                 return []
-            need = REVERSE_P
+            need = REVERSE_P_BACKWARD if cand == "backward" else REVERSE_P
         if amax < need:
             return []
         self._switched_at = t_now
