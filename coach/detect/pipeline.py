@@ -57,7 +57,7 @@ REFINE_WINDOWS = 25                    # clear backward windows (5 s) that refin
 REFINE_CONF = 0.9                      # ... reported with at least this confidence
 REFINE_AGREE = 0.3                     # ... whose mean points at least this much against forward
 REVERSE_P = 0.85                       # posterior needed to reverse walking directly to forward
-REVERSE_P_BACKWARD = 0.7               # ... and to backward (FB_DIRECT below says why)
+REVERSE_P_BACKWARD = 0.7               # ... and to backward where FB_DIRECT applies
 REDATE_S = 1.0                         # a told change whose state begins this soon after (flicker)
 MIN_CHANGE_S = 1.0                     # a change of direction lasts at least this long
 BLOCKS = 40                            # hops (8 s) of motion energy kept to date walking's starts
@@ -73,15 +73,18 @@ OTHER_STEP_PERIODIC = 0.5              # a step counted in motion read as other 
                                        # do (median 0.83-0.89), gestures and torso twists hardly
                                        # (0.36-0.39); 20 s of waving arms had counted 14-21 steps
 CADENCE_MEDIAN = 15                    # windows whose median cadence the step count integrates
-FB_DIRECT = 0.5                        # a reversal mostly passes through a stop or a turn:
-BF_DIRECT = 0.1                        # forward->backward directly is this much rarer, and
-                                       # backward->forward this much. Into backward the
-                                       # barrier is lower: real walking reversed in time was
-                                       # told 0.14-0.19 s sooner (median; walkers held out of
-                                       # training too) for no false alarm on the real phones;
-                                       # the way back stays high, or a flicker back to forward
-                                       # opens the way to a second false alarm (model card,
-                                       # "Eighteenth session")
+DIRECT = 0.1                           # a reversal mostly passes through a stop or a turn:
+                                       # forward<->backward directly is this much rarer
+FB_DIRECT = 0.5                        # ... but forward->backward only this much, and with
+                                       # REVERSE_P_BACKWARD, where the latest stride points
+REVERSE_SIM = 0.5                      # backward (its similarity past -this): real walking
+                                       # reversed in time was told 0.14 s sooner (median; the
+                                       # walkers held out of training 0.14 / 0.18 s), for no
+                                       # false alarm on the real phones. Without that gate the
+                                       # real phones played at 0.6 of their speed raised 13
+                                       # more false alarms in 3.5 h (with it 3); both ways, a
+                                       # quick flicker back to forward opened the way to a
+                                       # second false alarm (model card, "Eighteenth session")
 QUIET_LOG_RMS = float(np.log(0.0015))  # window rms (g) under 1.5 mg: quantisation, not motion
 QUIET_P = [0.001, 0.001, 0.997, 0.001]  # ... is standing
 IDLE_LOG_RMS = float(np.log(0.015))    # window rms (g) under 15 mg: too little motion to walk
@@ -135,15 +138,16 @@ _WORN_OTHERWISE = ("the calibration does not fit how this sensor is worn (gravit
 _MODEL_CACHE: dict[str, DirectionModel] = {}
 
 
-def transition_matrix() -> np.ndarray:
-    """HMM transitions per hop over CLASSES (forward, backward, still, other)."""
+def transition_matrix(fb_direct: float) -> np.ndarray:
+    """HMM transitions per hop over CLASSES (forward, backward, still, other); fb_direct: how
+    much rarer forward->backward directly is than another change (backward->forward: DIRECT)."""
     k = len(CLASSES)
     f, b, still, other = (CLASSES.index(c) for c in ("forward", "backward", "still", "other"))
     stay = np.array([STAY_IDLE if i in (still, other) else STAY for i in range(k)])
     T = np.repeat(((1 - stay) / (k - 1))[:, None], k, axis=1)
     np.fill_diagonal(T, stay)
     for i, j in ((f, b), (b, f)):
-        moved = T[i, j] * (1 - (FB_DIRECT if i == f else BF_DIRECT))
+        moved = T[i, j] * (1 - (fb_direct if i == f else DIRECT))
         T[i, j] -= moved
         T[i, still] += moved / 2
         T[i, other] += moved / 2
@@ -242,7 +246,8 @@ class DirectionPipeline:
         self.state = LiveState()
         k = len(CLASSES)
         # the filter runs on Python floats: numpy's per-call cost dominates 4-vectors
-        self._trans_l: list[list[float]] = transition_matrix().tolist()
+        self._trans_l: list[list[float]] = transition_matrix(DIRECT).tolist()
+        self._trans_to_back_l: list[list[float]] = transition_matrix(FB_DIRECT).tolist()
         prior = np.array(self.model.card.get("class_prior", [0.25] * k))
         self._prior_l: list[float] = np.maximum(prior, 1e-3).tolist()
         self._alpha: list[float] = [1.0 / k] * k
@@ -563,7 +568,10 @@ class DirectionPipeline:
     def _filter_step(self, p: list[float], t_lab: float, t_now: float) -> list[Event]:
         if self._fresh_lab is None:
             self._fresh_lab = t_lab
-        al, tr, pri = self._alpha, self._trans_l, self._prior_l
+        # the latest stride points backward (this window's: _windows keeps it before this step)
+        to_back = bool(self._sims) and self._sims[-1][2] < -REVERSE_SIM
+        al, pri = self._alpha, self._prior_l
+        tr = self._trans_to_back_l if to_back else self._trans_l
         a = [(al[0] * tr[0][j] + al[1] * tr[1][j] + al[2] * tr[2][j] + al[3] * tr[3][j])
              * p[j] / pri[j] for j in range(4)]
         tot = max(a[0] + a[1] + a[2] + a[3], 1e-12)
@@ -589,7 +597,7 @@ class DirectionPipeline:
             # after one (that is a flicker)
             if t_now - self._switched_at < REVERSAL_DWELL_S:
                 return []
-            need = REVERSE_P_BACKWARD if cand == "backward" else REVERSE_P
+            need = REVERSE_P_BACKWARD if cand == "backward" and to_back else REVERSE_P
         if amax < need:
             return []
         self._switched_at = t_now
