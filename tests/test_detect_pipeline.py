@@ -1012,9 +1012,8 @@ def _reversal_latencies() -> list[float]:
 def test_a_direct_reversal_to_backward_is_told_sooner_than_one_back_to_forward(monkeypatch):
     """Into backward the filter's barrier is lower than back to forward where the latest stride
     points backward (FB_DIRECT, REVERSE_P_BACKWARD, REVERSE_SIM): on these 18 reversals the
-    latency is 1.38 s median, 1.50 s mean, against
-    1.48 / 1.59 s with the way back's barrier both ways (the real reversed stretches' median:
-    1.63 -> 1.49 s), and no reversal is told later."""
+    latency is 1.38 s median, 1.50 s mean, against 1.48 / 1.59 s with the way back's barrier
+    both ways (the real reversed stretches' median: 1.63 -> 1.49 s), and none is told later."""
     import coach.detect.pipeline as pipeline
 
     sooner = _reversal_latencies()
