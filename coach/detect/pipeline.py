@@ -33,6 +33,7 @@ from coach.signal.features import (
     Reference,
     ReferenceState,
     WindowStream,
+    channel_energy,
     raw_features,
     slow_cadence,
 )
@@ -408,7 +409,7 @@ class DirectionPipeline:
         tends = tend.tolist()
         # each window's newest hop, about the window's own mean: the motion's energy, hop by hop
         tail = wins[:, -HOP:, :] - wins.mean(axis=1)[:, None, :]
-        blk = np.sqrt((tail ** 2).sum(axis=2).mean(axis=1)).tolist()
+        blk = np.sqrt(channel_energy(tail).mean(axis=1)).tolist()
         gait, slow_gait, step_hz = self._counting(ctx, full, raw)
         # (a slow walker's window repeats over its 4 s: slow gait)
         rep = np.where(slow_gait, 1.0, raw.even[:, _PERIODICITY])
@@ -457,7 +458,7 @@ class DirectionPipeline:
             return
         k = LONG_WIN // WIN                               # 2: the 4 s, as 2 s at 50 Hz
         c = ctx[look, -k * WIN:]
-        e = ((c - c.mean(axis=1, keepdims=True)) ** 2).sum(axis=2)
+        e = channel_energy(c - c.mean(axis=1, keepdims=True))
         uneven = np.abs(np.log(e[:, :WIN].mean(axis=1) + 1e-12)
                         - np.log(e[:, WIN:].mean(axis=1) + 1e-12))
         fast = raw_features(c.reshape(len(look), WIN, k, 3).mean(axis=2))
