@@ -8,6 +8,12 @@
 2. Feeds the same data to a live pipeline in 0.2 s batches, as a BLE sensor would, and times
    each feed(): the time from a batch's arrival to the direction state reflecting it.
    Goal: p99 <= 50 ms.
+
+    python benchmarks/speed.py --against REV [--pairs 6]
+
+3. Against another revision of this repository (git archive REV, read first on the Python path),
+   the two `coach analyze` processes alternated pair by pair on the same file: this machine's
+   speed moves by a fifth between minutes, which swamps a change measured one run after the other.
 """
 from __future__ import annotations
 
@@ -51,14 +57,44 @@ def make_recording(minutes: float, rate: float, path: Path) -> tuple[np.ndarray,
     return t, a
 
 
+def against(rev: str, csv: Path, pairs: int, d: Path) -> dict:
+    """Wall times of `coach analyze` with this checkout and with revision rev, alternated."""
+    root = Path(__file__).resolve().parent.parent
+    old = d / "against"
+    old.mkdir()
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev], capture_output=True)
+    if archive.returncode:
+        sys.exit(f"speed.py: git archive {rev}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    runs: dict[str, list[float]] = {"this": [], rev: []}
+    for _ in range(pairs):
+        for name, path in (("this", str(root)), (rev, str(old))):
+            # (python -m puts the working directory first on the path: run in the tree itself)
+            env = {**os.environ, "PYTHONPATH": path}
+            t0 = time.perf_counter()
+            out = subprocess.run([sys.executable, "-m", "coach", "analyze", "--json", str(csv)],
+                                 capture_output=True, text=True, env=env, cwd=path)
+            runs[name].append(time.perf_counter() - t0)
+            if out.returncode:
+                sys.exit(out.stderr)
+    return {k: {"best_s": round(min(v), 2), "median_s": round(float(np.median(v)), 2),
+                "runs_s": [round(x, 2) for x in v]} for k, v in runs.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--rate", type=float, default=100.0)
+    ap.add_argument("--against", metavar="REV", help="compare with this git revision, alternated")
+    ap.add_argument("--pairs", type=int, default=6)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         csv = Path(d) / "hour.csv"
         t, acc = make_recording(a.minutes, a.rate, csv)
+        if a.against:
+            print(json.dumps({"recording_s": round(float(t[-1] - t[0]), 1), "rate_hz": a.rate,
+                              **against(a.against, csv, a.pairs, Path(d))}, indent=1))
+            return
         coach = [sys.executable, "-m", "coach", "analyze", "--json", str(csv)]
         walls = []
         for _ in range(3):
