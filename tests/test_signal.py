@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from coach.signal.features import EVEN_NAMES, HOP, WIN, CadenceTrack, WindowStream, raw_features
+from coach.signal.features import (
+    EVEN_NAMES,
+    HOP,
+    WIN,
+    CadenceTrack,
+    WindowStream,
+    channel_energy,
+    raw_features,
+)
 from coach.signal.resample import FS, GAP_S, Resampler
 from coach.simulate.gait import Bout, simulate
 
@@ -349,3 +357,13 @@ def test_a_bout_walked_at_another_pace_changes_its_cadence_and_energy():
     assert 0.6 < steps(b, True) / steps(a, True) < 0.8
     late = a.t > 11
     assert np.std(b.acc[late] - b.acc[late].mean(0)) < 0.7 * np.std(a.acc[late] - a.acc[late].mean(0))
+
+
+def test_the_written_out_channel_sum_is_numpys_bit_for_bit():
+    """The features' sums over 3 channels are written out for speed; the analyze output must not
+    move by a bit (float addition is not associative: another order, or a pairwise sum, would)."""
+    rng = np.random.default_rng(5)
+    for shape in [(7, 100, 3), (40, 3), (5, 4, 3)]:
+        x = rng.normal(0, 1, shape) * rng.lognormal(0, 3, shape)
+        assert np.array_equal(channel_energy(x), (x ** 2).sum(axis=-1))
+        assert np.array_equal(np.sqrt(channel_energy(x)), np.linalg.norm(x, axis=-1))
