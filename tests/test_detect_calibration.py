@@ -170,6 +170,21 @@ def test_five_seconds_each_way_is_enough(rate):
         calibrate(s.t[:2 * n - 5], s.acc[:2 * n - 5], ["forward"] * n + ["backward"] * (n - 5))
 
 
+def test_a_calibration_with_misspelt_labels_is_refused_naming_them():
+    """A typo in the labels ('forwrd') had read as no forward walking at all; the error now
+    names the labels it did find, so the wearer sees what to mend."""
+    person, _ = _walker()
+    t, acc, labels = _cal_recording(person)
+    typo = ["forwrd" if x == "forward" else x for x in labels]
+    with pytest.raises(CoachError, match=r"no forward walking in it .*other labels in it: "
+                                         r"'forwrd' \(\d+ rows\), 'still'"):
+        calibrate(t, acc, typo)
+    # every other forward row misspelt: too broken to be one bout, and the typo is named too
+    every_other = [("forwrd" if i % 2 else x) if x == "forward" else x for i, x in enumerate(labels)]
+    with pytest.raises(CoachError, match=r"longest unbroken stretch of forward .*'forwrd'"):
+        calibrate(t, acc, every_other)
+
+
 def test_a_slow_gentle_walker_is_calibrated_when_the_directions_are_clearly_apart(monkeypatch):
     """A slow walker (1.1 steps/s, 'dragging' and the like) has no whole stride in a window and
     moves the trunk little: the steady-walking test had refused such calibrations, for the very

@@ -215,6 +215,18 @@ def _cos(z: np.ndarray, d: np.ndarray) -> np.ndarray:
     return zf @ df / (np.linalg.norm(zf, axis=1) * np.linalg.norm(df) + 1e-12)
 
 
+def _found(lab: np.ndarray) -> str:
+    """The labels other than forward and backward that a refused calibration holds (a typo
+    such as 'forwrd' had read as no forward walking at all), most rows first; or nothing."""
+    names, counts = np.unique(lab[(lab != "forward") & (lab != "backward") & (lab != "")],
+                              return_counts=True)
+    if not len(names):
+        return ""
+    order = np.argsort(-counts, kind="stable")[:4]
+    listed = ", ".join(f"'{names[i]}' ({counts[i]} rows)" for i in order)
+    return f"; other labels in it: {listed}{', ...' if len(names) > 4 else ''}"
+
+
 def calibrate(t: np.ndarray, acc: np.ndarray, labels: list[str]) -> Calibration:
     """Build a calibration from a labelled recording (label forward/backward per sample).
 
@@ -227,7 +239,7 @@ def calibrate(t: np.ndarray, acc: np.ndarray, labels: list[str]) -> Calibration:
         m = lab == name
         if not m.any():
             raise CoachError(f"calibration: no {name} walking in it (labels must be 'forward' "
-                             "and 'backward', at least 5 s of each)")
+                             f"and 'backward', at least 5 s of each){_found(lab)}")
         idx = np.nonzero(m)[0]
         # the longest run of this label (a calibration is one bout of each direction)
         cuts = np.nonzero(np.diff(idx) > 1)[0]
@@ -238,7 +250,8 @@ def calibrate(t: np.ndarray, acc: np.ndarray, labels: list[str]) -> Calibration:
         if len(starts) > 1 and _short(run_s := _held_seconds(t[sel])):
             raise CoachError(f"calibration: the longest unbroken stretch of {name} walking is "
                              f"{run_s:.2f} s (of {m.sum()} samples labelled {name}, in "
-                             f"{len(starts)} stretches); record at least {MIN_SECONDS:g} s in one go")
+                             f"{len(starts)} stretches); record at least {MIN_SECONDS:g} s in one go"
+                             f"{_found(lab)}")
         parts[name] = _stats(name, t[sel], acc[sel])
     (fs, fodd, fgentle), (bs, bodd, bgentle) = parts["forward"], parts["backward"]
     angle = math.degrees(math.acos(float(np.clip(fs.gravity @ bs.gravity, -1, 1))))
