@@ -69,6 +69,9 @@ def walk_csv(path: Path, seconds: float = 20.0, label: str | None = None) -> Pat
     (["scan", "--timeout", "0"], "--timeout: must be more than 0"),
     (["replay", "x.csv", "--placement", "head"], "invalid choice: 'head'"),
     (["record", "--device", "x", "--label", "sideways", "--out", "r.csv"], "invalid choice: 'sideways'"),
+    # an empty name had been read as the working directory ('.: is a directory ...')
+    (["analyze", ""], "argument path: an empty file name"),
+    (["analyze", "x.csv", "--calibration", " "], "argument --calibration: an empty file name"),
     (["analyze", "x.csv", "--start", "9999-12-31T23:59:59"], "the year must be from 1990 to 2100"),
     (["analyze", "x.csv", "--start", "1900-01-01T00:00:00"], "the year must be from 1990 to 2100"),
     (["report", "--week", "9999-12-31"], "--week 9999-12-31: the year must be from 1990 to 2100"),

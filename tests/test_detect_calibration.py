@@ -286,6 +286,13 @@ def test_a_milli_g_calibration_for_a_g_recording_and_whether_it_was_used(tmp_pat
     p = analyze("--calibration-units", "mg")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["calibration"] == "used"
+    # the plain report says so too (only the warning had told an ignored one)
+    plain = subprocess.run([sys.executable, "-m", "coach", "analyze", str(sess), "--calibration",
+                            str(cal_mg), "--calibration-units", "mg"], capture_output=True, text=True)
+    assert "  calibration: used" in plain.stdout.splitlines(), plain.stdout
+    # a folder is not a calibration (the recording reader's message spoke of a Sensor Logger export)
+    with pytest.raises(CoachError, match="is a directory, not a calibration"):
+        load_calibration(tmp_path)
     # the sensor turned on its side since the calibration: set aside, and the JSON says so
     turned = _write(tmp_path / "cal_turned.csv", t, acc[:, [2, 1, 0]] * [1, 1, -1], labels)
     p = subprocess.run([sys.executable, "-m", "coach", "analyze", str(sess), "--json",

@@ -14,7 +14,7 @@ from coach.errors import CoachError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="replay a recording through the live pipeline and report")
-    p.add_argument("path", help="a recording: CSV t,ax,ay,az, a phyphox, Sensor Logger (folder or "
+    p.add_argument("path", type=argtypes.file_path, help="a recording: CSV t,ax,ay,az, a phyphox, Sensor Logger (folder or "
                    "zip) or Polar Sensor Logger export, or any of these gzipped")
     p.add_argument("--json", action="store_true", help="print the JSON contract")
     from coach.sources.readers import add_reader_args
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_reader_args(p)
     p.add_argument("--model", type=Path, help="a model file (default: the shipped one)")
     p.add_argument("--placement", choices=WORN_PLACEMENTS, default=None)
-    p.add_argument("--calibration", type=Path, metavar="CAL.csv",
+    p.add_argument("--calibration", type=argtypes.file_path, metavar="CAL.csv",
                    help="your own forward and backward walking with the same sensor worn the same "
                         "way (header t,ax,ay,az,label; at least 5 s of each; see coach calibrate)")
     p.add_argument("--calibration-units", choices=["auto", "g", "m/s2", "mg"], default="auto",
@@ -101,6 +101,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(f"  backward: {s['retro_seconds'] / 60:.1f} min, {s['retro_steps']} retro steps")
         print(f"  forward:  {s['forward_seconds'] / 60:.1f} min, {s['forward_steps']} steps")
         print(f"  direction changes: {s['direction_changes']}")
+        if doc.get("calibration"):     # used, or ignored (the warning above says why)
+            print(f"  calibration: {doc['calibration']}")
         if doc["gaps"]:
             lost = sum(g["end_s"] - g["start_s"] for g in doc["gaps"])
             print(f"  sensor gaps: {len(doc['gaps'])}, {lost:.1f} s without data (shown as still)")

@@ -24,6 +24,14 @@ def _number(text: str) -> float:
     return x
 
 
+def file_path(text: str) -> Path:
+    """A file's path, not empty (Path("") is the working directory: an empty name had been
+    read as '.', and its error spoke of a directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty file name")
+    return Path(text)
+
+
 def minutes(text: str) -> float:
     """Minutes of a session: more than 0, at most a day."""
     x = _number(text)
