@@ -11,6 +11,7 @@ from coach.signal.features import (
     WIN,
     CadenceTrack,
     WindowStream,
+    block_mean,
     channel_energy,
     raw_features,
 )
@@ -360,10 +361,16 @@ def test_a_bout_walked_at_another_pace_changes_its_cadence_and_energy():
 
 
 def test_the_written_out_channel_sum_is_numpys_bit_for_bit():
-    """The features' sums over 3 channels are written out for speed; the analyze output must not
-    move by a bit (float addition is not associative: another order, or a pairwise sum, would)."""
+    """The features' sums over 3 channels (and means over a few samples) are written out for
+    speed; the analyze output must not move by a bit (float addition is not associative:
+    another order, or a pairwise sum, would)."""
     rng = np.random.default_rng(5)
     for shape in [(7, 100, 3), (40, 3), (5, 4, 3)]:
         x = rng.normal(0, 1, shape) * rng.lognormal(0, 3, shape)
         assert np.array_equal(channel_energy(x), (x ** 2).sum(axis=-1))
         assert np.array_equal(np.sqrt(channel_energy(x)), np.linalg.norm(x, axis=-1))
+    x = rng.normal(0, 1, (6, 201, 3)) * rng.lognormal(0, 3, (6, 201, 3))
+    for k in (2, 3):
+        n = x.shape[1]
+        want = x[:, n % k:].reshape(6, n // k, k, 3).mean(axis=2)
+        assert np.array_equal(block_mean(x, k), want)

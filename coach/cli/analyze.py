@@ -14,8 +14,9 @@ from coach.errors import CoachError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="replay a recording through the live pipeline and report")
-    p.add_argument("path", type=argtypes.file_path, help="a recording: CSV t,ax,ay,az, a phyphox, Sensor Logger (folder or "
-                   "zip) or Polar Sensor Logger export, or any of these gzipped")
+    p.add_argument("path", type=argtypes.file_path,
+                   help="a recording: CSV t,ax,ay,az, a phyphox, Sensor Logger (folder or zip) or "
+                        "Polar Sensor Logger export, or any of these gzipped")
     p.add_argument("--json", action="store_true", help="print the JSON contract")
     from coach.sources.readers import add_reader_args
 

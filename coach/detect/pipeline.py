@@ -33,6 +33,7 @@ from coach.signal.features import (
     Reference,
     ReferenceState,
     WindowStream,
+    block_mean,
     channel_energy,
     raw_features,
     slow_cadence,
@@ -461,7 +462,7 @@ class DirectionPipeline:
         e = channel_energy(c - c.mean(axis=1, keepdims=True))
         uneven = np.abs(np.log(e[:, :WIN].mean(axis=1) + 1e-12)
                         - np.log(e[:, WIN:].mean(axis=1) + 1e-12))
-        fast = raw_features(c.reshape(len(look), WIN, k, 3).mean(axis=2))
+        fast = raw_features(block_mean(c, k))
         slow = ((fast.step_hz / k < SLOW_VIEW_HZ) & fast.walk & (uneven < SLOW_VIEW_EVEN)
                 & (fast.even[:, _PERIODICITY] > SLOW_VIEW_PERIODIC))
         if not slow.any():

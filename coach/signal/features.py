@@ -139,6 +139,17 @@ def channel_energy(x: np.ndarray) -> np.ndarray:
     return x0 * x0 + x1 * x1 + x2 * x2
 
 
+def block_mean(x: np.ndarray, k: int) -> np.ndarray:
+    """Windows x (nw, n, c) at 1/k of their rate: each k consecutive samples averaged (a
+    leading remainder dropped). `.mean(axis=2)` of the blocks bit for bit, about 5x sooner."""
+    nw, n, c = x.shape
+    blocks = x[:, n % k:].reshape(nw, n // k, k, c)
+    total = blocks[:, :, 0]
+    for j in range(1, k):
+        total = total + blocks[:, :, j]
+    return total / k
+
+
 def _lag_products(x: np.ndarray) -> np.ndarray:
     """sum over t and channels of x[t] . x[t + lag], lags 0..W-1, for windows x (nw, W, c)."""
     nw, W, c = x.shape
@@ -302,8 +313,7 @@ def slow_cadence(ctx: np.ndarray, cadence_hz: np.ndarray) -> tuple[np.ndarray, n
     nw, n, _ = ctx.shape
     # at 25 Hz (pairs averaged): a slow gait's lags lose nothing, and the autocorrelations
     # cost a quarter
-    pairs = ctx[:, n % 2:].reshape(nw, n // 2, 2, 3)
-    ctx = (pairs[:, :, 0] + pairs[:, :, 1]) / 2     # (what .mean(axis=2) gives, 5x sooner)
+    ctx = block_mean(ctx, 2)
     fs, L = FS / 2, n // 2
     _, _, lin, v = _split_gravity(ctx)
     ac_v = _autocorr(v[:, :, None])
