@@ -443,3 +443,20 @@ def test_a_csv_with_every_field_quoted_reads_as_the_plain_one(tmp_path, walk, ba
                            for ln in p.read_text().splitlines()) + "\n")
     assert q.read_text().startswith('"t","ax","ay","az"\n"')
     assert figures(analyze(q)) == base[1]
+
+
+def test_a_text_column_the_reader_does_not_use_is_ignored(tmp_path, walk, base):
+    """A helper's find: an extra 'note' column (a logger's device name, a comment) refused the
+    whole file, and the error named the line but not the column. Columns the reader does not
+    use may hold anything; a bad value in one it does use names the column."""
+    p = write(tmp_path / "plain.csv", *walk)
+    lines = p.read_text().splitlines()
+    noted = tmp_path / "noted.csv"
+    noted.write_text("\n".join([lines[0] + ",note"] + [ln + (",left foot" if k % 7 else ",")
+                                                       for k, ln in enumerate(lines[1:])]) + "\n")
+    assert figures(analyze(noted)) == base[1]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([lines[0] + ",note", lines[1] + ",x",
+                              lines[2].replace(lines[2].split(",")[2], "zz") + ",y"]) + "\n")
+    with pytest.raises(CoachError, match=r"line 3: non-numeric value 'zz' in column 'ay'"):
+        read_csv(bad)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import re
 import warnings
 import zipfile
@@ -326,6 +327,9 @@ class RowParser:
         rows: list[list[float]] = []
         labels: list[str] | None = [] if f.label_col is not None else None
         lines: list[int] = []
+        # columns the reader does not use may hold anything (a note, a device name)
+        used = {f.t_col, *f.acc_cols}
+        names = f.header if len(f.header) == f.ncol else None
         for k, ln in enumerate(text.split("\n")):
             ln = ln.rstrip("\r")
             if not ln.strip():
@@ -341,8 +345,12 @@ class RowParser:
                 try:
                     vals.append(float(x))
                 except ValueError:
+                    if i not in used:
+                        vals.append(math.nan)
+                        continue
+                    col = f" in column {names[i]!r}" if names else ""
                     raise CoachError(f"{self.name}: line {no}: non-numeric value "
-                                     f"{x.strip()[:20]!r}") from None
+                                     f"{x.strip()[:20]!r}{col}") from None
             if labels is not None:
                 labels.append(parts[f.label_col].strip().lower())   # type: ignore[index]
             rows.append(vals)
