@@ -154,7 +154,7 @@ def test_a_sample_far_outside_the_clock_is_dropped_never_moves_it(tmp_path, walk
         assert [s["direction"] for s in got] == [s["direction"] for s in want]
         assert all(abs(g["start_s"] - w["start_s"]) <= 1.0 for g, w in zip(got, want))
         assert abs(doc["summary"]["retro_steps"] - base[1]["summary"]["retro_steps"]) <= 2
-    assert "1 sample far outside the recording's clock" in capsys.readouterr().err
+    assert "1 sample out of step with the recording's clock" in capsys.readouterr().err
 
 
 def test_a_gap_is_a_gap_and_does_not_change_the_rate(tmp_path, walk):

@@ -55,7 +55,7 @@ class TimeStats:
             parts.append(f"dropped {self.repeats} row{'' if one else 's'} that "
                          f"repeat{'s' if one else ''} the previous timestamp")
         if self.outliers:
-            parts.append(f"dropped {self.outliers} sample{'s' * (self.outliers != 1)} far outside "
+            parts.append(f"dropped {self.outliers} sample{'s' * (self.outliers != 1)} out of step with "
                          "the recording's clock")
         if self.unusable:
             parts.append(f"dropped {self.unusable} row{'s' * (self.unusable != 1)} whose "
