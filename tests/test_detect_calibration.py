@@ -293,6 +293,9 @@ def test_a_milli_g_calibration_for_a_g_recording_and_whether_it_was_used(tmp_pat
     # a folder is not a calibration (the recording reader's message spoke of a Sensor Logger export)
     with pytest.raises(CoachError, match="is a directory, not a calibration"):
         load_calibration(tmp_path)
+    for empty in ("", " "):
+        with pytest.raises(CoachError, match="^a calibration needs a file name: an empty one was given$"):
+            load_calibration(empty)
     # the sensor turned on its side since the calibration: set aside, and the JSON says so
     turned = _write(tmp_path / "cal_turned.csv", t, acc[:, [2, 1, 0]] * [1, 1, -1], labels)
     p = subprocess.run([sys.executable, "-m", "coach", "analyze", str(sess), "--json",

@@ -66,7 +66,10 @@ def load_calibration(path: str | Path, units: str = "auto") -> Calibration:
     backward, at least 5 s of each, the same sensor worn the same way as the sessions)."""
     from coach.sources.csvfile import read_csv
 
-    if Path(path).is_dir() and str(path).strip():
+    if not str(path).strip():
+        # (Path("") is the working directory: its reader spoke of '.')
+        raise CoachError("a calibration needs a file name: an empty one was given")
+    if Path(path).is_dir():
         raise CoachError(f"{path}: is a directory, not a calibration (a CSV with t,ax,ay,az,label)")
     try:
         size = Path(path).stat().st_size if Path(path).is_file() else 0
