@@ -19,7 +19,7 @@ import numpy as np
 
 from coach.detect.model import CLASSES, DirectionModel
 from coach.detect.types import AnalysisResult, Event, LiveState, Segment, Tallies
-from coach.signal.calibration import Calibration, steady_odd
+from coach.signal.calibration import Calibration, cosine, steady_odd
 from coach.signal.features import (
     EVEN_NAMES,
     HOP,
@@ -548,8 +548,7 @@ class DirectionPipeline:
         # against the calibration's forward walk, not its axis: the axis leans away from the
         # forward walk as far as the wearer's backward walk is from its time reversal
         warm = odd if odd is not None else shadow.odd
-        a = self.calibration.forward.odd
-        cos = float((warm * a).sum() / (np.linalg.norm(warm) * np.linalg.norm(a) + 1e-12))
+        cos = cosine(warm, self.calibration.forward.odd)
         self.calibration_fit = cos
         log.debug("calibration check after %d warm-up windows: agreement %.3f (%s), gravity %.0f deg",
                   shadow.n, cos, "steady walking" if odd is not None else "the warm-up's reference",
@@ -656,7 +655,7 @@ class DirectionPipeline:
         self.refined = True
         rb = self._back_sum / self._back_n
         rf = self.reference.odd
-        cos = float((rb * rf).sum() / (np.linalg.norm(rb) * np.linalg.norm(rf) + 1e-12))
+        cos = cosine(rb, rf)
         if cos > -REFINE_AGREE:
             log.info("first backward bout does not agree with the forward reference (cos %.2f): "
                      "reference kept", cos)

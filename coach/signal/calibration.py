@@ -209,6 +209,11 @@ def _stats(name: str, t: np.ndarray, acc: np.ndarray) -> tuple[DirectionStats, n
     return stats, odd, gentle
 
 
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """The cosine between two polarisation vectors (any shape, compared element by element)."""
+    return float((a * b).sum() / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
 def _cos(z: np.ndarray, d: np.ndarray) -> np.ndarray:
     zf = z.reshape(len(z), -1)
     df = d.reshape(-1)
@@ -276,4 +281,4 @@ def calibrate(t: np.ndarray, acc: np.ndarray, labels: list[str]) -> Calibration:
     return Calibration(fs, bs, sep)
 
 
-__all__ = ["Calibration", "DirectionStats", "calibrate", "steady_odd"]
+__all__ = ["Calibration", "DirectionStats", "calibrate", "cosine", "steady_odd"]
