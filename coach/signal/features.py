@@ -199,7 +199,8 @@ def _polarisation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
                          x[..., 0] * y[..., 1] - x[..., 1] * y[..., 0]], axis=-1)
 
 
-def _stride_polarisation(lin: np.ndarray, step_hz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _stride_polarisation(lin: np.ndarray, step_hz: np.ndarray, power: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
     """Polarisation per stride harmonic over segments of a whole number of strides:
     ((nw, K_BANDS, 3) averaged over SYNC_OFFSETS segments spread over the window, (nw, K_RECENT,
     3) of the segment that ends with the window), normalised by the window's power.
@@ -209,7 +210,8 @@ def _stride_polarisation(lin: np.ndarray, step_hz: np.ndarray) -> tuple[np.ndarr
     frequencies below about 2 steps/s; their mix turns with the gait's phase and flipped the
     similarity's sign once a stride at slow cadences. Averaging over the whole window made
     models trained on different draws of people agree far better (models/README.md). A stride
-    longer than the window uses the window."""
+    longer than the window uses the window. power: the windows' mean energy per sample, where
+    the caller has it."""
     nw, W, _ = lin.shape
     stride = 2 * FS / np.maximum(step_hz, 0.3)                       # samples
     m = np.floor(W / stride)
@@ -230,7 +232,9 @@ def _stride_polarisation(lin: np.ndarray, step_hz: np.ndarray) -> tuple[np.ndarr
     y = y4.reshape(nw, W, -1)
     s = (seg @ y).reshape(nw, SYNC_OFFSETS, 2, K_BANDS, 3).astype(np.float64)
     cross = _polarisation(s[:, :, 0], s[:, :, 1])                           # (nw, S, K, 3)
-    norm = (L.astype(float) ** 2 * (channel_energy(lin).mean(axis=1) + 1e-12))[:, None, None]
+    if power is None:
+        power = channel_energy(lin).mean(axis=1)
+    norm = (L.astype(float) ** 2 * (power + 1e-12))[:, None, None]
     return cross.mean(axis=1) / norm, cross[:, -1, :K_RECENT] / norm
 
 
@@ -432,8 +436,8 @@ class CadenceTrack:
         return out
 
 
-def _coherent_polarisation(lin: np.ndarray, step_hz: np.ndarray, tracked: np.ndarray
-                           ) -> tuple[np.ndarray, np.ndarray]:
+def _coherent_polarisation(lin: np.ndarray, step_hz: np.ndarray, tracked: np.ndarray,
+                           power: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """_stride_polarisation over the window's own stride or the tracked one, whichever gives
     the stronger polarisation (the whole window's and the latest stride's chosen apart): over
     a wrong stride the harmonics smear and the polarisation weakens. In steady walking the two
@@ -442,11 +446,13 @@ def _coherent_polarisation(lin: np.ndarray, step_hz: np.ndarray, tracked: np.nda
     is the cadence estimate's own ambiguity, not a reversal, and a limping walker whose windows
     read 1.06 and 2.07 steps/s in turn, tracked at 2.05, had their backward walking read as
     other (17 of 45 steps counted; 25 with the octave kept out, 30 with model 4)."""
-    odd, recent = _stride_polarisation(lin, step_hz)
+    if power is None:
+        power = channel_energy(lin).mean(axis=1)
+    odd, recent = _stride_polarisation(lin, step_hz, power)
     octave = np.abs(np.abs(np.log2(tracked / step_hz)) - 1) < np.log2(TRACK_OCTAVE)
     alt = np.flatnonzero((np.abs(tracked - step_hz) > TRACK_DIFF * step_hz) & ~octave)
     if len(alt):
-        o2, r2 = _stride_polarisation(lin[alt], tracked[alt])
+        o2, r2 = _stride_polarisation(lin[alt], tracked[alt], power[alt])
         n = len(alt)
         use_o = np.linalg.norm(o2.reshape(n, -1), axis=1) > np.linalg.norm(odd[alt].reshape(n, -1), axis=1)
         use_r = np.linalg.norm(r2.reshape(n, -1), axis=1) > np.linalg.norm(recent[alt].reshape(n, -1), axis=1)
@@ -461,7 +467,8 @@ def raw_features(win: np.ndarray, track: CadenceTrack | None = None) -> RawFeatu
     nw, W, _ = win.shape
     gn, gu, lin, v = _split_gravity(win)
     h = lin - v[:, :, None] * gu[:, None, :]
-    rms = np.sqrt(channel_energy(lin).mean(axis=1)) + 1e-6
+    power = channel_energy(lin).mean(axis=1)
+    rms = np.sqrt(power) + 1e-6
     rms_v = np.sqrt((v ** 2).mean(axis=1)) + 1e-6
     rms_h = np.sqrt(channel_energy(h).mean(axis=1)) + 1e-6
 
@@ -504,11 +511,11 @@ def raw_features(win: np.ndarray, track: CadenceTrack | None = None) -> RawFeatu
     walking_pace = (rms < 1.6) & (step_hz < WALK_MAX_HZ)
     walk = gait & walking_pace
     if track is None:
-        odd, recent = _stride_polarisation(lin, step_hz)
+        odd, recent = _stride_polarisation(lin, step_hz, power)
     else:
         # a run's cadence is not the walk's: the track takes periodic windows at a walking pace
         tracked = track.medians(step_hz, (periodicity > TRACK_PERIODIC) & walking_pace)
-        odd, recent = _coherent_polarisation(lin, step_hz, tracked)
+        odd, recent = _coherent_polarisation(lin, step_hz, tracked, power)
     pol_degree = np.sqrt(channel_energy(odd)).sum(axis=1)
 
     rms_tail = np.sqrt(channel_energy(lin[:, -EDGE:]).mean(axis=1)) + 1e-6
