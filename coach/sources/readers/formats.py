@@ -10,6 +10,7 @@ Formats (sources in firmware_notes/file_formats.md):
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import math
@@ -205,6 +206,14 @@ def sniff(name: str, member: str, header_line: str, first_row: str | None,
     """The format of a file from its header line (and the first data row, for decimal commas)."""
     counts = {s: header_line.count(s) for s in (",", ";", "\t")}
     sep = max(counts, key=lambda s: counts[s]) if any(counts.values()) else ","
+    # the most frequent separator, unless another one splits the header into a format's columns
+    # (a column named "note (a, b, c)" in a tab-separated file)
+    for s in sorted((s for s in counts if counts[s]), key=lambda s: -counts[s]):
+        hs = {_clean(x) for x in header_line.rstrip("\r\n").split(s)}
+        if ({"t", "ax", "ay", "az"} <= hs or "time (s)" in hs or {"time", "x", "y", "z"} <= hs
+                or "phone timestamp" in hs):
+            sep = s
+            break
     raw = header_line.rstrip("\r\n").split(sep)
     while len(raw) > 1 and not raw[-1].strip():
         raw.pop()                                  # a trailing separator
@@ -215,6 +224,11 @@ def sniff(name: str, member: str, header_line: str, first_row: str | None,
         if missing:
             raise CoachError(f"{name}: missing column(s) {', '.join(missing)} "
                              "(header must include t,ax,ay,az)")
+        twice = [c for c in ("t", "ax", "ay", "az", "label") if h.count(c) > 1]
+        if twice:
+            # (the first had been read and the other ignored, whichever held the data)
+            raise CoachError(f"{name}: column {twice[0]!r} appears {h.count(twice[0])} times in the "
+                             "header: keep one")
         return Format("plain", sep, len(h), h.index("t"), (h.index("ax"), h.index("ay"), h.index("az")),
                       label_col=h.index("label") if "label" in h else None, decimal_comma=dec, header=h)
     if any(x.startswith("linear acceleration") for x in h):
@@ -296,21 +310,24 @@ class RowParser:
 
     def parse(self, text: str, line0: int) -> Rows:
         f = self.fmt
-        if '"' in text:        # every field quoted (some loggers do): numbers and labels within
-            text = text.replace('"', "")
         if f.strip_first:
             if self.first_field is None:
                 m = _FIRST.search(text)
                 if m:
                     self.first_field = m.group(0)[:-1]
             text = _FIRST.sub("", text)
-        if f.sep != "," or f.kind != "plain":
-            text = _TRAIL.sub("", text) if f.kind != "plain" else text
+        if f.kind != "plain":
+            text = _TRAIL.sub("", text)
+        fast = None
+        if f.label_col is None:
+            # every field quoted (some loggers do): numbers within. (A quoted field that holds a
+            # separator gives its row too many fields: the strict reader reads it as CSV)
+            one = text.replace('"', "") if '"' in text else text
             if f.decimal_comma:
-                text = text.replace(",", ".")
+                one = one.replace(",", ".")
             if f.sep != ",":
-                text = text.replace(f.sep, ",")
-        fast = None if f.label_col is not None else _fast(text, f.ncol)
+                one = one.replace(f.sep, ",")
+            fast = _fast(one, f.ncol)
         if fast is not None:
             arr = fast
             lines = line0 + np.arange(len(arr))
@@ -322,50 +339,48 @@ class RowParser:
         return Rows(t, acc, labels, lines)
 
     def _strict(self, text: str, line0: int) -> tuple[np.ndarray, list[str] | None, np.ndarray]:
-        """Line by line: slower, but names the line and field that is wrong."""
+        """Line by line: slower, but names the line and field that is wrong. Fields are split
+        as CSV (a quoted field may hold the separator); columns the reader does not use may
+        hold anything (a note, a device name), and a row may end in one empty field (a
+        trailing separator, as spreadsheets export)."""
         f = self.fmt
         rows: list[list[float]] = []
         labels: list[str] | None = [] if f.label_col is not None else None
         lines: list[int] = []
-        # columns the reader does not use may hold anything (a note, a device name)
-        used = {f.t_col, *f.acc_cols}
+        used = [f.t_col, *f.acc_cols]
         names = f.header if len(f.header) == f.ncol else None
         for k, ln in enumerate(text.split("\n")):
             ln = ln.rstrip("\r")
             if not ln.strip():
                 continue
             no = line0 + k
-            parts = ln.split(",")
+            parts = next(csv.reader([ln], delimiter=f.sep)) if '"' in ln else ln.split(f.sep)
+            if len(parts) == f.ncol + 1 and not parts[-1].strip():
+                parts.pop()
             if len(parts) != f.ncol:
                 raise CoachError(f"{self.name}: line {no}: expected {f.ncol} fields, got {len(parts)}")
-            vals = []
-            for i, x in enumerate(parts):
-                if i == f.label_col:
-                    continue
+            vals = [math.nan] * f.ncol
+            for i in used:
+                x = parts[i].replace(",", ".") if f.decimal_comma else parts[i]
                 try:
-                    vals.append(float(x))
+                    vals[i] = float(x)
                 except ValueError:
-                    if i not in used:
-                        vals.append(math.nan)
-                        continue
                     col = f" in column {names[i]!r}" if names else ""
                     raise CoachError(f"{self.name}: line {no}: non-numeric value "
-                                     f"{x.strip()[:20]!r}{col}") from None
+                                     f"{parts[i].strip()[:20]!r}{col}") from None
             if labels is not None:
                 labels.append(parts[f.label_col].strip().lower())   # type: ignore[index]
             rows.append(vals)
             lines.append(no)
-        ncol = f.ncol - (1 if f.label_col is not None else 0)
-        arr = np.array(rows, dtype=np.float64).reshape(len(rows), ncol)
-        if f.label_col is not None:
-            # numeric columns shift left past the label
-            arr = np.insert(arr, f.label_col, np.nan, axis=1)
+        arr = np.array(rows, dtype=np.float64).reshape(len(rows), f.ncol)
         return arr, labels, np.array(lines, dtype=np.int64)
 
 
 def _fast(text: str, ncol: int) -> np.ndarray | None:
-    """All-numeric rows in one C pass; None for anything irregular (the strict reader then
-    finds and names the problem)."""
+    """All-numeric rows of ncol fields each in one C pass; None for anything irregular (the
+    strict reader then finds and names the problem). Each row's fields are counted: a row short
+    of one and a later row with one more had passed a count of the whole chunk's separators,
+    and the values had shifted from row to row."""
     body = text.replace("\r", "").rstrip()
     if not body:
         return np.zeros((0, ncol))
@@ -377,12 +392,13 @@ def _fast(text: str, ncol: int) -> np.ndarray | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            arr = np.fromstring(body.replace("\n", ","), sep=",")
-    except (ValueError, DeprecationWarning):
+            arr = np.loadtxt(io.StringIO(body), delimiter=",", dtype=np.float64, comments=None,
+                             quotechar=None, ndmin=2)
+    except (ValueError, UserWarning):
         return None
-    if arr.size != nrows * ncol:
+    if arr.shape != (nrows, ncol):
         return None
-    return arr.reshape(nrows, ncol)
+    return arr
 
 
 def header_and_rows(opener: Callable[[], BinaryIO], name: str, member: str,
