@@ -250,6 +250,17 @@ class TimeBase:
             if len(p.t) >= LOOKAHEAD:
                 return self._resolve_run()
             return []
+        if p.kind == "behind" and 0 < last - x <= self.tol:
+            # a moment behind the clock, out of order among themselves too (t of rows 500 and
+            # 502 swapped): held like the others (time that stays behind is refused below)
+            p.t.append(x)
+            p.a.append(a)
+            p.lab.append(lab)
+            p.line.append(line)
+            p.raw.append(raw)
+            if len(p.t) >= LOOKAHEAD:
+                return self._resolve_run()
+            return []
         if p.kind == "behind" and x < last:
             self._refuse_behind()
         # something else again: the held samples were outliers; look at this one afresh
