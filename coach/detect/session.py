@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 MIN_RECORDING_S = WIN / FS        # a recording shorter than one detector window is refused
 MAX_CALIBRATION_BYTES = 8 << 20   # 10 min at 200 Hz: far more than a calibration (40 s) holds
+MAX_CALIBRATION_ROWS = 250_000    # ... and rows, read (a gzipped file or a pipe: an hour of 100 Hz
+                                  # gzipped to 3.6 MB had been read whole, 0.9 GB)
 
 
 async def run_session(source: Source, pipeline: DirectionPipeline | None = None,
@@ -64,7 +66,7 @@ async def run_session(source: Source, pipeline: DirectionPipeline | None = None,
 def load_calibration(path: str | Path, units: str = "auto") -> Calibration:
     """A personal calibration from a recording with header t,ax,ay,az,label (label forward or
     backward, at least 5 s of each, the same sensor worn the same way as the sessions)."""
-    from coach.sources.csvfile import read_csv
+    from coach.sources.csvfile import TooManyRows, read_csv
 
     if not str(path).strip():
         # (Path("") is the working directory: its reader spoke of '.')
@@ -82,7 +84,11 @@ def load_calibration(path: str | Path, units: str = "auto") -> Calibration:
                          f"each way; at most {MAX_CALIBRATION_BYTES >> 20} MB): cut it to the "
                          "forward and backward parts")
     try:
-        rec = read_csv(path, units=units, need_labels=True)
+        rec = read_csv(path, units=units, need_labels=True, max_rows=MAX_CALIBRATION_ROWS)
+    except TooManyRows:
+        raise CoachError(f"{path}: more than {MAX_CALIBRATION_ROWS:,} rows is not a calibration "
+                         "(about 20 s of walking each way): cut it to the forward and backward "
+                         "parts") from None
     except CoachError as e:
         # (--allow-rate is for the recording analysed: a calibration is held to 25 Hz)
         raise CoachError(str(e).replace("training needs", "a calibration needs").replace(

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from coach.constants import G  # noqa: F401  (re-exported for callers that took it from here)
+from coach.errors import CoachError
 from coach.sources.base import SampleBatch
 from coach.sources.readers import GRAVITY_RANGE, RecordingReader
 
@@ -30,14 +31,24 @@ class Recording:
     start: datetime | None = None
 
 
+class TooManyRows(CoachError):
+    """read_csv(max_rows=...): the recording holds more rows than its use can take whole."""
+
+
 def read_csv(path: str | Path, units: str = "auto", need_labels: bool = False,
-             allow_rate: bool = False) -> Recording:
-    """Read and validate a whole recording; acceleration is returned in g."""
+             allow_rate: bool = False, max_rows: int | None = None) -> Recording:
+    """Read and validate a whole recording; acceleration is returned in g. max_rows: refuse
+    (TooManyRows) once more rows than this were read (a gzipped file or a pipe has no size to
+    check first)."""
     r = RecordingReader(path, units=units, need_labels=need_labels, allow_rate=allow_rate)
     ts: list[np.ndarray] = []
     accs: list[np.ndarray] = []
     labels: list[str] | None = [] if r.fmt.label_col is not None else None
+    n = 0
     for c in r.chunks():
+        n += len(c.t)
+        if max_rows is not None and n > max_rows:
+            raise TooManyRows(f"{path}: more than {max_rows:,} rows")
         ts.append(c.t)
         accs.append(c.acc)
         if labels is not None and c.labels is not None:
