@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import subprocess
 import sys
@@ -318,6 +319,15 @@ def test_a_file_far_too_big_for_a_calibration_is_refused_before_it_is_read(tmp_p
     monkeypatch.setattr(session, "MAX_CALIBRATION_BYTES", 8 << 20)
     with pytest.raises(CoachError, match=r"9\.\d MB is not a calibration .*at most 8 MB"):
         load_calibration(path)
+    # gzipped it has no size to check first (an hour of 100 Hz in 3.6 MB had been read whole,
+    # 0.9 GB): the rows read are counted
+    path = _write(tmp_path / "cal.csv", *_cal_recording(person))
+    gz = tmp_path / "cal.csv.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    assert load_calibration(gz).separation["gap"] > 0.4
+    monkeypatch.setattr(session, "MAX_CALIBRATION_ROWS", 1000)
+    with pytest.raises(CoachError, match=r"cal\.csv\.gz: more than 1,000 rows is not a calibration"):
+        load_calibration(gz)
 
 
 @pytest.mark.parametrize("case,needle", [

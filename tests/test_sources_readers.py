@@ -460,3 +460,54 @@ def test_a_text_column_the_reader_does_not_use_is_ignored(tmp_path, walk, base):
                               lines[2].replace(lines[2].split(",")[2], "zz") + ",y"]) + "\n")
     with pytest.raises(CoachError, match=r"line 3: non-numeric value 'zz' in column 'ay'"):
         read_csv(bad)
+
+
+def test_two_timestamps_swapped_are_dropped_and_a_reversed_file_still_refused(tmp_path, walk, capsys):
+    """A helper's find: t of rows 500 and 502 swapped (20 ms at 50 Hz) refused the whole file,
+    'time goes backwards', while a swap of neighbours was dropped: samples a moment behind the
+    clock are out of step with it in any order."""
+    t, a = walk
+    tt = t.copy()
+    tt[[500, 502]] = tt[[502, 500]]
+    rec = read_csv(write(tmp_path / "swap.csv", tt, a))
+    assert len(rec.t) == len(t) - 2 and np.all(np.diff(rec.t) > 0)
+    assert "dropped 2 samples out of step with the recording's clock" in capsys.readouterr().err
+    # time that goes backwards and stays there, in any order, is still refused
+    with pytest.raises(CoachError, match="time goes backwards at line"):
+        read_csv(write(tmp_path / "reversed.csv", t[::-1].copy(), a))
+    back = t.copy()
+    back[2000:2040] = back[2000:2040][::-1] - 0.3          # row 2000 still ahead of row 1999
+    with pytest.raises(CoachError, match="time goes backwards at line 2003"):
+        read_csv(write(tmp_path / "back.csv", back, a))
+
+
+def test_rows_are_counted_one_by_one_and_csv_quoting_and_odd_headers_are_read(tmp_path, walk, base):
+    """A helper's finds, each a file that had been misread or refused:
+    - a row short of a field and a later row with one more passed a count of the chunk's
+      separators, and the values shifted from row to row (exit 0);
+    - a header naming ax twice: the first was read, whichever held the data;
+    - a quoted note holding the separator; a note with commas in a tab-separated file;
+    - a comma-separated header whose extra column's name holds semicolons;
+    - every row ending in a separator (a spreadsheet's export)."""
+    p = write(tmp_path / "plain.csv", *walk)
+    head, *rows = p.read_text().splitlines()
+    bad = rows.copy()
+    bad[99] = ",".join(bad[99].split(",")[:3])              # a field short ...
+    bad[100] = bad[100] + ",7"                              # ... and one over
+    q = tmp_path / "shifted.csv"
+    q.write_text("\n".join([head] + bad) + "\n")
+    with pytest.raises(CoachError, match="line 101: expected 4 fields, got 3"):
+        read_csv(q)
+    q.write_text("\n".join(["t,ax,ax,ay,az"] + [r.replace(",", ",9.9,", 1) for r in rows]) + "\n")
+    with pytest.raises(CoachError, match="column 'ax' appears 2 times in the header"):
+        read_csv(q)
+    cases = {
+        "quoted": ("t,ax,ay,az,note", lambda r: r + ',"left, right"'),
+        "tabbed": ("t\tax\tay\taz\tnote", lambda r: r.replace(",", "\t") + "\ta, b"),
+        "semis": ("t,ax,ay,az,note;a;b;c;d;e", lambda r: r + ",x"),
+        "trailing": ("t,ax,ay,az,", lambda r: r + ","),
+    }
+    for name, (h, row) in cases.items():
+        q = tmp_path / f"{name}.csv"
+        q.write_text("\n".join([h] + [row(r) for r in rows]) + "\n")
+        assert figures(analyze(q)) == base[1], name
