@@ -511,3 +511,18 @@ def test_rows_are_counted_one_by_one_and_csv_quoting_and_odd_headers_are_read(tm
         q = tmp_path / f"{name}.csv"
         q.write_text("\n".join([h] + [row(r) for r in rows]) + "\n")
         assert figures(analyze(q)) == base[1], name
+
+
+def test_a_decimal_comma_is_read_where_the_first_row_held_none(tmp_path, walk):
+    """'0;0;0;1' first: the file was taken to have no decimal comma, and its next row was
+    refused with twice the fields."""
+    p = write(tmp_path / "plain.csv", *walk)
+    head, *rows = p.read_text().splitlines()
+    semi = [r.replace(",", ";").replace(".", ",") for r in rows]
+    semi[0] = "0;0;0;1"
+    q = tmp_path / "semi.csv"
+    q.write_text("\n".join([head.replace(",", ";")] + semi) + "\n")
+    a, b = read_csv(p), read_csv(q)
+    # (t is relative to the first row, whose time changed)
+    assert np.allclose(a.t[1:] - a.t[1], b.t[1:] - b.t[1], atol=1e-9)
+    assert np.array_equal(a.acc[1:], b.acc[1:])

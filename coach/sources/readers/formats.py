@@ -361,7 +361,9 @@ class RowParser:
                 raise CoachError(f"{self.name}: line {no}: expected {f.ncol} fields, got {len(parts)}")
             vals = [math.nan] * f.ncol
             for i in used:
-                x = parts[i].replace(",", ".") if f.decimal_comma else parts[i]
+                # (outside a comma-separated file a comma in a number is a decimal comma, also
+                # where the first row, which decided the format, held none)
+                x = parts[i].replace(",", ".") if f.decimal_comma or f.sep != "," else parts[i]
                 try:
                     vals[i] = float(x)
                 except ValueError:
