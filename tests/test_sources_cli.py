@@ -98,3 +98,17 @@ def test_record_from_the_simulated_sensor_does_what_the_label_says(tmp_path) -> 
         assert len(d) > 500
         motion[label] = float(np.linalg.norm(d, axis=1).std())
     assert motion["still"] < 0.1 < 0.3 < motion["backward"]
+
+
+def test_a_simulated_recording_ends_with_its_minutes_not_a_lost_sensor(tmp_path, capsys) -> None:
+    """A new user's find: every simulated recording ended 'sensor connection lost;
+    reconnecting' and 'sensor gone for 120 s; ending the session' (the simulated sensor fell
+    silent half a second before --minutes ended the session), and short of its minutes."""
+    for minutes, label in (("0.5", "forward"), (None, "backward")):
+        out = tmp_path / f"{label}.csv"
+        assert main(["record", "--device", "sim:polar_h10", "--label", label, "--out", str(out)]
+                    + (["--minutes", minutes] if minutes else [])) == 0
+        err = capsys.readouterr().err
+        assert "lost" not in err and "gone" not in err, err
+        t = np.loadtxt(out, delimiter=",", skiprows=1, usecols=0)
+        assert t[-1] == pytest.approx(float(minutes or 1.0) * 60, abs=0.05)

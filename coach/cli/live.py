@@ -37,6 +37,8 @@ def device_options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+SIM_RECORD_MIN, SIM_RUN_MIN = 1.0, 3.0   # a simulated sensor's session without --minutes
+SIM_SPARE_S = 3.0
 # what the simulated wearer does under `coach record --label L` (other: each kind in turn)
 _RECORD_ACTS = {"forward": ["forward"], "backward": ["backward"], "still": ["still"], "run": ["run"],
                 "other": ["turn", "sidestep", "torso", "gesture"]}
@@ -56,12 +58,17 @@ def sim_world(spec: str, minutes: float | None, drop_at: float | None,
     if prof not in MODELS:
         raise CoachError(f"sim:{prof}: no such simulated device (try {', '.join(MODELS)})")
     rate = MODELS[prof].rate_hz
-    if bouts is None and label is not None:
-        acts = _RECORD_ACTS[label]
-        each = (minutes or 1.0) * 60 / len(acts)
-        bouts = [Bout(a, each) for a in acts]
-    elif bouts is None:
-        bouts = demo_program(minutes or 3.0)
+    if bouts is None:
+        if label is not None:
+            acts = _RECORD_ACTS[label]
+            each = (minutes or SIM_RECORD_MIN) * 60 / len(acts)
+            bouts = [Bout(a, each) for a in acts]
+        else:
+            bouts = demo_program(minutes or SIM_RUN_MIN)
+        # a few seconds more than the session's length, which ends it (build_source): had the
+        # simulated sensor fallen silent first, that read as a lost link ("sensor gone for 120
+        # s; ending the session" after every clean simulated recording)
+        bouts = bouts + [Bout(bouts[-1].activity, SIM_SPARE_S)]
     sess = worn_sensor_session(bouts, placement, rate, seed=seed)
     drops = [(1000.05 + drop_at, 5.0)] if drop_at else []
     return FakeWorld([FakeDevice(prof, sess.acc, rate_hz=rate, drops=drops)]), MODELS[prof].name
@@ -83,6 +90,8 @@ def build_source(args: argparse.Namespace, notify: Any = None) -> Any:
         raise CoachError("say which sensor: --device NAME|ADDRESS (see `coach scan`), or --phone")
     device, backend = args.device, None
     if device.startswith("sim:"):
+        if duration is None:
+            duration = 60 * (SIM_RECORD_MIN if getattr(args, "label", None) else SIM_RUN_MIN)
         world, device = sim_world(device, minutes, getattr(args, "sim_drop_at", None),
                                    getattr(args, "placement", None) or "chest",
                                    label=getattr(args, "label", None))
