@@ -67,3 +67,16 @@ def test_demo_plain_prints_every_prompt_once(capsys: pytest.CaptureFixture[str])
     assert out.count(say.PROGRAM_DONE) == 1
     assert out.count("Session done:") == 1
     assert out.count("interval: 40 seconds backward") == 1
+
+
+def test_the_fast_demo_prints_in_time_order(capsys: pytest.CaptureFixture[str]) -> None:
+    """A new user's find: `coach demo --fast` reads 5 s at a time, and the status line at a
+    batch's end came before the prompts that fell due within it ('[35.0 s] backward ...' then
+    '[30.2 s] interval: 40 seconds backward')."""
+    import re
+
+    from coach.cli import main
+
+    assert main(["demo", "--fast", "--mute", "--minutes", "2", "--no-save"]) == 0
+    times = [float(m) for m in re.findall(r"^\[\s*([\d.]+) s\]", capsys.readouterr().out, re.M)]
+    assert len(times) > 20 and times == sorted(times)

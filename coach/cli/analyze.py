@@ -185,7 +185,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                              bouts=program_bouts(program) if program.intervals else None)
     pipeline = DirectionPipeline(source_name=source.name, placement=args.placement)
     if not any(getattr(o, "is_display", False) for o in observers):
-        observers.insert(0, _TextDisplay(every_s=5.0 if speed == 0 else 1.0))
+        # last: a batch's prompts (printed by the coach as they fall due) come before the
+        # status line at its end (--fast reads 5 s at a time, and had printed "[35.0 s] ..."
+        # before "[30.2 s] interval: ...")
+        observers.append(_TextDisplay(every_s=5.0 if speed == 0 else 1.0))
     result = asyncio.run(until_stopped(source, run_session(source, pipeline, observers)))
     t = result.tallies
     print(f"demo finished: {t.retro_seconds / 60:.1f} retro min, {t.retro_steps} retro steps, "
