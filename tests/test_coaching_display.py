@@ -1,6 +1,8 @@
 """The coach's panel in the live display."""
 from __future__ import annotations
 
+import re
+
 from rich.console import Console
 
 from coach.coaching.config import config_from_dict
@@ -27,6 +29,8 @@ def test_panel_shows_timeline_current_and_next_interval() -> None:
     assert "Next" in text and "forward 1 (forward, 1:00) in 0:15" in text
     assert "Direction backward" in text
     assert "Retro" in text and "steps" in text and "min" in text
+    # the goal to the tenth of a minute, as the count (a 40 s goal had read "0.7 min of 1")
+    assert re.search(r"Retro\s+\d+ steps, \d+\.\d min of \d+\.\d\b", text), text
 
 
 def test_panel_for_free_walk_and_before_start() -> None:

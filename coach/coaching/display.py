@@ -57,7 +57,8 @@ def program_panel(observer: Any, width: int = 48) -> Panel:
         rows.add_row("Now", "program complete" if now >= p.total_s else "starting")
     rows.add_row("Direction", Text(coach.direction, style=COLOURS.get(coach.direction, "")))
     rows.add_row("Retro", f"{st.tallies.retro_steps} steps, {st.tallies.retro_seconds / 60:.1f} min"
-                          + (f" of {p.backward_target_s / 60:.0f}" if p.backward_target_s else ""))
+                          # (to the tenth, as the count: a 40 s goal had read "0.7 min of 1")
+                          + (f" of {p.backward_target_s / 60:.1f}" if p.backward_target_s else ""))
     if coach.prompts:
         last = coach.prompts[-1]
         rows.add_row("Said", Text(f"{last.text}", style="red" if last.kind == "safety" else ""))
