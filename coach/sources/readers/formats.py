@@ -270,7 +270,7 @@ def sniff(name: str, member: str, header_line: str, first_row: str | None,
                              f"({raw[pc[0] + 1].strip()}): use the ACC file")
         return Format("polar", sep, len(hh), ts, (pc[0], pc[1], pc[2]), time_unit="ns",
                       acc_units="mg" if "[mg]" in unit_s else "g", strip_first=True,
-                      decimal_comma=dec, header=h)
+                      decimal_comma=dec, header=hh)
     shown = header_line.strip()[:60]
     raise CoachError(f"{name}: unrecognised header {shown!r}: expected t,ax,ay,az or a phyphox, "
                      "Sensor Logger or Polar Sensor Logger export")
