@@ -201,6 +201,16 @@ def _clean(h: str) -> str:
     return h.strip().strip('"').strip("'").strip().lower().replace("²", "^2").replace("m/s2", "m/s^2")
 
 
+def _fields(line: str, sep: str) -> list[str]:
+    """A header line's fields: as CSV where it is quoted (a name may hold the separator)."""
+    if '"' not in line:
+        return line.split(sep)
+    try:
+        return next(csv.reader([line], delimiter=sep, skipinitialspace=True), [])
+    except csv.Error:
+        return line.split(sep)
+
+
 def sniff(name: str, member: str, header_line: str, first_row: str | None,
           paired: bool = False) -> Format:
     """The format of a file from its header line (and the first data row, for decimal commas)."""
@@ -209,12 +219,12 @@ def sniff(name: str, member: str, header_line: str, first_row: str | None,
     # the most frequent separator, unless another one splits the header into a format's columns
     # (a column named "note (a, b, c)" in a tab-separated file)
     for s in sorted((s for s in counts if counts[s]), key=lambda s: -counts[s]):
-        hs = {_clean(x) for x in header_line.rstrip("\r\n").split(s)}
+        hs = {_clean(x) for x in _fields(header_line.rstrip("\r\n"), s)}
         if ({"t", "ax", "ay", "az"} <= hs or "time (s)" in hs or {"time", "x", "y", "z"} <= hs
                 or "phone timestamp" in hs):
             sep = s
             break
-    raw = header_line.rstrip("\r\n").split(sep)
+    raw = _fields(header_line.rstrip("\r\n"), sep)
     while len(raw) > 1 and not raw[-1].strip():
         raw.pop()                                  # a trailing separator
     h = [_clean(x) for x in raw]
@@ -319,10 +329,10 @@ class RowParser:
         if f.kind != "plain":
             text = _TRAIL.sub("", text)
         fast = None
-        if f.label_col is None:
-            # every field quoted (some loggers do): numbers within. (A quoted field that holds a
-            # separator gives its row too many fields: the strict reader reads it as CSV)
-            one = text.replace('"', "") if '"' in text else text
+        if f.label_col is None and '"' not in text:
+            # (quoted fields are read as CSV by the strict reader: with the quotes stripped
+            # first, '"0,3"' in a row short of a field had filled it, and the values shifted)
+            one = text
             if f.decimal_comma:
                 one = one.replace(",", ".")
             if f.sep != ",":
@@ -354,16 +364,23 @@ class RowParser:
             if not ln.strip():
                 continue
             no = line0 + k
-            parts = next(csv.reader([ln], delimiter=f.sep)) if '"' in ln else ln.split(f.sep)
-            if len(parts) == f.ncol + 1 and not parts[-1].strip():
-                parts.pop()
+            if '"' in ln:
+                try:
+                    parts = next(csv.reader([ln], delimiter=f.sep, skipinitialspace=True))
+                except csv.Error as e:      # a field past csv's limit, a bare CR in a quoted row
+                    raise CoachError(f"{self.name}: line {no}: not a CSV row ({e})") from None
+            else:
+                parts = ln.split(f.sep)
+            while len(parts) > f.ncol and not parts[-1].strip():
+                parts.pop()                 # trailing separators (as the header's are dropped)
             if len(parts) != f.ncol:
                 raise CoachError(f"{self.name}: line {no}: expected {f.ncol} fields, got {len(parts)}")
             vals = [math.nan] * f.ncol
             for i in used:
                 # (outside a comma-separated file a comma in a number is a decimal comma, also
                 # where the first row, which decided the format, held none)
-                x = parts[i].replace(",", ".") if f.decimal_comma or f.sep != "," else parts[i]
+                x = parts[i].strip().strip('"')
+                x = x.replace(",", ".") if f.decimal_comma or f.sep != "," else x
                 try:
                     vals[i] = float(x)
                 except ValueError:
