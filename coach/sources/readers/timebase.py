@@ -29,6 +29,8 @@ GAP_TOL_S = 0.5           # a step longer than this is a gap or an outlier, neve
 LOOKAHEAD = 16            # samples that decide between a gap and an outlier
 EOF_RUN = 3               # ... or, where the file ends first, that make its last moments a gap
 MAX_GAP_S = 86400.0       # a longer jump is not one recording
+OUT_OF_STEP_MIN = 50      # more samples out of step with the clock than this, and more than
+OUT_OF_STEP_SHARE = 0.01  # ... this share of those read: the file is out of order, not glitched
 MIN_HZ, MAX_HZ = 1.0, 5000.0    # rates a step may mean when the unit is chosen from it
 PLAUSIBLE_LO, PLAUSIBLE_HI = 20.0, 500.0   # a sensor rate, to pick ms/us/ns over seconds
 
@@ -124,6 +126,7 @@ class TimeBase:
         self.stats = TimeStats()
         self.start: datetime | None = None
         self.tol = GAP_TOL_S
+        self.seen = 0
 
     # -------------------------------------------------------------------------------
     def _begin(self, t: np.ndarray, lines: np.ndarray) -> int:
@@ -211,6 +214,14 @@ class TimeBase:
                     keep_l.append(ll)
                 self.last = tt
             i += 1
+        self.seen += n
+        dropped = self.stats.outliers
+        if dropped > OUT_OF_STEP_MIN and dropped > OUT_OF_STEP_SHARE * self.seen:
+            # a glitch drops a sample or two; jittered or shuffled timestamps would drop a fifth
+            # of a file and more (held back as out of step, one after another)
+            raise CoachError(f"{self.name}: time is out of order at many rows ({dropped} of the first "
+                             f"{self.seen} samples out of step with the clock, by line "
+                             f"{int(lines[-1])}): sort the file by time")
         t_out = np.concatenate(keep_t) if keep_t else np.zeros(0)
         a_out = np.concatenate(keep_a) if keep_a else np.zeros((0, 3))
         return t_out, a_out, (keep_l if labels is not None else None)
@@ -297,8 +308,8 @@ class TimeBase:
         p = self.pending
         if p is None:
             return None
-        if p.kind == "behind" and self.last is not None and self.last - p.t[0] <= self.tol:
-            self._refuse_behind()
+        if p.kind == "behind" and len(p.t) >= EOF_RUN:
+            self._refuse_behind()      # (one or two behind at the end: a swap, as anywhere else)
         if (p.kind == "ahead" and len(p.t) >= EOF_RUN and self.last is not None
                 and p.t[0] - self.last <= MAX_GAP_S):      # (a day ahead: a broken clock)
             kept = self._resolve_run()
