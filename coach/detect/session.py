@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -83,17 +84,31 @@ def load_calibration(path: str | Path, units: str = "auto") -> Calibration:
         raise CoachError(f"{path}: {size / 2**20:.1f} MB is not a calibration (about 20 s of walking "
                          f"each way; at most {MAX_CALIBRATION_BYTES >> 20} MB): cut it to the "
                          "forward and backward parts")
-    try:
-        rec = read_csv(path, units=units, need_labels=True, max_rows=MAX_CALIBRATION_ROWS)
-    except TooManyRows:
-        raise CoachError(f"{path}: more than {MAX_CALIBRATION_ROWS:,} rows is not a calibration "
-                         "(about 20 s of walking each way): cut it to the forward and backward "
-                         "parts") from None
-    except CoachError as e:
-        # (--allow-rate is for the recording analysed: a calibration is held to 25 Hz)
-        raise CoachError(str(e).replace("training needs", "a calibration needs").replace(
-            "pass --allow-rate to analyse it anyway", "record the calibration at 25 Hz or more")
-            .replace("--units", "--calibration-units")) from None
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(path)
+        if src.exists() and not src.is_file():
+            # a pipe (`<(zcat cal.csv.gz)`, /dev/stdin) has no size to check: a recording's
+            # reader takes a pipe whole (up to 1 GB; 830 MB had taken 1.7 GB to refuse), a
+            # calibration's no more than MAX_CALIBRATION_BYTES (gzipped, four times that)
+            with open(src, "rb") as f:
+                data = f.read(4 * MAX_CALIBRATION_BYTES + 1)
+            if len(data) > 4 * MAX_CALIBRATION_BYTES:
+                raise CoachError(f"{path}: more than {4 * MAX_CALIBRATION_BYTES / 2**20:g} MB from a pipe "
+                                 "is not a calibration (about 20 s of walking each way)")
+            src = Path(tmp) / "calibration"
+            src.write_bytes(data)
+        try:
+            rec = read_csv(src, units=units, need_labels=True, max_rows=MAX_CALIBRATION_ROWS)
+        except TooManyRows:
+            raise CoachError(f"{path}: more than {MAX_CALIBRATION_ROWS:,} samples is not a "
+                             "calibration (about 20 s of walking each way): cut it to the forward "
+                             "and backward parts") from None
+        except CoachError as e:
+            # (--allow-rate is for the recording analysed: a calibration is held to 25 Hz)
+            raise CoachError(str(e).replace(str(src), str(path))
+                             .replace("training needs", "a calibration needs").replace(
+                "pass --allow-rate to analyse it anyway", "record the calibration at 25 Hz or more")
+                .replace("--units", "--calibration-units")) from None
     if rec.labels is None:
         raise CoachError(f"{path}: a calibration needs a 'label' column (forward/backward)")
     try:
