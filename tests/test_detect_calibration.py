@@ -4,8 +4,10 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -326,8 +328,28 @@ def test_a_file_far_too_big_for_a_calibration_is_refused_before_it_is_read(tmp_p
     gz.write_bytes(gzip.compress(path.read_bytes()))
     assert load_calibration(gz).separation["gap"] > 0.4
     monkeypatch.setattr(session, "MAX_CALIBRATION_ROWS", 1000)
-    with pytest.raises(CoachError, match=r"cal\.csv\.gz: more than 1,000 rows is not a calibration"):
+    with pytest.raises(CoachError, match=r"cal\.csv\.gz: more than 1,000 samples is not a calibration"):
         load_calibration(gz)
+    # through a pipe it is read up to four times the size limit (a recording's reader takes a
+    # pipe whole: 830 MB had taken 1.7 GB to refuse)
+    monkeypatch.setattr(session, "MAX_CALIBRATION_ROWS", 250_000)
+
+    def through_a_pipe(data: bytes) -> Path:
+        fifo = tmp_path / f"cal{len(data)}.fifo"
+        os.mkfifo(fifo)
+
+        def write() -> None:
+            try:
+                with open(fifo, "wb") as f:
+                    f.write(data)
+            except OSError:
+                pass                # the reader stopped early
+        threading.Thread(target=write, daemon=True).start()
+        return fifo
+    assert load_calibration(through_a_pipe(gz.read_bytes())).separation["gap"] > 0.4
+    monkeypatch.setattr(session, "MAX_CALIBRATION_BYTES", 1000)
+    with pytest.raises(CoachError, match=r"\.fifo: more than 0\.0038\d* MB from a pipe is not a calibration"):
+        load_calibration(through_a_pipe(path.read_bytes()))
 
 
 @pytest.mark.parametrize("case,needle", [

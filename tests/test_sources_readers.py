@@ -526,3 +526,43 @@ def test_a_decimal_comma_is_read_where_the_first_row_held_none(tmp_path, walk):
     # (t is relative to the first row, whose time changed)
     assert np.allclose(a.t[1:] - a.t[1], b.t[1:] - b.t[1], atol=1e-9)
     assert np.array_equal(a.acc[1:], b.acc[1:])
+
+
+def test_a_second_round_of_odd_files(tmp_path, walk, base, capsys):
+    """A helper's second round, each a file misread or refused with a stray message:
+    - quotes stripped before the fields were counted: '"0,3"' filled a row short of a field;
+    - a space before a quoted number ('t, ax, ...' with '"0.1", "0.2"');
+    - a quoted header name holding the separator; two trailing separators on every line;
+    - a quoted note past csv's field limit escaped as csv's own error;
+    - timestamps jittered at the sample step: a fifth of the file dropped as out of step (now
+      refused early, naming what to do); the last two rows swapped refused the file."""
+    p = write(tmp_path / "plain.csv", *walk)
+    head, *rows = p.read_text().splitlines()
+
+    def lines(name: str, h: str, rr: list[str]) -> Path:
+        q = tmp_path / name
+        q.write_text("\n".join([h] + rr) + "\n")
+        return q
+    short = [r + ",x" for r in rows]
+    short[1] = '{},{},"{}",{}'.format(*rows[1].split(",")[:2], "0,3", rows[1].split(",")[3])
+    with pytest.raises(CoachError, match="line 3: expected 5 fields, got 4"):
+        read_csv(lines("q.csv", head + ",note", short))
+    spaced = lines("spaced.csv", "t, ax, ay, az, note", [", ".join(f'"{v}"' for v in r.split(",")) + ", x"
+                                                          for r in rows])
+    assert figures(analyze(spaced)) == base[1]
+    assert figures(analyze(lines("named.csv", head + ',"note, free"', [r + ",x" for r in rows]))) == base[1]
+    assert figures(analyze(lines("two.csv", head + ",,", [r + ",," for r in rows]))) == base[1]
+    big = [r + ",x" for r in rows]
+    big[0] = rows[0] + ',"' + "y" * 131_073 + '"'
+    with pytest.raises(CoachError, match=r"line 2: not a CSV row \(field larger than field limit"):
+        read_csv(lines("big.csv", head + ",note", big))
+    t, a = walk
+    jit = t + np.random.default_rng(1).uniform(-0.6, 0.6, len(t)) / 50
+    with pytest.raises(CoachError, match=r"time is out of order at many rows \(\d+ of the first \d+ "
+                                         r"samples out of step with the clock, by line \d+\): sort"):
+        read_csv(write(tmp_path / "jitter.csv", jit, a))
+    tt = t.copy()
+    tt[[-1, -2]] = tt[[-2, -1]]
+    capsys.readouterr()
+    assert len(read_csv(write(tmp_path / "swap_end.csv", tt, a)).t) == len(t) - 1
+    assert "dropped 1 sample out of step" in capsys.readouterr().err
