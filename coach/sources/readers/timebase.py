@@ -308,8 +308,8 @@ class TimeBase:
         p = self.pending
         if p is None:
             return None
-        if p.kind == "behind" and len(p.t) >= EOF_RUN:
-            self._refuse_behind()      # (one or two behind at the end: a swap, as anywhere else)
+        if p.kind == "behind" and self.last is not None and self.last - p.t[0] <= self.tol:
+            self._refuse_behind()
         if (p.kind == "ahead" and len(p.t) >= EOF_RUN and self.last is not None
                 and p.t[0] - self.last <= MAX_GAP_S):      # (a day ahead: a broken clock)
             kept = self._resolve_run()
