@@ -252,18 +252,11 @@ class TimeBase:
             self.pending = None
             self.last_raw = raw
             return [(x, a, lab)]
-        if 0 < x - p.t[-1] <= self.tol and (p.kind == "ahead" or x < last):
-            p.t.append(x)
-            p.a.append(a)
-            p.lab.append(lab)
-            p.line.append(line)
-            p.raw.append(raw)
-            if len(p.t) >= LOOKAHEAD:
-                return self._resolve_run()
-            return []
-        if p.kind == "behind" and 0 < last - x <= self.tol:
-            # a moment behind the clock, out of order among themselves too (t of rows 500 and
-            # 502 swapped): held like the others (time that stays behind is refused below)
+        # held on: a run at the sensor's step from the held samples (ahead, or behind the
+        # clock), or another sample a moment behind it, in any order among the held ones (t of
+        # rows 500 and 502 swapped); time that stays behind is refused once LOOKAHEAD are held
+        if ((0 < x - p.t[-1] <= self.tol and (p.kind == "ahead" or x < last))
+                or (p.kind == "behind" and 0 < last - x <= self.tol)):
             p.t.append(x)
             p.a.append(a)
             p.lab.append(lab)
