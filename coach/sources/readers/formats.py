@@ -351,8 +351,8 @@ class RowParser:
     def _strict(self, text: str, line0: int) -> tuple[np.ndarray, list[str] | None, np.ndarray]:
         """Line by line: slower, but names the line and field that is wrong. Fields are split
         as CSV (a quoted field may hold the separator); columns the reader does not use may
-        hold anything (a note, a device name), and a row may end in one empty field (a
-        trailing separator, as spreadsheets export)."""
+        hold anything (a note, a device name), and a row may end in empty fields (trailing
+        separators, as spreadsheets export)."""
         f = self.fmt
         rows: list[list[float]] = []
         labels: list[str] | None = [] if f.label_col is not None else None
