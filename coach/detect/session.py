@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 MIN_RECORDING_S = WIN / FS        # a recording shorter than one detector window is refused
 MAX_CALIBRATION_BYTES = 8 << 20   # 10 min at 200 Hz: far more than a calibration (40 s) holds
-MAX_CALIBRATION_ROWS = 250_000    # ... and rows, read (a gzipped file or a pipe: an hour of 100 Hz
-                                  # gzipped to 3.6 MB had been read whole, 0.9 GB)
+MAX_CALIBRATION_ROWS = 250_000    # ... and samples, counted as read (gzipped, an hour of 100 Hz
+                                  # in 3.6 MB had been read whole, 0.9 GB)
 
 
 async def run_session(source: Source, pipeline: DirectionPipeline | None = None,

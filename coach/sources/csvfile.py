@@ -38,8 +38,8 @@ class TooManyRows(CoachError):
 def read_csv(path: str | Path, units: str = "auto", need_labels: bool = False,
              allow_rate: bool = False, max_rows: int | None = None) -> Recording:
     """Read and validate a whole recording; acceleration is returned in g. max_rows: refuse
-    (TooManyRows) once more rows than this were read (a gzipped file or a pipe has no size to
-    check first)."""
+    (TooManyRows) once more samples than this were kept (a gzipped file has no size to check
+    first)."""
     r = RecordingReader(path, units=units, need_labels=need_labels, allow_rate=allow_rate)
     ts: list[np.ndarray] = []
     accs: list[np.ndarray] = []
@@ -48,7 +48,7 @@ def read_csv(path: str | Path, units: str = "auto", need_labels: bool = False,
     for c in r.chunks():
         n += len(c.t)
         if max_rows is not None and n > max_rows:
-            raise TooManyRows(f"{path}: more than {max_rows:,} rows")
+            raise TooManyRows(f"{path}: more than {max_rows:,} samples")
         ts.append(c.t)
         accs.append(c.acc)
         if labels is not None and c.labels is not None:

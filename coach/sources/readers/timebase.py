@@ -219,9 +219,10 @@ class TimeBase:
         if dropped > OUT_OF_STEP_MIN and dropped > OUT_OF_STEP_SHARE * self.seen:
             # a glitch drops a sample or two; jittered or shuffled timestamps would drop a fifth
             # of a file and more (held back as out of step, one after another)
+            by = f", by line {int(lines[-1])}" if len(lines) else ""
             raise CoachError(f"{self.name}: time is out of order at many rows ({dropped} of the first "
-                             f"{self.seen} samples out of step with the clock, by line "
-                             f"{int(lines[-1])}): sort the file by time")
+                             f"{self.seen} samples out of step with the clock{by}): sort the file "
+                             "by time")
         t_out = np.concatenate(keep_t) if keep_t else np.zeros(0)
         a_out = np.concatenate(keep_a) if keep_a else np.zeros((0, 3))
         return t_out, a_out, (keep_l if labels is not None else None)
