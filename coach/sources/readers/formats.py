@@ -201,12 +201,19 @@ def _clean(h: str) -> str:
     return h.strip().strip('"').strip("'").strip().lower().replace("²", "^2").replace("m/s2", "m/s^2")
 
 
-def _fields(line: str, sep: str) -> list[str]:
-    """A header line's fields: as CSV where it is quoted (a name may hold the separator)."""
+def _split(line: str, sep: str) -> list[str]:
+    """One line's fields: as CSV where it is quoted (a quoted field may hold the separator);
+    csv.Error where csv cannot read it (a field past its limit, a bare CR)."""
     if '"' not in line:
         return line.split(sep)
+    return next(csv.reader([line], delimiter=sep, skipinitialspace=True), [])
+
+
+def _fields(line: str, sep: str) -> list[str]:
+    """A header line's fields (a quoted name may hold the separator; split plainly where csv
+    cannot read it: the header's check then says what is missing)."""
     try:
-        return next(csv.reader([line], delimiter=sep, skipinitialspace=True), [])
+        return _split(line, sep)
     except csv.Error:
         return line.split(sep)
 
@@ -364,13 +371,10 @@ class RowParser:
             if not ln.strip():
                 continue
             no = line0 + k
-            if '"' in ln:
-                try:
-                    parts = next(csv.reader([ln], delimiter=f.sep, skipinitialspace=True))
-                except csv.Error as e:      # a field past csv's limit, a bare CR in a quoted row
-                    raise CoachError(f"{self.name}: line {no}: not a CSV row ({e})") from None
-            else:
-                parts = ln.split(f.sep)
+            try:
+                parts = _split(ln, f.sep)
+            except csv.Error as e:
+                raise CoachError(f"{self.name}: line {no}: not a CSV row ({e})") from None
             while len(parts) > f.ncol and not parts[-1].strip():
                 parts.pop()                 # trailing separators (as the header's are dropped)
             if len(parts) != f.ncol:
